@@ -1,0 +1,2 @@
+"""The conversation simulator: replays scenarios against a bot on the dummy
+channel and checks the captured profile."""
