@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import Any
 
@@ -129,8 +129,14 @@ def custom_property(
     return PropertyDef(name=name, type=prop_type, label=label, choices=tuple(choices))
 
 
-def infer_type(value: object) -> PropertyType:
+# Custom properties so common that their name says their type.
+_TYPE_BY_NAME = {"email": PropertyType.EMAIL, "phone": PropertyType.PHONE}
+
+
+def infer_type(value: object, name: str = "") -> PropertyType:
     """The type given to a custom property first seen with ``value``."""
+    if name.lower() in _TYPE_BY_NAME:
+        return _TYPE_BY_NAME[name.lower()]
     if isinstance(value, bool):
         return PropertyType.BOOLEAN
     if isinstance(value, int | float):
@@ -206,9 +212,9 @@ def _date(prop: PropertyDef, value: object) -> datetime:
     else:
         raise InvalidValue(f"expected a date, got {_kind(value)}")
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     # MongoDB stores milliseconds; truncate so a stored value reads back equal.
-    parsed = parsed.astimezone(timezone.utc)
+    parsed = parsed.astimezone(UTC)
     return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
 
 

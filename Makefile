@@ -1,0 +1,32 @@
+# The two commands of the README: `make demo` and `make test`.
+# Each creates .venv with Python 3.11 and installs the project on its own.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+
+$(STAMP): $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=23.1"
+	$(BIN)/python -m pip install --quiet -e ".[test,embedded]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/audience demo
+
+test: $(STAMP)
+	$(BIN)/ruff check plugin connectors runtime simulator tests bench
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check plugin connectors runtime simulator tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/capture.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

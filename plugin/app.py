@@ -1,0 +1,51 @@
+"""The aiohttp application: shared state, resources in order, routes.
+
+Nothing else happens here. Resources are opened in cleanup contexts (they
+close in reverse); a store handed in (tests, a host runtime) is used as is
+and left open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from .http import routes_events, routes_health, routes_profiles
+from .http.appkeys import SETTINGS, STORE
+from .http.auth import auth_middleware
+from .http.errors import error_middleware
+from .http.openapi import routes as openapi_routes
+from .settings import Settings
+from .store import Store
+
+__all__ = ["create_app"]
+
+ROUTE_TABLES = (
+    routes_health.routes,
+    openapi_routes,
+    routes_events.routes,
+    routes_profiles.routes,
+)
+
+
+def create_app(settings: Settings, store: Store | None = None) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+
+    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+        if store is not None:
+            app[STORE] = store
+            yield
+            return
+        app[STORE] = await Store.open(settings)
+        yield
+        await app[STORE].close()
+
+    app.cleanup_ctx.append(store_ctx)
+    for table in ROUTE_TABLES:
+        app.add_routes(table)
+    return app

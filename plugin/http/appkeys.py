@@ -1,0 +1,14 @@
+"""Typed application keys for the shared state of the aiohttp app."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..settings import Settings
+from ..store import Store
+
+__all__ = ["SETTINGS", "STORE", "PRINCIPAL"]
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+PRINCIPAL = "audience.principal"  # request-scoped: the authenticated key

@@ -1,0 +1,64 @@
+"""JSON in and out: request bodies checked against the package's schemas,
+responses serialised with datetimes as ISO 8601 UTC."""
+
+from __future__ import annotations
+
+import functools
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from bson import ObjectId
+
+from .. import schemas
+from ..errors import InvalidRequest, PayloadTooLarge
+
+__all__ = ["read_body", "json_response", "isoformat"]
+
+
+def isoformat(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    text = moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def _default(value: object) -> object:
+    if isinstance(value, datetime):
+        return isoformat(value)
+    if isinstance(value, ObjectId):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+_dumps = functools.partial(json.dumps, default=_default, ensure_ascii=False)
+
+
+def json_response(body: object, *, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, dumps=_dumps)
+
+
+async def read_body(request: web.Request, schema: str) -> Any:
+    """The request's JSON body, checked against ``schema``.
+
+    Raises:
+        PayloadTooLarge: the body is over the server's size limit.
+        InvalidRequest: the body is not JSON, or fails the schema; ``details``
+            lists every failure with its path.
+    """
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise PayloadTooLarge(
+            f"the request body is larger than {exc.max_size} bytes", limit=exc.max_size
+        ) from None
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+    problems = schemas.errors(schema, body)
+    if problems:
+        listed = "; ".join(f"{p['path']}: {p['message']}" for p in problems[:5])
+        raise InvalidRequest(f"the request body is invalid: {listed}", errors=problems)
+    return body

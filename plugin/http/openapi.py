@@ -1,0 +1,80 @@
+"""The OpenAPI 3.1 document, built from the routes themselves.
+
+Each route's :class:`~plugin.http.endpoint.Endpoint` record supplies its
+summary, parameters and bodies; bodies reference the same JSON Schema
+documents the server validates with (``plugin/schemas``).
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+
+from .. import schemas
+from .endpoint import endpoint, endpoint_of
+from .jsonio import json_response
+
+__all__ = ["build_document", "routes"]
+
+routes = web.RouteTableDef()
+_TITLE = "Audience API"
+_VERSION = "0.1.0"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def build_document(app: web.Application) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in app.router.routes():
+        meta = endpoint_of(route.handler)
+        if route.method == "HEAD" or meta is None or route.resource is None:
+            continue
+        operation: dict[str, Any] = {
+            "summary": meta.summary,
+            "operationId": route.handler.__name__,
+            "tags": [meta.tag] if meta.tag else [],
+            "responses": {},
+        }
+        if meta.params:
+            operation["parameters"] = [
+                {"name": p.name, "in": p.where, "required": p.required or p.where == "path",
+                 "schema": p.schema, **({"description": p.description} if p.description else {})}
+                for p in meta.params
+            ]
+        if meta.request:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": _ref(meta.request)}},
+            }
+        for status, schema in sorted(meta.responses.items()):
+            response: dict[str, Any] = {"description": HTTPStatus(status).phrase}
+            if schema:
+                response["content"] = {"application/json": {"schema": _ref(schema)}}
+            operation["responses"][str(status)] = response
+        if meta.role is not None:
+            operation["security"] = [{"bearer": []}]
+            operation["description"] = f"Needs a key with the {meta.role} role or higher."
+            operation["responses"].setdefault("401", {"description": "Unauthorized",
+                                                      "content": {"application/json": {
+                                                          "schema": _ref("error")}}})
+        paths.setdefault(route.resource.canonical, {})[route.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": _TITLE, "version": _VERSION},
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": {name: schemas.load(name) for name in schemas.names()},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+@routes.get("/openapi.json")
+@endpoint("This document", role=None, responses={200: None}, tag="system")
+async def openapi_document(request: web.Request) -> web.Response:
+    return json_response(build_document(request.app))
+

@@ -1,0 +1,51 @@
+"""Runtime settings: one frozen dataclass, read from the environment once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit, urlunsplit
+
+from . import constants
+
+__all__ = ["Settings", "mask_uri"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    mongodb_uri: str | None = None
+    data_dir: str = constants.DEFAULT_DATA_DIR
+    db_name: str = constants.DEFAULT_DB_NAME
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_key: str | None = field(default=None, repr=False)
+    max_body_bytes: int = constants.MAX_BODY_BYTES
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if env is None else env
+        settings = cls(
+            mongodb_uri=env.get("MONGODB_URI") or None,
+            data_dir=env.get("AUDIENCE_DATA_DIR", constants.DEFAULT_DATA_DIR),
+            db_name=env.get("AUDIENCE_DB_NAME", constants.DEFAULT_DB_NAME),
+            admin_key=env.get("AUDIENCE_ADMIN_KEY") or None,
+        )
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return replace(settings, **given) if given else settings
+
+    def __repr__(self) -> str:
+        uri = mask_uri(self.mongodb_uri) if self.mongodb_uri else None
+        return (
+            f"Settings(mongodb_uri={uri!r}, data_dir={self.data_dir!r}, db_name={self.db_name!r}, "
+            f"host={self.host!r}, port={self.port!r})"
+        )
+
+
+def mask_uri(uri: str) -> str:
+    """``uri`` with any password replaced by ``***``, safe for logs."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
