@@ -173,7 +173,9 @@ def api_call(
         "ok": ok,
         "error": str(ApiErrorKind(error)) if error else None,
     }
-    return _event(EventType.API_CALL, bot_id, user_id, data, **meta)
+    event = _event(EventType.API_CALL, bot_id, user_id, data, **meta)
+    # No status is a fact worth keeping: the call got no response at all.
+    return event.with_data({**event.data, "status": status})
 
 
 def branch(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..keys import Principal
 from ..settings import Settings
 from ..store import Store
 
@@ -11,4 +12,4 @@ __all__ = ["SETTINGS", "STORE", "PRINCIPAL"]
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
-PRINCIPAL = "audience.principal"  # request-scoped: the authenticated key
+PRINCIPAL = web.RequestKey("principal", Principal)  # the authenticated key

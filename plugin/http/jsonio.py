@@ -49,9 +49,10 @@ async def read_body(request: web.Request, schema: str) -> Any:
     """
     try:
         raw = await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.client_max_size
         raise PayloadTooLarge(
-            f"the request body is larger than {exc.max_size} bytes", limit=exc.max_size
+            f"the request body is larger than {limit} bytes", limit=limit
         ) from None
     try:
         body = json.loads(raw)

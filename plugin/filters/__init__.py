@@ -1,0 +1,37 @@
+"""The filter engine: numbered conditions joined by an AND/OR expression,
+compiled to a MongoDB query or evaluated against one profile in Python.
+
+Pure: imports no sibling package, no pymongo, no aiohttp.
+
+>>> from plugin.properties import SYSTEM_PROPERTIES
+>>> compile_filter({"conditions": [{"property": "message_count", "operator": "gte",
+...                                 "value": 5}]}, SYSTEM_PROPERTIES)
+{'message_count': {'$gte': 5}}
+"""
+
+from plugin.filters.ast import And, Node, Or, Ref, format_expression
+from plugin.filters.compile import (
+    ParsedFilter,
+    compile_filter,
+    compile_parsed,
+    operators_for,
+    parse_filter,
+)
+from plugin.filters.evaluate import evaluate, matches
+from plugin.filters.expression import parse_expression
+
+__all__ = [
+    "And",
+    "Node",
+    "Or",
+    "ParsedFilter",
+    "Ref",
+    "compile_filter",
+    "compile_parsed",
+    "evaluate",
+    "format_expression",
+    "matches",
+    "operators_for",
+    "parse_expression",
+    "parse_filter",
+]

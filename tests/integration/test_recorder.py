@@ -1,0 +1,152 @@
+"""The recorder: batching off the caller's path, exactly-once retries, outages, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest_asyncio
+from pymongo import AsyncMongoClient
+
+from plugin import constants
+from plugin import events as ev
+from plugin.embedded import EmbeddedServer
+from plugin.properties import custom_property
+from plugin.recorder import Recorder
+from plugin.store import Store
+
+
+@pytest_asyncio.fixture
+async def fault_store(mongo_uri: str) -> AsyncIterator[Store]:
+    """A store on its own client, so a failpoint can target it by application name."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        mongo_uri, tz_aware=True, appName="recorder-faults")
+    db_name = f"audience_faults_{uuid.uuid4().hex[:8]}"
+    store = await Store.from_client(client, db_name)
+    yield store
+    await client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
+    await client.drop_database(db_name)
+    await client.close()
+
+
+async def test_every_kind_is_recorded_and_close_flushes(store: Store, bot_id: str) -> None:
+    await store.define_property(bot_id, custom_property("age", "number"))
+    recorder = await Recorder(store, source="test-adapter", flush_interval=0.01).start()
+    await recorder.user_message(bot_id, "u", "hi", channel="messenger")
+    await recorder.bot_message(bot_id, "u", "hello", buttons=[{"title": "Go", "payload": "go"}])
+    await recorder.module_entered(bot_id, "u", "welcome")
+    await recorder.property_set(bot_id, "u", "age", "42")
+    await recorder.property_rejected(bot_id, "u", "email", "nope", "not an email")
+    await recorder.api_call(bot_id, "u", "crm", method="get", url="http://x", status=None,
+                            latency_ms=5000, ok=False, error="timeout")
+    await recorder.branch(bot_id, "u", "adult", module="welcome")
+    await recorder.handover(bot_id, "u", "human:kim")
+    await recorder.custom(bot_id, "u", "rated", {"stars": 4})
+    await recorder.close()
+    assert recorder.stats.written == 9 and recorder.buffered == 0
+
+    profile = await store.get_profile(bot_id, "u")
+    assert profile is not None
+    assert profile["source"] == "test-adapter"
+    assert profile["channel"] == "messenger"
+    assert profile["attributes"] == {"age": 42}
+    assert profile["assigned_to"] == "human:kim"
+    assert profile["message_count"] == 2
+    docs, _ = await store.timeline(bot_id, "u", limit=20)
+    by_type = {d["type"]: d["data"] for d in docs}
+    assert by_type["api_call"] == {"name": "crm", "method": "GET", "url": "http://x",
+                                   "status": None, "latency_ms": 5000, "ok": False,
+                                   "error": "timeout"}
+    assert by_type["custom"] == {"stars": 4, "name": "rated"}
+
+
+async def test_record_returns_before_the_write(store: Store, bot_id: str) -> None:
+    recorder = await Recorder(store, flush_interval=0.5).start()
+    await recorder.user_message(bot_id, "u", "hi")
+    assert recorder.buffered == 1
+    assert await store.get_profile(bot_id, "u") is None
+    await recorder.close()
+    assert await store.get_profile(bot_id, "u") is not None
+
+
+async def test_a_full_buffer_drops_and_counts(store: Store, bot_id: str) -> None:
+    recorder = Recorder(store, max_buffer=3)  # not started: nothing drains it
+    for i in range(5):
+        await recorder.user_message(bot_id, "u", f"m{i}")
+    assert (recorder.stats.recorded, recorder.stats.dropped) == (3, 2)
+    await recorder.start()
+    await recorder.close()
+    profile = await store.get_profile(bot_id, "u")
+    assert profile is not None and profile["message_count"] == 3
+
+
+async def test_a_write_cut_off_halfway_is_retried_exactly_once(
+    fault_store: Store, bot_id: str
+) -> None:
+    """The profile update lands, the event insert loses its connection: the retry
+    must store the events without counting them on the profile again."""
+    await fault_store.client.admin.command({
+        "configureFailPoint": "failCommand",
+        "mode": {"times": 1},
+        "data": {"failCommands": ["insert"], "closeConnection": True,
+                 "appName": "recorder-faults"},
+    })
+    recorder = await Recorder(fault_store, flush_interval=0.01, retry_max_delay=0.1).start()
+    for i in range(20):
+        await recorder.user_message(bot_id, f"u{i % 4}", f"m{i}")
+    await recorder.close()
+    assert recorder.stats.retries >= 1
+    assert recorder.stats.written + recorder.stats.duplicates == 20
+    events = fault_store.db[constants.EVENTS]
+    assert await events.count_documents({"bot_id": bot_id}) == 20
+    counts = [p["message_count"] async for p in
+              fault_store.db[constants.PROFILES].find({"bot_id": bot_id})]
+    assert sorted(counts) == [5, 5, 5, 5]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_events_survive_a_database_outage(tmp_path: Path, bot_id: str) -> None:
+    port = _free_port()
+    server = await EmbeddedServer.start(str(tmp_path), port=port)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        server.uri, tz_aware=True, serverSelectionTimeoutMS=500)
+    try:
+        store = await Store.from_client(client, "outage")
+        recorder = await Recorder(store, batch_size=40, flush_interval=0.01,
+                                  retry_max_delay=0.2).start()
+        total = 400
+
+        async def converse() -> None:
+            for i in range(total):
+                await recorder.user_message(bot_id, f"u{i % 8}", f"message {i}")
+                await asyncio.sleep(0.003)
+
+        conversation = asyncio.create_task(converse())
+        await asyncio.sleep(0.4)
+        await server.stop()  # the database goes away while events flow
+        written_before = recorder.stats.written
+        await asyncio.sleep(0.8)
+        assert recorder.stats.retries > 0
+        assert 0 < written_before < total
+        server = await EmbeddedServer.start(str(tmp_path), port=port)
+        await conversation
+        await recorder.close()
+
+        assert recorder.stats.dropped == 0 and recorder.stats.failed == 0
+        events = store.db[constants.EVENTS]
+        assert await events.count_documents({"bot_id": bot_id}) == total
+        assert len(await events.distinct("data.text", {"bot_id": bot_id})) == total
+        profiles = [p async for p in store.db[constants.PROFILES].find({"bot_id": bot_id})]
+        assert sorted(p["message_count"] for p in profiles) == [total // 8] * 8
+    finally:
+        await client.close()
+        await server.stop()
