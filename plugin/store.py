@@ -38,7 +38,7 @@ from .events import Event, to_utc, utc_now
 from .properties import PropertyDef, PropertyType
 from .settings import Settings
 
-__all__ = ["Store", "IngestResult", "TimelineCursor"]
+__all__ = ["Store", "IngestResult", "TimelineCursor", "profile_id"]
 
 log = logging.getLogger(__name__)
 _Method = TypeVar("_Method", bound=Callable[..., Awaitable[Any]])
@@ -166,10 +166,15 @@ class Store:
         """Store events and apply them to profiles, each exactly once.
 
         Safe to retry with the same events after any failure. The profile
-        update goes first, guarded by the ids it remembers
-        (``recent_event_ids``); the event insert second, guarded by the
-        unique (bot, user, event id) index. A retry therefore skips whichever
-        half already landed.
+        update is guarded by the event ids the profile remembers (its last
+        ``RECENT_EVENT_IDS``), the event insert by the unique (bot, user,
+        event id) index, so a retry skips whichever half already landed. An id older than the profile's memory
+        is still refused by the events collection, but would count on the
+        profile again: retries come within minutes, not hundreds of events.
+
+        The guard is matched by ``_id`` (see :func:`profile_id`): SecantusDB
+        only uses an index for a query that is exactly its key, and scans
+        the whole collection when a guard is added to (bot_id, user_id).
         """
         result = IngestResult()
         unique: dict[tuple[str, str, str], Event] = {}
@@ -181,11 +186,7 @@ class Store:
                 unique[key] = event
         if not unique:
             return result
-        stored = await self._stored_event_keys(unique)
-        result.duplicates += len(stored)
-        fresh = [e for key, e in unique.items() if key not in stored]
-        if not fresh:
-            return result
+        fresh = list(unique.values())
         fresh, result.rejected, new_defs = check_property_values(
             fresh, await self._properties_for_bots({e.bot_id for e in fresh})
         )
@@ -197,17 +198,6 @@ class Store:
         result.duplicates += len(fresh) - inserted
         return result
 
-    async def _stored_event_keys(
-        self, events: Mapping[tuple[str, str, str], Event]
-    ) -> set[tuple[str, str, str]]:
-        by_user: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for bot_id, user_id, event_id in events:
-            by_user[(bot_id, user_id)].append(event_id)
-        query = {"$or": [{"bot_id": b, "user_id": u, "eid": {"$in": ids}}
-                         for (b, u), ids in by_user.items()]}
-        cursor = self.db[c.EVENTS].find(query, {"_id": 0, "bot_id": 1, "user_id": 1, "eid": 1})
-        return {(d["bot_id"], d["user_id"], d["eid"]) async for d in cursor}
-
     async def _apply_to_profiles(self, events: list[Event]) -> None:
         groups: dict[tuple[str, str], list[Event]] = defaultdict(list)
         for event in events:
@@ -218,7 +208,7 @@ class Store:
             keys = list(pending)
             ops = [
                 UpdateOne(
-                    {"bot_id": b, "user_id": u,
+                    {"_id": profile_id(b, u),
                      "recent_event_ids": {"$nin": [e.id for e in pending[(b, u)]]}},
                     profile_update(pending[(b, u)], now),
                     upsert=True,
@@ -241,7 +231,7 @@ class Store:
     async def _without_applied(
         self, groups: dict[tuple[str, str], list[Event]]
     ) -> dict[tuple[str, str], list[Event]]:
-        query = {"$or": [{"bot_id": b, "user_id": u} for b, u in groups]}
+        query = {"_id": {"$in": [profile_id(b, u) for b, u in groups]}}
         applied: dict[tuple[str, str], set[str]] = {}
         async for doc in self.db[c.PROFILES].find(
             query, {"_id": 0, "bot_id": 1, "user_id": 1, "recent_event_ids": 1}
@@ -358,6 +348,11 @@ class Store:
     @_unavailable_on_connection_errors
     async def find_api_key(self, key_hash: str) -> dict[str, Any] | None:
         return await self.db[c.API_KEYS].find_one({"_id": key_hash})
+
+
+def profile_id(bot_id: str, user_id: str) -> str:
+    """The profile's ``_id``: unambiguous for any pair of ids (length-prefixed)."""
+    return f"{len(bot_id)}:{bot_id}:{user_id}"
 
 
 def _duplicate_key_indexes(exc: BulkWriteError) -> list[int]:

@@ -1,0 +1,109 @@
+"""Events per second through the recorder against a raw ``insert_many`` of the
+same event documents, on the same embedded server, in one run.
+
+The recorder does more per event than the baseline — it also applies each
+batch to the users' profiles (one upsert per user per batch) and checks for
+already-stored ids — so the ratio says what that costs.
+
+    .venv/bin/python bench/capture.py [--events 20000] [--users 200] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pymongo
+from pymongo import AsyncMongoClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.datasets import conversation_events  # noqa: E402
+from plugin import constants  # noqa: E402
+from plugin.embedded import EmbeddedServer  # noqa: E402
+from plugin.events import Event, new_event_id  # noqa: E402
+from plugin.recorder import Recorder  # noqa: E402
+from plugin.store import Store  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def _fresh_ids(events: list[Event]) -> list[Event]:
+    return [Event(e.bot_id, e.user_id, e.type, e.data, new_event_id(), e.ts, e.channel)
+            for e in events]
+
+
+def _raw_docs(events: list[Event]) -> list[dict[str, Any]]:
+    return [{"bot_id": e.bot_id, "user_id": e.user_id, "eid": e.id, "type": str(e.type),
+             "ts": e.ts, "channel": e.channel, "data": e.data} for e in events]
+
+
+async def _recorder_rate(store: Store, events: list[Event], batch: int) -> float:
+    recorder = await Recorder(store, batch_size=batch, flush_interval=0).start()
+    started = time.perf_counter()
+    for event in events:
+        await recorder.record(event)
+    await recorder.close(timeout=600)
+    elapsed = time.perf_counter() - started
+    assert recorder.stats.written == len(events), recorder.stats
+    return len(events) / elapsed
+
+
+async def _raw_rate(store: Store, events: list[Event], batch: int) -> float:
+    docs = _raw_docs(events)
+    collection = store.db[constants.EVENTS]
+    started = time.perf_counter()
+    for i in range(0, len(docs), batch):
+        await collection.insert_many(docs[i:i + batch], ordered=False)
+    return len(docs) / (time.perf_counter() - started)
+
+
+async def main(count: int, users: int, rounds: int, batch: int) -> dict[str, Any]:
+    server = await EmbeddedServer.start()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(server.uri, tz_aware=True)
+    try:
+        store = await Store.from_client(client, "bench_capture")
+        await store.db[constants.EVENTS].delete_many({})
+        template = conversation_events(count, users)
+        recorder_rates, raw_rates = [], []
+        for _ in range(rounds):  # interleaved, so drift on a shared machine hits both
+            recorder_rates.append(await _recorder_rate(store, _fresh_ids(template), batch))
+            raw_rates.append(await _raw_rate(store, _fresh_ids(template), batch))
+        ours, baseline = statistics.median(recorder_rates), statistics.median(raw_rates)
+        result = {
+            "benchmark": "capture",
+            "events": count, "users": users, "rounds": rounds, "batch": batch,
+            "recorder_events_per_s": round(ours),
+            "raw_insert_many_events_per_s": round(baseline),
+            "ratio": round(ours / baseline, 3),
+            "env": {"python": platform.python_version(), "pymongo": pymongo.version,
+                    "server": "secantusdb (embedded)", "cpu": platform.processor() or
+                    platform.machine()},
+        }
+    finally:
+        await client.drop_database("bench_capture")
+        await client.close()
+        await server.stop()
+    print(f"recorder          {result['recorder_events_per_s']:>9,} events/s")
+    print(f"raw insert_many   {result['raw_insert_many_events_per_s']:>9,} events/s")
+    print(f"ratio             {result['ratio']:>9.3f}  (recorder / raw; target >= 0.8)")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"capture-{int(time.time())}.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=constants.RECORDER_BATCH_SIZE)
+    args = parser.parse_args()
+    asyncio.run(main(args.events, args.users, args.rounds, args.batch))

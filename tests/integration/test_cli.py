@@ -1,0 +1,65 @@
+"""The CLI as users run it: `audience serve`, and `audience keys create` on the
+same data directory while the server is running."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+
+AUDIENCE = str(Path(sys.executable).parent / "audience")
+
+
+async def _run(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        AUDIENCE, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_keys_created_beside_a_running_server(tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "data")
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "AUDIENCE_ADMIN_KEY")}
+    server = await asyncio.create_subprocess_exec(
+        AUDIENCE, "serve", "--data-dir", data_dir, "--port", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env)
+    try:
+        assert server.stdout is not None
+        line = (await asyncio.wait_for(server.stdout.readline(), 60)).decode()
+        match = re.search(r"serving on (http://\S+)", line)
+        assert match, line
+        url = match.group(1)
+
+        code, key, err = await _run("keys", "create", "--role", "editor", "--bot", "b1",
+                                    "--data-dir", data_dir)
+        assert code == 0, err
+        key = key.strip()
+        assert key.startswith("aud_")
+
+        headers = {"Authorization": f"Bearer {key}"}
+        event = {"events": [{"user_id": "u", "type": "user_message", "data": {"text": "hi"}}]}
+        async with aiohttp.ClientSession(headers=headers) as http:
+            async with http.post(f"{url}/v1/bots/b1/events", json=event) as response:
+                assert response.status == 202
+            async with http.get(f"{url}/v1/bots/b1/users/u") as response:
+                assert response.status == 200
+                assert (await response.json())["message_count"] == 1
+            async with http.get(f"{url}/v1/bots/b2/users/u") as response:
+                assert response.status == 404
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(server.wait(), 30) == 0
+    assert not (Path(data_dir) / "server.json").exists()
+
+
+async def test_cli_reports_bad_arguments(tmp_path: Path) -> None:
+    code, _, err = await _run("keys", "create", "--role", "owner", "--bot", "b1",
+                              "--data-dir", str(tmp_path))
+    assert code == 2
+    assert "invalid choice: 'owner'" in err

@@ -1,0 +1,74 @@
+"""The pure half of capture: which profile fields each event changes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from plugin import events as ev
+from plugin.capture import check_property_values, profile_update
+from plugin.properties import custom_property
+
+T0 = datetime(2026, 5, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def at(seconds: int) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def test_latest_event_wins_and_messages_are_counted() -> None:
+    events = [
+        ev.bot_message("b", "u", "second", ts=at(2), channel="web"),
+        ev.user_message("b", "u", "first", ts=at(1), channel="web"),
+        ev.module_entered("b", "u", "checkout", campaign="sale", ts=at(3)),
+        ev.api_call("b", "u", "crm", method="GET", url="x", status=200, latency_ms=3, ok=True,
+                    ts=at(4)),
+    ]
+    update = profile_update(events, now=at(10))
+    assert update["$set"] == {
+        "updated_at": at(10), "channel": "web",
+        "last_user_message": "first", "last_user_message_at": at(1),
+        "current_message": "second", "current_module": "checkout", "current_campaign": "sale",
+    }
+    assert update["$inc"] == {"message_count": 2}
+    assert update["$max"] == {"last_message_at": at(2)}
+    assert update["$min"] == {"created_at": at(1)}
+    assert update["$setOnInsert"]["assigned_to"] == "bot"
+    assert update["$push"]["recent_event_ids"]["$each"] == [e.id for e in
+                                                            sorted(events, key=lambda e: e.ts)]
+
+
+def test_no_path_is_in_two_operators() -> None:
+    events = [ev.handover("b", "u", "human:jo", ts=at(1)),
+              ev.property_set("b", "u", "x", 1, ts=at(2)),
+              ev.user_message("b", "u", "hi", channel="whatsapp", ts=at(3))]
+    update = profile_update(events, now=at(4))
+    paths = [path for op in update.values() for path in op]
+    assert len(paths) == len(set(paths)), paths
+    assert update["$set"]["assigned_to"] == "human:jo"
+
+
+def test_non_message_events_leave_message_fields_alone() -> None:
+    update = profile_update([ev.branch("b", "u", "vip", ts=at(1))], now=at(2))
+    assert "$inc" not in update and "$max" not in update
+    assert update["$set"] == {"updated_at": at(2)}
+
+
+def test_property_values_are_checked_against_the_bots_schema() -> None:
+    known = {"b": {"age": custom_property("age", "number")}}
+    events = [
+        ev.property_set("b", "u", "age", "7"),
+        ev.property_set("b", "u", "age", "seven"),
+        ev.property_set("b", "u", "channel", "sms"),
+        ev.property_set("b", "u", "likes", ["tea"]),
+        ev.property_rejected("b", "u", "email", "x", "the bot said no"),
+    ]
+    checked, rejections, new_defs = check_property_values(events, known)
+    assert [e.data.get("value") for e in checked] == [7, "seven", "sms", ["tea"], "x"]
+    assert [(r.property, r.reason) for r in rejections] == [
+        ("age", "'seven' is not a number"),
+        ("channel", "'channel' is a system property; the bot cannot set it"),
+    ]
+    assert [bool(e.data.get("rejected")) for e in checked] == [False, True, True, False, True]
+    assert new_defs == [("b", custom_property("likes", "list"))]
+    rejected_update = profile_update(checked[1:3], now=at(1))
+    assert not any(path.startswith("attributes.") for path in rejected_update["$set"])
