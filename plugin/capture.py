@@ -7,12 +7,14 @@ and tested without a database.
 
 from __future__ import annotations
 
+import hashlib
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .constants import RECENT_EVENT_IDS
+from .constants import APPLIED_CHUNKS, PROFILE_CHUNK_EVENTS
 from .events import Event, EventType
 from .properties import (
     SYSTEM_PROPERTIES,
@@ -24,7 +26,8 @@ from .properties import (
     validate_value,
 )
 
-__all__ = ["Rejection", "check_property_values", "profile_update", "MESSAGE_TYPES"]
+__all__ = ["Rejection", "check_property_values", "profile_chunks", "chunk_token", "profile_update",
+           "MESSAGE_TYPES"]
 
 MESSAGE_TYPES = frozenset({EventType.USER_MESSAGE, EventType.BOT_MESSAGE})
 
@@ -89,7 +92,28 @@ def _property_for(
     return prop
 
 
-def profile_update(events: list[Event], now: datetime) -> dict[str, Any]:
+def profile_chunks(events: Iterable[Event]) -> dict[tuple[str, str], list[list[Event]]]:
+    """Each user's events in time order, cut into chunks of at most
+    ``PROFILE_CHUNK_EVENTS``. The same events always give the same chunks, so
+    a retried batch reproduces the tokens it left on the profile."""
+    by_user: dict[tuple[str, str], list[Event]] = defaultdict(list)
+    for event in events:
+        by_user[(event.bot_id, event.user_id)].append(event)
+    chunks = {}
+    for key, user_events in by_user.items():
+        ordered = sorted(user_events, key=lambda e: (e.ts, e.id))
+        chunks[key] = [ordered[i:i + PROFILE_CHUNK_EVENTS]
+                       for i in range(0, len(ordered), PROFILE_CHUNK_EVENTS)]
+    return chunks
+
+
+def chunk_token(chunk: list[Event]) -> int:
+    """A 63-bit fingerprint of a chunk's event ids."""
+    digest = hashlib.blake2b("\x00".join(e.id for e in chunk).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def profile_update(events: list[Event], now: datetime, token: int) -> dict[str, Any]:
     """The update document applying ``events`` (one bot, one user) to a profile.
 
     Events are applied in timestamp order; for "last/current" fields the
@@ -140,8 +164,8 @@ def profile_update(events: list[Event], now: datetime) -> dict[str, Any]:
         "$set": set_fields,
         "$setOnInsert": on_insert,
         "$min": {"created_at": first.ts},
-        "$push": {"recent_event_ids": {"$each": [e.id for e in ordered],
-                                       "$slice": -RECENT_EVENT_IDS}},
+        "$push": {"applied_chunks": {"$each": [token],
+                                     "$slice": -APPLIED_CHUNKS}},
     }
     if message_count:
         update["$inc"] = {"message_count": message_count}

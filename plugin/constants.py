@@ -15,9 +15,12 @@ WEBHOOKS = "webhooks"
 OUTBOX = "outbox"
 API_KEYS = "api_keys"
 
-# Event ids a profile remembers, to recognise a retried event whose profile
-# update landed but whose event insert did not (see Store.ingest).
-RECENT_EVENT_IDS = 256
+# Capture applies a user's events to the profile in chunks of at most this
+# many, and the profile remembers a token for each of its last APPLIED_CHUNKS
+# chunks, so a retried batch is not counted twice (see Store.ingest). Small
+# on purpose: the embedded server's update cost grows with that array.
+PROFILE_CHUNK_EVENTS = 50
+APPLIED_CHUNKS = 32
 
 MAX_EVENTS_PER_REQUEST = 1000
 MAX_BODY_BYTES = 1024 * 1024

@@ -31,14 +31,20 @@ from pymongo.errors import (
 )
 
 from . import constants as c
-from .capture import Rejection, check_property_values, profile_update
+from .capture import (
+    Rejection,
+    check_property_values,
+    chunk_token,
+    profile_chunks,
+    profile_update,
+)
 from .embedded import EmbeddedServer
 from .errors import DatabaseUnavailable
-from .events import Event, to_utc, utc_now
+from .events import Event, EventType, to_utc, utc_now
 from .properties import PropertyDef, PropertyType
 from .settings import Settings
 
-__all__ = ["Store", "IngestResult", "TimelineCursor", "profile_id"]
+__all__ = ["Store", "IngestResult", "TimelineCursor", "profile_id", "event_key", "event_document"]
 
 log = logging.getLogger(__name__)
 _Method = TypeVar("_Method", bound=Callable[..., Awaitable[Any]])
@@ -57,8 +63,6 @@ _INDEXES: Mapping[str, list[IndexModel]] = {
                    name="bot_last_message_at"),
     ],
     c.EVENTS: [
-        IndexModel([("bot_id", ASCENDING), ("user_id", ASCENDING), ("eid", ASCENDING)],
-                   unique=True, name="bot_user_eid"),
         IndexModel([("bot_id", ASCENDING), ("user_id", ASCENDING), ("ts", ASCENDING)],
                    name="bot_user_ts"),
     ],
@@ -78,10 +82,10 @@ class IngestResult:
 
 @dataclass(frozen=True, slots=True)
 class TimelineCursor:
-    """Position in a timeline: events strictly older than (ts, oid)."""
+    """Position in a timeline: events strictly older than (ts, seq)."""
 
     ts: datetime
-    oid: ObjectId | None = None
+    seq: ObjectId | None = None
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -165,106 +169,109 @@ class Store:
     async def ingest(self, events: Iterable[Event]) -> IngestResult:
         """Store events and apply them to profiles, each exactly once.
 
-        Safe to retry with the same events after any failure. The profile
-        update is guarded by the event ids the profile remembers (its last
-        ``RECENT_EVENT_IDS``), the event insert by the unique (bot, user,
-        event id) index, so a retry skips whichever half already landed. An id older than the profile's memory
-        is still refused by the events collection, but would count on the
-        profile again: retries come within minutes, not hundreds of events.
+        Safe to retry after any failure, with the same events or others.
+        Events go in first, keyed by (bot, user, event id), each marked with
+        the token of the chunk of the user's events it is applied to the
+        profile with; each profile update is guarded by that token, which
+        the profile remembers (its last ``APPLIED_CHUNKS``). An event already
+        stored is applied again only if its chunk's token is not on the
+        profile: its earlier write stopped between the two steps.
 
-        The guard is matched by ``_id`` (see :func:`profile_id`): SecantusDB
-        only uses an index for a query that is exactly its key, and scans
-        the whole collection when a guard is added to (bot_id, user_id).
+        Every query here is by ``_id``: SecantusDB uses an index only for a
+        query that is exactly its key, and scans the collection when a
+        guard is added to (bot_id, user_id).
         """
         result = IngestResult()
-        unique: dict[tuple[str, str, str], Event] = {}
+        unique: dict[str, Event] = {}
         for event in events:
-            key = (event.bot_id, event.user_id, event.id)
+            key = event_key(event)
             if key in unique:
                 result.duplicates += 1
             else:
                 unique[key] = event
         if not unique:
             return result
-        fresh = list(unique.values())
-        fresh, result.rejected, new_defs = check_property_values(
-            fresh, await self._properties_for_bots({e.bot_id for e in fresh})
+        checked, result.rejected, new_defs = check_property_values(
+            unique.values(), await self._properties_for_bots({e.bot_id for e in unique.values()})
         )
         if new_defs:
             await self._add_inferred_properties(new_defs)
-        await self._apply_to_profiles(fresh)
-        inserted = await self._insert_events(fresh)
-        result.accepted += inserted
-        result.duplicates += len(fresh) - inserted
+        chunks = [(token, chunk) for user_chunks in profile_chunks(checked).values()
+                  for token, chunk in ((chunk_token(chunk), chunk) for chunk in user_chunks)]
+        token_of = {event_key(e): token for token, chunk in chunks for e in chunk}
+        stored_before = await self._insert_events(checked, token_of)
+        unfinished = await self._unfinished_chunks(stored_before) if stored_before else []
+        fresh_chunks = [(token, [e for e in chunk if event_key(e) not in stored_before])
+                        for token, chunk in chunks]
+        await self._apply_to_profiles(unfinished + [(t, c) for t, c in fresh_chunks if c])
+        redone = sum(len(chunk) for _, chunk in unfinished)
+        result.accepted = len(checked) - len(stored_before) + redone
+        result.duplicates += len(stored_before) - redone
         return result
 
-    async def _apply_to_profiles(self, events: list[Event]) -> None:
-        groups: dict[tuple[str, str], list[Event]] = defaultdict(list)
-        for event in events:
-            groups[(event.bot_id, event.user_id)].append(event)
-        pending = groups
+    async def _insert_events(self, events: list[Event], token_of: dict[str, int]) -> set[str]:
+        """Insert what is new; return the keys of the events that were already stored."""
+        recorded_at = utc_now()
+        docs = [event_document(e, token_of[event_key(e)], recorded_at) for e in events]
+        try:
+            await self.db[c.EVENTS].insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            return {docs[i]["_id"] for i in _duplicate_key_indexes(exc)}
+        return set()
+
+    async def _unfinished_chunks(self, keys: set[str]) -> list[tuple[int, list[Event]]]:
+        """Chunks of already-stored events whose profile update never landed."""
+        groups: dict[tuple[str, str, int], list[Event]] = defaultdict(list)
+        async for doc in self.db[c.EVENTS].find({"_id": {"$in": sorted(keys)}}):
+            event = Event(doc["bot_id"], doc["user_id"], EventType(doc["type"]), doc["data"],
+                          doc["eid"], to_utc(doc["ts"]), doc.get("channel"))
+            groups[(doc["bot_id"], doc["user_id"], doc["chunk"])].append(event)
+        applied = await self._applied_chunks({(b, u) for b, u, _ in groups})
+        return [(token, chunk) for (b, u, token), chunk in groups.items()
+                if token not in applied.get((b, u), set())]
+
+    async def _applied_chunks(self, users: set[tuple[str, str]]) -> dict[tuple[str, str], set[int]]:
+        query = {"_id": {"$in": [profile_id(b, u) for b, u in users]}}
+        projection = {"_id": 0, "bot_id": 1, "user_id": 1, "applied_chunks": 1}
+        return {(doc["bot_id"], doc["user_id"]): set(doc.get("applied_chunks", []))
+                async for doc in self.db[c.PROFILES].find(query, projection)}
+
+    async def _apply_to_profiles(self, chunks: list[tuple[int, list[Event]]]) -> None:
+        by_user: dict[tuple[str, str], list[tuple[int, list[Event]]]] = defaultdict(list)
+        for token, chunk in chunks:
+            by_user[(chunk[0].bot_id, chunk[0].user_id)].append((token, chunk))
+        # A user's chunks go in successive rounds, so their order holds.
+        rounds = max(len(user_chunks) for user_chunks in by_user.values()) if by_user else 0
+        for round_no in range(rounds):
+            await self._apply_round([user_chunks[round_no] for user_chunks in by_user.values()
+                                     if round_no < len(user_chunks)])
+
+    async def _apply_round(self, pending: list[tuple[int, list[Event]]]) -> None:
         for _ in range(_PROFILE_RETRIES):
             now = utc_now()
-            keys = list(pending)
             ops = [
                 UpdateOne(
-                    {"_id": profile_id(b, u),
-                     "recent_event_ids": {"$nin": [e.id for e in pending[(b, u)]]}},
-                    profile_update(pending[(b, u)], now),
+                    {"_id": profile_id(chunk[0].bot_id, chunk[0].user_id),
+                     "applied_chunks": {"$ne": token}},
+                    profile_update(chunk, now, token),
                     upsert=True,
                 )
-                for b, u in keys
+                for token, chunk in pending
             ]
             try:
                 await self.db[c.PROFILES].bulk_write(ops, ordered=False)
                 return
             except BulkWriteError as exc:
-                conflicted = _duplicate_key_indexes(exc)
-            # The guard failed: either a profile already holds some of these
-            # events (a retry) or two writers raced to create it. Drop what it
-            # already holds and try the rest again.
-            pending = await self._without_applied({keys[i]: pending[keys[i]] for i in conflicted})
+                conflicted = [pending[i] for i in _duplicate_key_indexes(exc)]
+            # The guard failed: either the profile already holds this chunk (a
+            # retry), or two writers raced to create it. Retry only the latter.
+            applied = await self._applied_chunks(
+                {(chunk[0].bot_id, chunk[0].user_id) for _, chunk in conflicted})
+            pending = [(token, chunk) for token, chunk in conflicted
+                       if token not in applied.get((chunk[0].bot_id, chunk[0].user_id), set())]
             if not pending:
                 return
         raise DatabaseUnavailable("profile updates kept conflicting; try again")
-
-    async def _without_applied(
-        self, groups: dict[tuple[str, str], list[Event]]
-    ) -> dict[tuple[str, str], list[Event]]:
-        query = {"_id": {"$in": [profile_id(b, u) for b, u in groups]}}
-        applied: dict[tuple[str, str], set[str]] = {}
-        async for doc in self.db[c.PROFILES].find(
-            query, {"_id": 0, "bot_id": 1, "user_id": 1, "recent_event_ids": 1}
-        ):
-            applied[(doc["bot_id"], doc["user_id"])] = set(doc.get("recent_event_ids", []))
-        remaining = {}
-        for key, events in groups.items():
-            left = [e for e in events if e.id not in applied.get(key, set())]
-            if left:
-                remaining[key] = left
-        return remaining
-
-    async def _insert_events(self, events: list[Event]) -> int:
-        recorded_at = utc_now()
-        docs = [
-            {
-                "bot_id": e.bot_id,
-                "user_id": e.user_id,
-                "eid": e.id,
-                "type": str(e.type),
-                "ts": e.ts,
-                "channel": e.channel,
-                "data": e.data,
-                "recorded_at": recorded_at,
-            }
-            for e in events
-        ]
-        try:
-            result = await self.db[c.EVENTS].insert_many(docs, ordered=False)
-            return len(result.inserted_ids)
-        except BulkWriteError as exc:
-            duplicates = _duplicate_key_indexes(exc)
-            return len(docs) - len(duplicates)
 
     # -- property schema ----------------------------------------------------------
 
@@ -309,7 +316,7 @@ class Store:
     @_unavailable_on_connection_errors
     async def get_profile(self, bot_id: str, user_id: str) -> dict[str, Any] | None:
         return await self.db[c.PROFILES].find_one(
-            {"bot_id": bot_id, "user_id": user_id}, {"_id": 0, "recent_event_ids": 0}
+            {"bot_id": bot_id, "user_id": user_id}, {"_id": 0, "applied_chunks": 0}
         )
 
     @_unavailable_on_connection_errors
@@ -319,24 +326,24 @@ class Store:
         """Events newest first; the cursor points past the last one returned."""
         query: dict[str, Any] = {"bot_id": bot_id, "user_id": user_id}
         if before is not None:
-            if before.oid is None:
+            if before.seq is None:
                 query["ts"] = {"$lt": before.ts}
             else:
                 query["$or"] = [
                     {"ts": {"$lt": before.ts}},
-                    {"ts": before.ts, "_id": {"$lt": before.oid}},
+                    {"ts": before.ts, "seq": {"$lt": before.seq}},
                 ]
         cursor = (
             self.db[c.EVENTS]
             .find(query)
-            .sort([("ts", DESCENDING), ("_id", DESCENDING)])
+            .sort([("ts", DESCENDING), ("seq", DESCENDING)])
             .limit(limit + 1)
         )
         docs = await cursor.to_list(length=limit + 1)
         next_cursor = None
         if len(docs) > limit:
             docs = docs[:limit]
-            next_cursor = TimelineCursor(to_utc(docs[-1]["ts"]), docs[-1]["_id"])
+            next_cursor = TimelineCursor(to_utc(docs[-1]["ts"]), docs[-1]["seq"])
         return docs, next_cursor
 
     # -- API keys -----------------------------------------------------------------
@@ -352,7 +359,29 @@ class Store:
 
 def profile_id(bot_id: str, user_id: str) -> str:
     """The profile's ``_id``: unambiguous for any pair of ids (length-prefixed)."""
-    return f"{len(bot_id)}:{bot_id}:{user_id}"
+    return f"{len(bot_id)}:{bot_id}:{len(user_id)}:{user_id}"
+
+
+def event_key(event: Event) -> str:
+    """An event's ``_id``: its id is unique within its bot and user."""
+    return f"{profile_id(event.bot_id, event.user_id)}:{event.id}"
+
+
+def event_document(event: Event, chunk_token: int, recorded_at: datetime) -> dict[str, Any]:
+    """An event as stored in the ``events`` collection."""
+    return {
+        "_id": event_key(event),
+        "bot_id": event.bot_id,
+        "user_id": event.user_id,
+        "eid": event.id,
+        "seq": ObjectId(),  # orders events of the same millisecond
+        "type": str(event.type),
+        "ts": event.ts,
+        "channel": event.channel,
+        "data": event.data,
+        "chunk": chunk_token,
+        "recorded_at": recorded_at,
+    }
 
 
 def _duplicate_key_indexes(exc: BulkWriteError) -> list[int]:

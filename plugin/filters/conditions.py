@@ -41,6 +41,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from plugin.errors import FilterError
@@ -51,6 +52,7 @@ __all__ = [
     "MAX_VALUES",
     "MAX_PERIOD",
     "TEXT_TYPES",
+    "Predicate",
     "Range",
     "Condition",
     "operators_for",
@@ -109,6 +111,29 @@ _NO_VALUE = frozenset({"is_set", "is_not_set", "is_true", "is_false"})
 _CONDITION_KEYS = frozenset({"property", "operator", "value"})
 
 
+class Predicate(StrEnum):
+    """The positive test a condition reduces to (its operand's type in brackets)."""
+
+    TEXT_EQUALS = "text_equals"  # (str)
+    TEXT_CONTAINS = "text_contains"  # (str)
+    TEXT_STARTS = "text_starts"  # (str)
+    TEXT_ENDS = "text_ends"  # (str)
+    TEXT_IN = "text_in"  # (tuple of str)
+    NUMBER_EQUALS = "number_equals"  # (int or float)
+    RANGE = "range"  # (Range)
+    BOOL_EQUALS = "bool_equals"  # (bool)
+    LIST_CONTAINS = "list_contains"  # (str, int or float)
+    IS_SET = "is_set"  # (None)
+
+
+_TEXT_TESTS = {
+    "equals": Predicate.TEXT_EQUALS,
+    "contains": Predicate.TEXT_CONTAINS,
+    "starts_with": Predicate.TEXT_STARTS,
+    "ends_with": Predicate.TEXT_ENDS,
+}
+
+
 def operators_for(type_: PropertyType | str) -> list[str]:
     """The operators valid for a property of ``type_``, in display order."""
     return list(_OPERATORS[PropertyType(type_)])
@@ -126,19 +151,15 @@ class Range:
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """A validated condition, reduced to a positive test and a negation flag.
-
-    ``test`` is one of: ``text_equals``, ``text_contains``, ``text_starts``,
-    ``text_ends`` (operand: str), ``text_in`` (tuple of str), ``number_equals``
-    (int or float), ``range`` (:class:`Range`), ``bool_equals`` (bool),
-    ``list_contains`` (str or number), ``is_set`` (None). ``negated`` turns it
-    into its complement. ``operator`` is what the user wrote, for messages.
+    """A validated condition, reduced to a positive :class:`Predicate` on a
+    normalised ``operand`` and a flag that turns it into its complement.
+    ``operator`` is what the user wrote, for messages.
     """
 
     number: int
     prop: PropertyDef
     operator: str
-    test: str
+    predicate: Predicate
     operand: Any
     negated: bool = False
 
@@ -182,48 +203,48 @@ def check_condition(
             raise _fail(number, f"operator {operator!r} takes no value")
     elif value is None:
         raise _fail(number, f"operator {operator!r} needs a value")
-    test, operand = _reduce(prop, operator, value, number, now)
-    return Condition(number, prop, operator, test, operand, negated=operator in _NEGATIVES)
+    predicate, operand = _reduce(prop, operator, value, number, now)
+    return Condition(number, prop, operator, predicate, operand, negated=operator in _NEGATIVES)
 
 
 def _reduce(
     prop: PropertyDef, written: str, value: Any, number: int, now: datetime
-) -> tuple[str, Any]:
+) -> tuple[Predicate, Any]:
     operator = _NEGATIVES.get(written, written)
     if operator == "is_set":
-        return "is_set", None
+        return Predicate.IS_SET, None
     if prop.type in TEXT_TYPES:
         return _reduce_text(prop, operator, written, value, number)
     if prop.type is PropertyType.NUMBER:
         if operator == "eq":
-            return "number_equals", _number(value, number)
+            return Predicate.NUMBER_EQUALS, _number(value, number)
         if operator == "between":
             low, high = _pair(value, number, _number)
             if low > high:
                 raise _fail(number, f"between needs the lower bound first, got [{low}, {high}]")
-            return "range", Range(low, True, high, True)
+            return Predicate.RANGE, Range(low, True, high, True)
         bound = _number(value, number)
-        return "range", {
+        return Predicate.RANGE, {
             "gt": Range(low=bound, low_inclusive=False),
             "gte": Range(low=bound),
             "lt": Range(high=bound, high_inclusive=False),
             "lte": Range(high=bound),
         }[operator]
     if prop.type is PropertyType.DATE:
-        return "range", _reduce_date(operator, value, number, now)
+        return Predicate.RANGE, _reduce_date(operator, value, number, now)
     if prop.type is PropertyType.BOOLEAN:
-        return "bool_equals", operator == "is_true"
+        return Predicate.BOOL_EQUALS, operator == "is_true"
     # List: contains.
     if isinstance(value, str):
-        return "list_contains", _text(value, number)
+        return Predicate.LIST_CONTAINS, _text(value, number)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return "list_contains", _number(value, number)
+        return Predicate.LIST_CONTAINS, _number(value, number)
     raise _fail(number, f"'{written}' needs text or a number, got {_kind(value)}")
 
 
 def _reduce_text(
     prop: PropertyDef, operator: str, written: str, value: Any, number: int
-) -> tuple[str, Any]:
+) -> tuple[Predicate, Any]:
     if operator == "in":
         if not isinstance(value, list | tuple):
             raise _fail(number, f"'{written}' needs a list of text values, got {_kind(value)}")
@@ -233,15 +254,13 @@ def _reduce_text(
             _whole_text(prop, item, number, f"value {position + 1}: ")
             for position, item in enumerate(value)
         )
-        return "text_in", items
+        return Predicate.TEXT_IN, items
     if operator == "equals":
-        return "text_equals", _whole_text(prop, value, number)
+        return Predicate.TEXT_EQUALS, _whole_text(prop, value, number)
     text = _text(value, number)
     if not text:
         raise _fail(number, f"'{written}' needs non-empty text")
-    return {"contains": "text_contains", "starts_with": "text_starts", "ends_with": "text_ends"}[
-        operator
-    ], text
+    return _TEXT_TESTS[operator], text
 
 
 def _whole_text(prop: PropertyDef, value: Any, number: int, where: str = "") -> str:
@@ -369,7 +388,7 @@ def _fail(number: int, reason: str) -> FilterError:
 # --- MongoDB ---------------------------------------------------------------
 
 
-def text_pattern(test: str, text: str) -> str:
+def text_pattern(predicate: Predicate, text: str) -> str:
     """The anchored, escaped regular expression for a text test.
 
     ``\\z`` is the absolute end of the string in PCRE (mongod) and in
@@ -377,34 +396,36 @@ def text_pattern(test: str, text: str) -> str:
     """
     escaped = re.escape(text)
     return {
-        "text_equals": f"^{escaped}\\z",
-        "text_contains": escaped,
-        "text_starts": f"^{escaped}",
-        "text_ends": f"{escaped}\\z",
-    }[test]
+        Predicate.TEXT_EQUALS: f"^{escaped}\\z",
+        Predicate.TEXT_CONTAINS: escaped,
+        Predicate.TEXT_STARTS: f"^{escaped}",
+        Predicate.TEXT_ENDS: f"{escaped}\\z",
+    }[predicate]
 
 
-def _regex(test: str, text: str) -> dict[str, str]:
-    return {"$regex": text_pattern(test, text), "$options": "i"}
+def _regex(predicate: Predicate, text: str) -> dict[str, str]:
+    return {"$regex": text_pattern(predicate, text), "$options": "i"}
 
 
 def condition_query(condition: Condition) -> dict[str, Any]:
     """The MongoDB sub-query for ``condition``."""
     field = condition.prop.field
-    test, operand = condition.test, condition.operand
+    predicate, operand = condition.predicate, condition.operand
     alternatives: list[dict[str, Any]]
-    if test == "text_in":
+    if predicate is Predicate.TEXT_IN:
         # One regex per value: SecantusDB answers regexes inside $in wrongly
         # when the field is indexed.
-        alternatives = [{field: _regex("text_equals", item)} for item in operand]
-    elif test.startswith("text_"):
-        alternatives = [{field: _regex(test, operand)}]
-    elif test == "number_equals" or test == "bool_equals":
+        alternatives = [{field: _regex(Predicate.TEXT_EQUALS, item)} for item in operand]
+    elif predicate in _TEXT_TESTS.values():
+        alternatives = [{field: _regex(predicate, operand)}]
+    elif predicate is Predicate.NUMBER_EQUALS or predicate is Predicate.BOOL_EQUALS:
         alternatives = [{field: {"$eq": operand}}]
-    elif test == "range":
-        alternatives = [{field: _range(operand)}]
-    elif test == "list_contains":
-        item = _regex("text_equals", operand) if isinstance(operand, str) else {"$eq": operand}
+    elif predicate is Predicate.RANGE:
+        alternatives = [_range(field, operand)]
+    elif predicate is Predicate.LIST_CONTAINS:
+        item = (
+            _regex(Predicate.TEXT_EQUALS, operand) if isinstance(operand, str) else {"$eq": operand}
+        )
         alternatives = [{field: {"$elemMatch": item}}]
     elif condition.prop.type is PropertyType.LIST:
         alternatives = [{field: {"$exists": True, "$ne": None, "$not": {"$size": 0}}}]
@@ -417,10 +438,13 @@ def condition_query(condition: Condition) -> dict[str, Any]:
     return {"$or": alternatives}
 
 
-def _range(bounds: Range) -> dict[str, Any]:
-    query: dict[str, Any] = {}
+def _range(field: str, bounds: Range) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = []
     if bounds.low is not None:
-        query["$gte" if bounds.low_inclusive else "$gt"] = bounds.low
+        parts.append({field: {"$gte" if bounds.low_inclusive else "$gt": bounds.low}})
     if bounds.high is not None:
-        query["$lte" if bounds.high_inclusive else "$lt"] = bounds.high
-    return query
+        parts.append({field: {"$lte" if bounds.high_inclusive else "$lt": bounds.high}})
+    # Two bounds stay two predicates: SecantusDB intersects them on an indexed
+    # list ({a: {$gte: 2, $lte: 9}} misses a = [1, 10]); MongoDB's meaning is
+    # the same either way.
+    return parts[0] if len(parts) == 1 else {"$and": parts}

@@ -22,7 +22,7 @@ from typing import Any
 
 from plugin.filters.ast import And, Node, Ref
 from plugin.filters.compile import ParsedFilter, parse_filter
-from plugin.filters.conditions import Condition, Range
+from plugin.filters.conditions import Condition, Predicate, Range
 from plugin.properties import PropertyDef, PropertyType
 
 __all__ = ["matches", "evaluate", "condition_matches"]
@@ -75,47 +75,53 @@ def _lookup(document: Mapping[str, Any], path: str) -> Any:
 
 
 def _positive(condition: Condition, value: Any) -> bool:
-    test, operand = condition.test, condition.operand
+    predicate, operand = condition.predicate, condition.operand
     is_list = isinstance(value, list | tuple)
-    # The values a scalar test is tried on: the items of a list, or the value.
+    # The values a scalar predicate is tried on: the items of a list, or the value.
     items = list(value) if is_list else [value]
-    if test == "text_in":
-        return any(_text_matches("text_equals", text, item) for text in operand for item in items)
-    if test.startswith("text_"):
-        return any(_text_matches(test, operand, item) for item in items)
-    if test == "number_equals":
+    if predicate is Predicate.TEXT_IN:
+        return any(
+            _text_matches(Predicate.TEXT_EQUALS, text, item) for text in operand for item in items
+        )
+    if predicate in _TEXT:
+        return any(_text_matches(predicate, operand, item) for item in items)
+    if predicate is Predicate.NUMBER_EQUALS:
         return any(_is_number(item) and item == operand for item in items)
-    if test == "bool_equals":
+    if predicate is Predicate.BOOL_EQUALS:
         return any(isinstance(item, bool) and item is operand for item in items)
-    if test == "range":
+    if predicate is Predicate.RANGE:
         return _in_range(operand, items)
-    if test == "list_contains":
+    if predicate is Predicate.LIST_CONTAINS:
         return is_list and any(_list_item_equals(operand, item) for item in items)
-    # is_set
     if condition.prop.type is PropertyType.LIST:
         return not (is_list and not items) and all(item is not None for item in items)
     return all(item is not None and item != "" for item in items)
 
 
-def _text_matches(test: str, text: str, item: Any) -> bool:
+_TEXT = frozenset(
+    {Predicate.TEXT_EQUALS, Predicate.TEXT_CONTAINS, Predicate.TEXT_STARTS, Predicate.TEXT_ENDS}
+)
+
+
+def _text_matches(predicate: Predicate, text: str, item: Any) -> bool:
     if not isinstance(item, str):
         return False
     # Python's re.IGNORECASE rather than str.lower(): MongoDB's case-insensitive
     # regex folds case one character at a time, and so does re (str.casefold
     # would also equate "ß" with "ss").
     pattern = re.escape(text)
-    if test == "text_equals":
+    if predicate is Predicate.TEXT_EQUALS:
         return re.fullmatch(pattern, item, re.IGNORECASE) is not None
-    if test == "text_starts":
+    if predicate is Predicate.TEXT_STARTS:
         return re.match(pattern, item, re.IGNORECASE) is not None
-    if test == "text_ends":
+    if predicate is Predicate.TEXT_ENDS:
         return re.search(pattern + r"\Z", item, re.IGNORECASE) is not None
     return re.search(pattern, item, re.IGNORECASE) is not None
 
 
 def _list_item_equals(operand: str | int | float, item: Any) -> bool:
     if isinstance(operand, str):
-        return _text_matches("text_equals", operand, item)
+        return _text_matches(Predicate.TEXT_EQUALS, operand, item)
     return _is_number(item) and item == operand
 
 

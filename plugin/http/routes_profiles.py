@@ -78,7 +78,7 @@ async def get_timeline(request: web.Request) -> web.Response:
 
 def _encode_cursor(cursor: TimelineCursor) -> str:
     millis = int(cursor.ts.timestamp() * 1000)
-    raw = f"{millis}:{cursor.oid}".encode()
+    raw = f"{millis}:{cursor.seq}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

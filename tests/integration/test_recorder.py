@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from pymongo import AsyncMongoClient
 
 from plugin import constants
-from plugin import events as ev
 from plugin.embedded import EmbeddedServer
 from plugin.properties import custom_property
 from plugin.recorder import Recorder
@@ -84,15 +84,16 @@ async def test_a_full_buffer_drops_and_counts(store: Store, bot_id: str) -> None
     assert profile is not None and profile["message_count"] == 3
 
 
+@pytest.mark.parametrize("failing_command", ["insert", "update"])
 async def test_a_write_cut_off_halfway_is_retried_exactly_once(
-    fault_store: Store, bot_id: str
+    fault_store: Store, bot_id: str, failing_command: str
 ) -> None:
-    """The profile update lands, the event insert loses its connection: the retry
-    must store the events without counting them on the profile again."""
+    """The connection drops on the event insert, or after it on the profile
+    update: the retry must leave every event stored once and counted once."""
     await fault_store.client.admin.command({
         "configureFailPoint": "failCommand",
         "mode": {"times": 1},
-        "data": {"failCommands": ["insert"], "closeConnection": True,
+        "data": {"failCommands": [failing_command], "closeConnection": True,
                  "appName": "recorder-faults"},
     })
     recorder = await Recorder(fault_store, flush_interval=0.01, retry_max_delay=0.1).start()

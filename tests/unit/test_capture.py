@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from plugin import events as ev
-from plugin.capture import check_property_values, profile_update
+from plugin.capture import check_property_values, chunk_token, profile_chunks, profile_update
 from plugin.properties import custom_property
 
-T0 = datetime(2026, 5, 1, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
 
 def at(seconds: int) -> datetime:
@@ -23,7 +23,7 @@ def test_latest_event_wins_and_messages_are_counted() -> None:
         ev.api_call("b", "u", "crm", method="GET", url="x", status=200, latency_ms=3, ok=True,
                     ts=at(4)),
     ]
-    update = profile_update(events, now=at(10))
+    update = profile_update(events, now=at(10), token=7)
     assert update["$set"] == {
         "updated_at": at(10), "channel": "web",
         "last_user_message": "first", "last_user_message_at": at(1),
@@ -33,22 +33,21 @@ def test_latest_event_wins_and_messages_are_counted() -> None:
     assert update["$max"] == {"last_message_at": at(2)}
     assert update["$min"] == {"created_at": at(1)}
     assert update["$setOnInsert"]["assigned_to"] == "bot"
-    assert update["$push"]["recent_event_ids"]["$each"] == [e.id for e in
-                                                            sorted(events, key=lambda e: e.ts)]
+    assert update["$push"]["applied_chunks"]["$each"] == [7]
 
 
 def test_no_path_is_in_two_operators() -> None:
     events = [ev.handover("b", "u", "human:jo", ts=at(1)),
               ev.property_set("b", "u", "x", 1, ts=at(2)),
               ev.user_message("b", "u", "hi", channel="whatsapp", ts=at(3))]
-    update = profile_update(events, now=at(4))
+    update = profile_update(events, now=at(4), token=7)
     paths = [path for op in update.values() for path in op]
     assert len(paths) == len(set(paths)), paths
     assert update["$set"]["assigned_to"] == "human:jo"
 
 
 def test_non_message_events_leave_message_fields_alone() -> None:
-    update = profile_update([ev.branch("b", "u", "vip", ts=at(1))], now=at(2))
+    update = profile_update([ev.branch("b", "u", "vip", ts=at(1))], now=at(2), token=7)
     assert "$inc" not in update and "$max" not in update
     assert update["$set"] == {"updated_at": at(2)}
 
@@ -70,5 +69,18 @@ def test_property_values_are_checked_against_the_bots_schema() -> None:
     ]
     assert [bool(e.data.get("rejected")) for e in checked] == [False, True, True, False, True]
     assert new_defs == [("b", custom_property("likes", "list"))]
-    rejected_update = profile_update(checked[1:3], now=at(1))
+    rejected_update = profile_update(checked[1:3], now=at(1), token=7)
     assert not any(path.startswith("attributes.") for path in rejected_update["$set"])
+
+
+def test_chunks_are_per_user_in_time_order_and_reproducible() -> None:
+    many = [ev.user_message("b", "chatty", f"m{i}", ts=at(i)) for i in range(120)]
+    other = [ev.user_message("b", "quiet", "hi", ts=at(5))]
+    chunks = profile_chunks(list(reversed(many)) + other)
+    assert [len(c) for c in chunks[("b", "chatty")]] == [50, 50, 20]
+    assert [e.data["text"] for e in chunks[("b", "chatty")][0][:3]] == ["m0", "m1", "m2"]
+    assert chunks[("b", "quiet")] == [other]
+    again = profile_chunks(many + other)
+    assert [chunk_token(c) for c in again[("b", "chatty")]] == [
+        chunk_token(c) for c in chunks[("b", "chatty")]]
+    assert chunk_token(many[:50]) != chunk_token(many[:49])

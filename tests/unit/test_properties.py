@@ -3,7 +3,7 @@ with a reason."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -29,8 +29,8 @@ CHOICE = custom_property("plan", "choice", choices=("Basic", "Pro"))
         ("email", " Ann@Example.COM ", "ann@example.com"),
         ("phone", "+44 (20) 7946-0958", "+442079460958"),
         ("phone", 5551234567, "5551234567"),
-        ("date", "2026-03-01", datetime(2026, 3, 1, tzinfo=timezone.utc)),
-        ("date", "2026-03-01T12:30:00+02:00", datetime(2026, 3, 1, 10, 30, tzinfo=timezone.utc)),
+        ("date", "2026-03-01", datetime(2026, 3, 1, tzinfo=UTC)),
+        ("date", "2026-03-01T12:30:00+02:00", datetime(2026, 3, 1, 10, 30, tzinfo=UTC)),
         ("boolean", "Yes", True),
         ("boolean", False, False),
         ("list", ["a", 2], ["a", 2]),
