@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from .http import routes_events, routes_health, routes_profiles
+from .http import routes_audience, routes_events, routes_health, routes_profiles
 from .http.appkeys import SETTINGS, STORE
 from .http.auth import auth_middleware
 from .http.errors import error_middleware
@@ -26,6 +26,7 @@ ROUTE_TABLES = (
     openapi_routes,
     routes_events.routes,
     routes_profiles.routes,
+    routes_audience.routes,
 )
 
 

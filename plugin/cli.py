@@ -10,17 +10,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 
+from . import audience
 from . import events as ev
 from .app import create_app
 from .constants import DEFAULT_DATA_DIR
-from .errors import AudienceError
+from .errors import AudienceError, InvalidRequest
+from .http.jsonio import isoformat
 from .keys import ALL_BOTS, Role, create_key
 from .settings import Settings
 from .store import Store
@@ -48,6 +53,21 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8080)
 
+    query = commands.add_parser(
+        "query", parents=[data], help="count and list the users matching a filter",
+        description="Conditions are numbered in the order given: --where 'email is_set' "
+                    "--where 'phone is_set' --expr '1 or 2'. A condition's value is read as "
+                    "JSON when it parses (numbers, lists, {\"amount\": 7, \"unit\": \"days\"}), "
+                    "as text otherwise.")
+    query.add_argument("--bot", required=True)
+    query.add_argument("--where", action="append", default=[],
+                       metavar="'PROPERTY OPERATOR [VALUE]'")
+    query.add_argument("--expr", default=None, help="e.g. '1 or 2', '(A and B) or C'")
+    query.add_argument("--filter", type=argparse.FileType("r"), default=None,
+                       help="a JSON file holding {conditions, expression} instead of --where")
+    query.add_argument("--sort", default=audience.DEFAULT_SORT)
+    query.add_argument("--limit", type=int, default=20)
+
     keys = commands.add_parser("keys", help="manage API keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     create = key_commands.add_parser("create", parents=[data], help="create a key and print it")
@@ -69,14 +89,76 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in ("serve", "demo"):
             asyncio.run(_serve(settings, demo=args.command == "demo"))
+        elif args.command == "query":
+            filter_ = _filter_from_args(args)
+            print(asyncio.run(_query(settings, args.bot, filter_, args.sort, args.limit)))
         elif args.command == "keys":
             print(asyncio.run(_create_key(settings, args.role, args.bots, args.label)))
     except AudienceError as exc:
         print(f"audience: {exc.message}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, InvalidRequest) else 1
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _filter_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    if args.filter is not None:
+        if args.where or args.expr:
+            raise InvalidRequest("give either --filter or --where/--expr, not both")
+        try:
+            loaded = json.load(args.filter)
+        except json.JSONDecodeError as exc:
+            raise InvalidRequest(f"{args.filter.name} is not JSON: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise InvalidRequest(f"{args.filter.name} must hold a JSON object")
+        return loaded
+    return {"conditions": [_condition(text, n) for n, text in enumerate(args.where, 1)],
+            "expression": args.expr}
+
+
+def _condition(text: str, number: int) -> dict[str, Any]:
+    parts = text.split(None, 2)
+    if len(parts) < 2:
+        raise InvalidRequest(f"--where {number} ({text!r}) needs a property and an operator")
+    condition: dict[str, Any] = {"property": parts[0], "operator": parts[1]}
+    if len(parts) == 3:
+        try:
+            condition["value"] = json.loads(parts[2])
+        except json.JSONDecodeError:
+            condition["value"] = parts[2]
+    return condition
+
+
+async def _query(settings: Settings, bot_id: str, filter_: dict[str, Any], sort: str,
+                 limit: int) -> str:
+    if not 1 <= limit <= 500:
+        raise InvalidRequest("--limit must be between 1 and 500")
+    store = await Store.open(settings)
+    try:
+        page = await audience.query_audience(store, bot_id, filter_, sort=sort, limit=limit)
+    finally:
+        await store.close()
+    used = [c.get("property") for c in filter_.get("conditions", []) if isinstance(c, dict)]
+    return f"Total: {page.total}\n" + _table(page.users, used)
+
+
+def _table(users: list[dict[str, Any]], extra: list[Any]) -> str:
+    columns = ["user_id", "channel", "current_module", "last_message_at", "message_count"]
+    columns += [p for p in dict.fromkeys(extra) if isinstance(p, str) and p not in columns]
+    rows = [[_cell(u.get(c, u["attributes"].get(c))) for c in columns] for u in users]
+    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return isoformat(value)
+    return str(value)
 
 
 async def _create_key(settings: Settings, role: str, bots: list[str], label: str) -> str:

@@ -66,6 +66,9 @@ class PropertyDef:
     label: str = ""
     system: bool = False
     choices: tuple[str, ...] = field(default=())
+    # An identifier (channel, module, ...) rather than prose: text equality is
+    # exact (case-sensitive) so that it can use an index.
+    exact: bool = False
 
     @property
     def field(self) -> str:
@@ -84,26 +87,26 @@ class PropertyDef:
         return body
 
 
-def _system(name: str, type_: PropertyType, label: str) -> PropertyDef:
-    return PropertyDef(name=name, type=type_, label=label, system=True)
+def _system(name: str, type_: PropertyType, label: str, *, exact: bool = False) -> PropertyDef:
+    return PropertyDef(name=name, type=type_, label=label, system=True, exact=exact)
 
 
 SYSTEM_PROPERTIES: Mapping[str, PropertyDef] = {
     p.name: p
     for p in (
-        _system("user_id", PropertyType.TEXT, "User ID"),
+        _system("user_id", PropertyType.TEXT, "User ID", exact=True),
         _system("created_at", PropertyType.DATE, "Created"),
         _system("updated_at", PropertyType.DATE, "Updated"),
         _system("last_message_at", PropertyType.DATE, "Last message time"),
         _system("last_user_message", PropertyType.TEXT, "Last user message"),
         _system("last_user_message_at", PropertyType.DATE, "Last user message time"),
         _system("current_message", PropertyType.TEXT, "Current message"),
-        _system("current_module", PropertyType.TEXT, "Current module"),
-        _system("current_campaign", PropertyType.TEXT, "Current campaign"),
-        _system("channel", PropertyType.TEXT, "Channel"),
-        _system("source", PropertyType.TEXT, "Source"),
+        _system("current_module", PropertyType.TEXT, "Current module", exact=True),
+        _system("current_campaign", PropertyType.TEXT, "Current campaign", exact=True),
+        _system("channel", PropertyType.TEXT, "Channel", exact=True),
+        _system("source", PropertyType.TEXT, "Source", exact=True),
         _system("message_count", PropertyType.NUMBER, "Message count"),
-        _system("assigned_to", PropertyType.TEXT, "Assigned to"),
+        _system("assigned_to", PropertyType.TEXT, "Assigned to", exact=True),
     )
 }
 

@@ -59,8 +59,11 @@ _INDEXES: Mapping[str, list[IndexModel]] = {
     c.PROFILES: [
         IndexModel([("bot_id", ASCENDING), ("user_id", ASCENDING)], unique=True,
                    name="bot_user"),
-        IndexModel([("bot_id", ASCENDING), ("last_message_at", DESCENDING)],
-                   name="bot_last_message_at"),
+        # The audience's common filters: SecantusDB uses an index only for a
+        # flat query on exactly its fields (see plugin.filters.scoped_query).
+        *[IndexModel([("bot_id", ASCENDING), (field, ASCENDING)], name=f"bot_{field}")
+          for field in ("last_message_at", "created_at", "channel", "current_module",
+                        "attributes.email", "attributes.phone")],
     ],
     c.EVENTS: [
         IndexModel([("bot_id", ASCENDING), ("user_id", ASCENDING), ("ts", ASCENDING)],
@@ -345,6 +348,27 @@ class Store:
             docs = docs[:limit]
             next_cursor = TimelineCursor(to_utc(docs[-1]["ts"]), docs[-1]["seq"])
         return docs, next_cursor
+
+    # -- audience -----------------------------------------------------------------
+
+    @_unavailable_on_connection_errors
+    async def count_profiles(self, query: dict[str, Any]) -> int:
+        return int(await self.db[c.PROFILES].count_documents(query))
+
+    @_unavailable_on_connection_errors
+    async def find_profiles(
+        self, query: dict[str, Any], sort: list[tuple[str, int]], limit: int
+    ) -> list[dict[str, Any]]:
+        cursor = (self.db[c.PROFILES].find(query, {"applied_chunks": 0})
+                  .sort(sort).limit(limit))
+        docs: list[dict[str, Any]] = await cursor.to_list(length=limit)
+        return docs
+
+    async def explain_count(self, query: dict[str, Any]) -> dict[str, Any]:
+        """The server's plan for counting ``query`` (tests and benchmarks check it)."""
+        plan: dict[str, Any] = await self.db.command(
+            {"explain": {"count": c.PROFILES, "query": query}, "verbosity": "executionStats"})
+        return plan
 
     # -- API keys -----------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from plugin.filters.compile import (
     compile_parsed,
     operators_for,
     parse_filter,
+    scoped_query,
 )
 from plugin.filters.evaluate import evaluate, matches
 from plugin.filters.expression import parse_expression
@@ -34,4 +35,5 @@ __all__ = [
     "operators_for",
     "parse_expression",
     "parse_filter",
+    "scoped_query",
 ]

@@ -12,7 +12,10 @@ holds only the operators in :data:`ALLOWED_OPERATORS`, field paths from
 ...      "expression": "1 or 2"},
 ...     SYSTEM_PROPERTIES,
 ... )
-{'$or': [{'channel': {'$regex': '^web\\\\z', '$options': 'i'}}, {'message_count': {'$gt': 3}}]}
+{'$or': [{'channel': {'$eq': 'web'}}, {'message_count': {'$gt': 3}}]}
+
+The store runs a query for one bot through :func:`scoped_query`, which adds
+the bot and flattens the query so that SecantusDB's planner can use an index.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from plugin.errors import FilterError
 from plugin.filters.ast import And, Node, Ref
 from plugin.filters.conditions import Condition, check_condition, condition_query, operators_for
 from plugin.filters.expression import parse_expression
-from plugin.properties import PropertyDef
+from plugin.properties import SYSTEM_PROPERTIES, PropertyDef
 
 __all__ = [
     "MAX_CONDITIONS",
@@ -35,6 +38,7 @@ __all__ = [
     "parse_filter",
     "compile_filter",
     "compile_parsed",
+    "scoped_query",
     "operators_for",
     "utc_now",
 ]
@@ -55,12 +59,16 @@ ALLOWED_OPERATORS = frozenset(
         "$lt",
         "$lte",
         "$exists",
+        "$in",
         "$nin",
         "$size",
         "$elemMatch",
     }
 )
 _FILTER_KEYS = ("conditions", "expression")
+# Fields written by capture only, always scalars: bounds on them may share one
+# operator document.
+_SCALAR_FIELDS = frozenset(prop.field for prop in SYSTEM_PROPERTIES.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,3 +153,102 @@ def _query(node: Node, conditions: tuple[Condition, ...]) -> dict[str, Any]:
         return {}
     operator = "$and" if isinstance(node, And) else "$or"
     return {operator: [_query(item, conditions) for item in node.items]}
+
+
+def scoped_query(query: dict[str, Any], bot_id: str) -> dict[str, Any]:
+    """``query`` restricted to the profiles of ``bot_id``, as one flat document.
+
+    SecantusDB uses an index only for a flat top-level document of simple
+    predicates (``{"bot_id": b, "channel": "web"}``), never for the same
+    conditions under ``$and``. So the conjuncts of ``query`` (nested ``$and``
+    included) become top-level fields next to ``bot_id``, an ``$eq`` on a
+    plain scalar becomes the bare value (see :func:`_literal`). Two
+    predicates on one field share an operator document
+    (``{"created_at": {"$gte": a, "$lt": b}}``) only on a system field, which
+    is always a scalar: SecantusDB intersects the bounds of one operator
+    document on an indexed list, which MongoDB does not. Whatever cannot be
+    flattened (``$or``, ``$nor``, a custom field's second predicate, the same
+    operator twice) stays under ``"$and"``. The meaning never changes.
+
+    >>> scoped_query({"$and": [{"channel": {"$eq": "web"}},
+    ...                        {"$and": [{"created_at": {"$gte": 1}},
+    ...                                  {"created_at": {"$lt": 5}}]}]}, "b")
+    {'bot_id': 'b', 'channel': 'web', 'created_at': {'$gte': 1, '$lt': 5}}
+    """
+    if not isinstance(bot_id, str):
+        raise TypeError(f"bot_id must be text, got {type(bot_id).__name__}")
+    by_field: dict[str, list[Any]] = {}
+    others: list[dict[str, Any]] = []
+    _conjuncts(query, by_field, others)
+    scoped: dict[str, Any] = {"bot_id": bot_id}
+    kept: list[dict[str, Any]] = []
+    for field, predicates in by_field.items():
+        if field == "bot_id":
+            # Taken by the scope itself; a query never names it, but keep its meaning.
+            kept.extend({field: predicate} for predicate in predicates)
+        elif len(predicates) == 1:
+            scoped[field] = predicates[0]
+        elif field in _SCALAR_FIELDS:
+            merged: dict[str, Any] = {}
+            for predicate in predicates:
+                if _is_operator_document(predicate) and not merged.keys() & predicate.keys():
+                    merged.update(predicate)
+                else:
+                    kept.append({field: predicate})
+            if merged:
+                scoped[field] = merged
+        else:
+            kept.extend({field: predicate} for predicate in predicates)
+    for field, predicate in scoped.items():
+        scoped[field] = _literal(predicate)
+    if kept or others:
+        scoped["$and"] = kept + others
+    return scoped
+
+
+def _literal(predicate: Any) -> Any:
+    """``{"$eq": v}`` as the bare value ``v`` where that means the same.
+
+    SecantusDB plans ``{"bot_id": b, "channel": "web", "created_at": {...}}``
+    on an index (bot_id, channel, created_at) but not the same query with
+    ``{"$eq": "web"}``. Only plain scalars: a bare document or regular
+    expression would mean something else.
+    """
+    if (
+        isinstance(predicate, dict)
+        and len(predicate) == 1
+        and "$eq" in predicate
+        and isinstance(predicate["$eq"], _LITERALS)
+    ):
+        return predicate["$eq"]
+    return predicate
+
+
+_LITERALS = (str, int, float, bool, datetime)
+
+
+def _conjuncts(
+    query: dict[str, Any], by_field: dict[str, list[Any]], others: list[dict[str, Any]]
+) -> None:
+    """Split ``query`` into the predicates it ANDs together: per field, and the rest."""
+    for key, value in query.items():
+        if (
+            key == "$and"
+            and isinstance(value, list)
+            and value
+            and all(isinstance(part, dict) for part in value)
+        ):
+            for part in value:
+                _conjuncts(part, by_field, others)
+        elif key.startswith("$"):
+            others.append({key: value})
+        else:
+            by_field.setdefault(key, []).append(value)
+
+
+def _is_operator_document(predicate: Any) -> bool:
+    return (
+        isinstance(predicate, dict)
+        and bool(predicate)
+        and all(isinstance(key, str) and key.startswith("$") for key in predicate)
+    )

@@ -11,11 +11,22 @@ Semantics (``plugin.filters.evaluate`` implements the same in Python):
 
 * Text (text, email, phone, choice) matching is case-insensitive: equals,
   starts_with, ends_with, in and list contains compare whole values ignoring
-  case; contains looks for a substring ignoring case. Email and phone values
-  of equals/not_equals/in/not_in are normalised like stored values (email
-  lowercased, phone separators stripped) and must be valid; contains,
-  starts_with and ends_with take the raw text. Choice values are plain text
-  (a value no longer among the choices can still be searched for).
+  case; contains looks for a substring ignoring case. Two exceptions, both
+  compiled to plain ``$eq``/``$in`` so that an index can answer them:
+
+  - Identifier properties (:attr:`PropertyDef.exact`: user_id, channel,
+    source, assigned_to, current_module, current_campaign): equals,
+    not_equals, in and not_in compare exactly (case-sensitive).
+  - Email and phone compare by their normalised form; stored values are
+    normalised when written. The values of equals/not_equals/in/not_in are
+    normalised like stored values (email stripped and lowercased, phone
+    separators stripped), must be valid, and are compared exactly with the
+    stored value (a stored "BOB@X.COM" left by a dirty import does not
+    equal "bob@x.com").
+
+  contains, starts_with and ends_with stay case-insensitive for every text
+  property and take the raw text. Choice values are plain text (a value no
+  longer among the choices can still be searched for).
 * "Set" means present, not null, and not empty: an empty string (any type but
   list) and an empty list (list) count as not set.
 * Dates are compared in UTC. A bare date ("2024-05-01") means that whole UTC
@@ -119,6 +130,8 @@ class Predicate(StrEnum):
     TEXT_STARTS = "text_starts"  # (str)
     TEXT_ENDS = "text_ends"  # (str)
     TEXT_IN = "text_in"  # (tuple of str)
+    EXACT_EQUALS = "exact_equals"  # (str), case-sensitive
+    EXACT_IN = "exact_in"  # (tuple of str), case-sensitive
     NUMBER_EQUALS = "number_equals"  # (int or float)
     RANGE = "range"  # (Range)
     BOOL_EQUALS = "bool_equals"  # (bool)
@@ -254,13 +267,19 @@ def _reduce_text(
             _whole_text(prop, item, number, f"value {position + 1}: ")
             for position, item in enumerate(value)
         )
-        return Predicate.TEXT_IN, items
+        return (Predicate.EXACT_IN if _is_exact(prop) else Predicate.TEXT_IN), items
     if operator == "equals":
-        return Predicate.TEXT_EQUALS, _whole_text(prop, value, number)
+        predicate = Predicate.EXACT_EQUALS if _is_exact(prop) else Predicate.TEXT_EQUALS
+        return predicate, _whole_text(prop, value, number)
     text = _text(value, number)
     if not text:
         raise _fail(number, f"'{written}' needs non-empty text")
     return _TEXT_TESTS[operator], text
+
+
+def _is_exact(prop: PropertyDef) -> bool:
+    """Whether equals/in compare exactly rather than ignoring case."""
+    return prop.exact or prop.type in _NORMALISED_TYPES
 
 
 def _whole_text(prop: PropertyDef, value: Any, number: int, where: str = "") -> str:
@@ -416,6 +435,11 @@ def condition_query(condition: Condition) -> dict[str, Any]:
         # One regex per value: SecantusDB answers regexes inside $in wrongly
         # when the field is indexed.
         alternatives = [{field: _regex(Predicate.TEXT_EQUALS, item)} for item in operand]
+    elif predicate is Predicate.EXACT_IN:
+        # Plain values (no regex), so SecantusDB's $in bug does not apply.
+        alternatives = [{field: {"$in": list(operand)}}]
+    elif predicate is Predicate.EXACT_EQUALS:
+        alternatives = [{field: {"$eq": operand}}]
     elif predicate in _TEXT_TESTS.values():
         alternatives = [{field: _regex(predicate, operand)}]
     elif predicate is Predicate.NUMBER_EQUALS or predicate is Predicate.BOOL_EQUALS:
@@ -446,5 +470,6 @@ def _range(field: str, bounds: Range) -> dict[str, Any]:
         parts.append({field: {"$lte" if bounds.high_inclusive else "$lt": bounds.high}})
     # Two bounds stay two predicates: SecantusDB intersects them on an indexed
     # list ({a: {$gte: 2, $lte: 9}} misses a = [1, 10]); MongoDB's meaning is
-    # the same either way.
+    # the same either way. scoped_query merges them only on system fields,
+    # which are never lists.
     return parts[0] if len(parts) == 1 else {"$and": parts}

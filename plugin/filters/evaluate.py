@@ -83,6 +83,10 @@ def _positive(condition: Condition, value: Any) -> bool:
         return any(
             _text_matches(Predicate.TEXT_EQUALS, text, item) for text in operand for item in items
         )
+    if predicate is Predicate.EXACT_EQUALS:
+        return any(isinstance(item, str) and item == operand for item in items)
+    if predicate is Predicate.EXACT_IN:
+        return any(isinstance(item, str) and item in operand for item in items)
     if predicate in _TEXT:
         return any(_text_matches(predicate, operand, item) for item in items)
     if predicate is Predicate.NUMBER_EQUALS:

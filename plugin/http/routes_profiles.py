@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import web
 from bson import ObjectId
 from bson.errors import InvalidId
 
+from ..audience import public_profile
 from ..constants import TIMELINE_DEFAULT_LIMIT, TIMELINE_MAX_LIMIT
 from ..errors import InvalidRequest, NotFound
 from ..events import to_utc
@@ -26,8 +26,6 @@ routes = web.RouteTableDef()
 
 USER_ID = Param("user_id", "path", {"type": "string"}, required=True)
 
-_PROFILE_DEFAULTS: dict[str, Any] = {"attributes": {}, "message_count": 0, "segments": [],
-                                     "assigned_to": "bot"}
 
 
 @routes.get("/v1/bots/{bot_id}/users/{user_id}")
@@ -38,7 +36,7 @@ async def get_profile(request: web.Request) -> web.Response:
     profile = await request.app[STORE].get_profile(bot_id, user_id)
     if profile is None:
         raise NotFound(f"user {user_id!r} not found in bot {bot_id!r}")
-    return json_response({**_PROFILE_DEFAULTS, **profile})
+    return json_response(public_profile(profile))
 
 
 @routes.get("/v1/bots/{bot_id}/users/{user_id}/timeline")

@@ -6,7 +6,10 @@ exactly the operators the compiler emits (ALLOWED_OPERATORS), following
 MongoDB's documented rules: a field path through a missing object is missing,
 a scalar operator matches an array if any item matches, comparisons only
 within a type bracket (booleans are not numbers), ``$in: [null]`` matches a
-missing field, regexes only match strings.
+missing field, regexes only match strings, a bare value is an ``$eq``.
+
+The same matcher checks that :func:`scoped_query` never changes a query's
+meaning.
 """
 
 from __future__ import annotations
@@ -19,7 +22,16 @@ from filter_schema import NOW, PROPERTIES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plugin.filters import And, Node, Or, Ref, compile_filter, format_expression, matches
+from plugin.filters import (
+    And,
+    Node,
+    Or,
+    Ref,
+    compile_filter,
+    format_expression,
+    matches,
+    scoped_query,
+)
 from plugin.filters.compile import ALLOWED_OPERATORS
 
 MISSING = object()
@@ -49,7 +61,11 @@ def _resolve(document: Any, path: str) -> Any:
     return document
 
 
-def _field_match(condition: dict[str, Any], value: Any) -> bool:
+def _field_match(condition: Any, value: Any) -> bool:
+    if not (isinstance(condition, dict) and condition and all(k[0] == "$" for k in condition)):
+        # A bare value: only the plain scalars scoped_query writes.
+        assert isinstance(condition, str | int | float | bool | datetime), condition
+        return _operator("$eq", condition, {}, value)
     assert condition and all(key in ALLOWED_OPERATORS for key in condition), condition
     return all(
         _operator(op, arg, condition, value) for op, arg in condition.items() if op != "$options"
@@ -151,6 +167,12 @@ def test_the_matcher_follows_mongodb_rules() -> None:
     assert mongo_match({"$nor": [{"zz": {"$exists": True}}]}, doc)
     assert mongo_match({"a": {"$not": {"$size": 0}}}, doc)
     assert not mongo_match({"a": {"$size": 3}}, doc)
+    # exact equality: case-sensitive, any item of a list, bare values too
+    assert not mongo_match({"s": {"$eq": "web"}}, doc) and mongo_match({"s": {"$eq": "Web"}}, doc)
+    assert mongo_match({"t": {"$in": ["Y", "z"]}}, doc)
+    assert not mongo_match({"t": {"$in": ["y"]}}, doc)
+    assert mongo_match({"s": "Web", "a": 10}, doc) and not mongo_match({"s": "web"}, doc)
+    assert mongo_match({"a": {"$gte": 2, "$lte": 9}}, doc)  # each bound on its own item
 
 
 # --- random filters over random profiles --------------------------------------------
@@ -172,8 +194,10 @@ DIRTY = [None, True, False, [], "3", ["", None], [1, 10], ["web", "x"]]
 FIELD_VALUES: dict[str, list[Any]] = {
     "name": TEXTS + DIRTY,
     "channel": TEXTS + DIRTY,
-    "email": ["bob@x.com", "BOB@x.com", "ann@y.org", "", None, ["bob@x.com"]],
-    "phone": ["+15551234567", "555", None],
+    "current_module": ["welcome", "Welcome", "", None, ["welcome"], 7],
+    # dirty imports: un-normalised values match only contains/starts_with/...
+    "email": ["bob@x.com", "BOB@x.com", "ann@y.org", " bob@x.com", "", None, ["bob@x.com"]],
+    "phone": ["+15551234567", "+1 555 123 4567", "555", None, ["+15551234567"]],
     "plan": ["free", "Pro", "legacy"],
     "age": NUMBERS + DIRTY,
     "message_count": NUMBERS + DIRTY,
@@ -214,12 +238,16 @@ VALUES: dict[str, dict[str, list[Any]]] = {
     },
     "email": {
         "equals": ["Bob@X.com", "ann@y.org"],
+        "not_equals": ["Bob@X.com"],
         "in": [["Bob@X.com", "ann@y.org"]],
+        "not_in": [["ann@y.org"]],
         "contains": ["bob", "X.C"],
     },
     "phone": {
         "equals": ["+1 (555) 123-4567"],
         "not_equals": ["+1 (555) 123-4567"],
+        "in": [["555 1234", "+15551234567"]],
+        "not_in": [["+15551234567"]],
         "starts_with": ["+1", "55"],
     },
     "number": {
@@ -345,3 +373,106 @@ def test_each_operator_agrees_alone(condition: dict[str, Any], document: dict[st
     filter = {"conditions": [condition]}
     query = compile_filter(filter, PROPERTIES, now=NOW)
     assert matches(filter, PROPERTIES, document, now=NOW) == mongo_match(query, document)
+
+
+# --- scoped_query keeps the meaning --------------------------------------------------
+
+BOTS = ["b", "c", None, ["b"]]
+
+
+def _scope_disagreement(
+    scope: Any, query: dict[str, Any], documents: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The first document on which ``scope(query, "b")`` and "``query`` and of
+    bot b" disagree, or None."""
+    scoped = scope(query, "b")
+    for document in documents:
+        # bot_id as MongoDB reads {"bot_id": "b"}: a list holding "b" matches too.
+        expected = mongo_match({"bot_id": {"$eq": "b"}}, document) and mongo_match(query, document)
+        if mongo_match(scoped, document) != expected:
+            return document
+    return None
+
+
+def _with_bot(bot: Any, profile: dict[str, Any]) -> dict[str, Any]:
+    return profile if bot is None else {**profile, "bot_id": bot}
+
+
+scoped_profiles = st.builds(_with_bot, st.sampled_from(BOTS), profiles())
+
+# Conjunctions over few fields, so that bounds meet on one field: system
+# (created_at, message_count: merged) and custom (birthday, age: kept apart).
+BOUNDED = ["created_at", "message_count", "birthday", "age", "channel"]
+
+
+@st.composite
+def conjunctions(draw: st.DrawFn) -> dict[str, Any]:
+    chosen = []
+    for _ in range(draw(st.integers(1, 4))):
+        name = draw(st.sampled_from(BOUNDED))
+        operators = _operators(name)
+        operator = draw(st.sampled_from(sorted(operators)))
+        chosen.append(_condition(name, operator, draw(st.sampled_from(operators[operator]))))
+    return {"conditions": chosen}
+
+
+@settings(max_examples=300)
+@given(filters() | conjunctions(), st.lists(scoped_profiles, min_size=1, max_size=6))
+def test_scoped_query_means_the_query_for_one_bot(
+    filter: dict[str, Any], documents: list[dict[str, Any]]
+) -> None:
+    query = compile_filter(filter, PROPERTIES, now=NOW)
+    assert _scope_disagreement(scoped_query, query, documents) is None, scoped_query(query, "b")
+
+
+def test_merged_bounds_on_a_system_field_keep_their_meaning() -> None:
+    query = compile_filter(
+        {
+            "conditions": [
+                {"property": "message_count", "operator": "between", "value": [2, 9]},
+                {"property": "message_count", "operator": "gt", "value": 3},
+                {"property": "created_at", "operator": "on", "value": "2024-05-01"},
+            ]
+        },
+        PROPERTIES,
+        now=NOW,
+    )
+    scoped = scoped_query(query, "b")
+    assert scoped["message_count"] == {"$gte": 2, "$lte": 9, "$gt": 3}
+    assert set(scoped["created_at"]) == {"$gte", "$lt"}
+    documents = [
+        _with_bot(bot, {"message_count": count, "created_at": created})
+        for bot in BOTS
+        for count in [*NUMBERS, 4, 9, 10, [1, 10], None]
+        for created in DATES
+    ]
+    assert _scope_disagreement(scoped_query, query, documents) is None
+
+
+def test_the_scope_checker_catches_a_wrong_scoping() -> None:
+    # Deliberately wrong: a plain dict merge lets a second bound on the same
+    # operator overwrite the first, and forgetting bot_id lets other bots in.
+    def overwriting(query: dict[str, Any], bot_id: str) -> dict[str, Any]:
+        flat: dict[str, Any] = {"bot_id": bot_id}
+        for part in query["$and"]:
+            for field, condition in part.items():
+                flat[field] = {**flat.get(field, {}), **condition}
+        return flat
+
+    def unscoped(query: dict[str, Any], bot_id: str) -> dict[str, Any]:
+        return query
+
+    query = compile_filter(
+        {
+            "conditions": [
+                {"property": "message_count", "operator": "gt", "value": 3},
+                {"property": "message_count", "operator": "gt", "value": 1},
+            ]
+        },
+        PROPERTIES,
+        now=NOW,
+    )
+    documents = [{"bot_id": "b", "message_count": 2}, {"bot_id": "c", "message_count": 5}]
+    assert _scope_disagreement(overwriting, query, documents) == documents[0]
+    assert _scope_disagreement(unscoped, query, documents) == documents[1]
+    assert _scope_disagreement(scoped_query, query, documents) is None

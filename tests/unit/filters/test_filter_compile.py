@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from plugin.errors import FilterError
-from plugin.filters import compile_filter, parse_filter
+from plugin.filters import compile_filter, parse_filter, scoped_query
 from plugin.filters.compile import ALLOWED_OPERATORS, MAX_CONDITIONS
 from plugin.filters.conditions import Predicate, operators_for
 
@@ -20,7 +20,8 @@ PHONE = {"property": "phone", "operator": "is_set"}
 WEB = {"property": "channel", "operator": "equals", "value": "web"}
 Q_EMAIL = {"attributes.email": {"$exists": True, "$nin": [None, ""]}}
 Q_PHONE = {"attributes.phone": {"$exists": True, "$nin": [None, ""]}}
-Q_WEB = {"channel": {"$regex": r"^web\z", "$options": "i"}}
+# channel is an identifier (PropertyDef.exact): equality is a plain $eq.
+Q_WEB = {"channel": {"$eq": "web"}}
 
 
 @pytest.mark.parametrize(
@@ -212,3 +213,27 @@ def test_any_input_gives_a_filter_error_or_an_allow_listed_query(
         return
     assert _operators(query) <= ALLOWED_OPERATORS
     assert _field_paths(query) <= FIELDS
+    scoped = scoped_query(query, "b")
+    assert _operators(scoped) <= ALLOWED_OPERATORS
+    assert _field_paths(scoped) <= FIELDS | {"bot_id"}
+
+
+def test_the_operator_checkers_catch_a_foreign_operator() -> None:
+    # Deliberately wrong input: the checkers above must see through nesting.
+    query = {"$and": [{"channel": {"$eq": "web"}}, {"$where": "1"}, {"x": {"$in": [1]}}]}
+    assert _operators(query) - ALLOWED_OPERATORS == {"$where"}
+    assert _field_paths(query) - FIELDS == {"x"}
+
+
+def test_identifier_properties_are_exact() -> None:
+    exact = {name for name, prop in PROPERTIES.items() if prop.exact}
+    assert exact == {
+        "user_id",
+        "channel",
+        "source",
+        "assigned_to",
+        "current_module",
+        "current_campaign",
+    }
+    # exact says how to compare, not what the API shows
+    assert "exact" not in PROPERTIES["channel"].to_dict()

@@ -49,21 +49,53 @@ COMPILED = [
     ("name", "not_in", ["Ann", "Bo"], {"$nor": [{NAME: _rx(r"^Ann\z")}, {NAME: _rx(r"^Bo\z")}]}),
     ("name", "is_set", None, {NAME: SET}),
     ("name", "is_not_set", None, {"$nor": [{NAME: SET}]}),
-    # system text properties are top-level fields
-    ("channel", "equals", "web", {"channel": _rx(r"^web\z")}),
+    # system text properties are top-level fields; prose ones ignore case
+    ("last_user_message", "equals", "Hi", {"last_user_message": _rx(r"^Hi\z")}),
+    (
+        "current_message",
+        "in",
+        ["a", "B"],
+        {"$or": [{"current_message": _rx(r"^a\z")}, {"current_message": _rx(r"^B\z")}]},
+    ),
+    # identifiers (PropertyDef.exact) compare exactly: plain $eq / $in, no regex
+    ("channel", "equals", "web", {"channel": {"$eq": "web"}}),
+    ("channel", "equals", "We.b", {"channel": {"$eq": "We.b"}}),  # no escaping: not a regex
+    ("channel", "not_equals", "web", {"$nor": [{"channel": {"$eq": "web"}}]}),
+    ("channel", "in", ["web", "SMS"], {"channel": {"$in": ["web", "SMS"]}}),
+    ("current_module", "in", ["welcome"], {"current_module": {"$in": ["welcome"]}}),
+    ("assigned_to", "not_in", ["bot"], {"$nor": [{"assigned_to": {"$in": ["bot"]}}]}),
+    ("user_id", "equals", "U1", {"user_id": {"$eq": "U1"}}),
+    # ... but contains/starts_with/ends_with stay case-insensitive regexes
+    ("channel", "contains", "EB", {"channel": _rx("EB")}),
+    ("source", "starts_with", "fb", {"source": _rx("^fb")}),
+    ("current_campaign", "ends_with", "x", {"current_campaign": _rx(r"x\z")}),
     # regex metacharacters are escaped
     ("name", "contains", "a.b*c", {NAME: _rx(r"a\.b\*c")}),
     ("name", "equals", "(x)|[y]^$\\", {NAME: _rx(r"^\(x\)\|\[y\]\^\$\\\z")}),
-    # email and phone: equals/in normalised, contains raw
-    ("email", "equals", " Bob@Example.COM ", {"attributes.email": _rx(r"^bob@example\.com\z")}),
+    # email and phone: equals/in compare the normalised form exactly (stored
+    # values are normalised when written), contains takes the raw text
+    ("email", "equals", " Bob@Example.COM ", {"attributes.email": {"$eq": "bob@example.com"}}),
     (
         "email",
         "not_in",
         ["A@b.co"],
-        {"$nor": [{"attributes.email": _rx(r"^a@b\.co\z")}]},
+        {"$nor": [{"attributes.email": {"$in": ["a@b.co"]}}]},
     ),
+    (
+        "email",
+        "in",
+        ["A@b.co", "c@D.org"],
+        {"attributes.email": {"$in": ["a@b.co", "c@d.org"]}},
+    ),
+    ("email", "not_equals", "A@b.co", {"$nor": [{"attributes.email": {"$eq": "a@b.co"}}]}),
     ("email", "contains", "Example.", {"attributes.email": _rx(r"Example\.")}),
-    ("phone", "equals", "+1 (555) 123-4567", {"attributes.phone": _rx(r"^\+15551234567\z")}),
+    ("phone", "equals", "+1 (555) 123-4567", {"attributes.phone": {"$eq": "+15551234567"}}),
+    (
+        "phone",
+        "in",
+        ["555.123.4567", "+44 20 7946 0958"],
+        {"attributes.phone": {"$in": ["5551234567", "+442079460958"]}},
+    ),
     ("phone", "starts_with", "+1 5", {"attributes.phone": _rx(r"^\+1\ 5")}),
     # choice values are plain text, even one no longer among the choices
     ("plan", "equals", "PRO", {"attributes.plan": _rx(r"^PRO\z")}),

@@ -63,9 +63,21 @@ CASES = [
     ("name", "not_in", ["Bo"], BARE, True),
     ("name", "equals", "", EMPTY, True),
     ("name", "contains", ".", ANN, False),  # a literal dot, not "any character"
-    ("channel", "equals", "WEB", ANN, True),
+    # identifiers compare exactly (case-sensitive); contains still ignores case
+    ("channel", "equals", "Web", ANN, True),
+    ("channel", "equals", "WEB", ANN, False),
+    ("channel", "not_equals", "WEB", ANN, True),
+    ("channel", "in", ["sms", "Web"], ANN, True),
+    ("channel", "in", ["sms", "web"], ANN, False),
+    ("channel", "not_in", ["web"], ANN, True),
+    ("channel", "contains", "WE", ANN, True),
+    ("user_id", "equals", "U1", ANN, False),
+    # email and phone compare by the normalised form, exactly
     ("email", "equals", "ANN@Example.com", ANN, True),
+    ("email", "in", ["x@y.co", " Ann@example.COM"], ANN, True),
+    ("email", "equals", "ann@example.com", {"attributes": {"email": "ANN@example.com"}}, False),
     ("phone", "equals", "+1 555-123-4567", ANN, True),
+    ("phone", "not_in", ["(555) 123 4567"], ANN, True),  # no country code: another number
     ("phone", "contains", "555-123", ANN, False),  # raw text against the stored form
     ("plan", "in", ["PRO"], ANN, True),
     # presence: empty text and empty lists are not set; null is not set
@@ -154,7 +166,7 @@ def test_negatives_are_complements_on_every_profile() -> None:
 def test_expression_combines_conditions() -> None:
     filter = {
         "conditions": [
-            {"property": "channel", "operator": "equals", "value": "web"},
+            {"property": "channel", "operator": "equals", "value": "Web"},
             {"property": "message_count", "operator": "gt", "value": 10},
             {"property": "tags", "operator": "contains", "value": "vip"},
         ],
@@ -180,6 +192,8 @@ def test_values_of_another_type_never_match() -> None:
     assert not _check("message_count", "eq", 7, dirty)
     assert not _check("message_count", "gt", 1, dirty)
     assert not _check("channel", "contains", "7", dirty)
+    assert not _check("channel", "equals", "7", dirty)  # exact, but text is not a number
+    assert not _check("channel", "in", ["7"], dirty)
     assert not _check("vip", "is_true", None, dirty)
     assert not _check("tags", "contains", "vip", dirty)  # not a list
     assert _check("tags", "not_contains", "vip", dirty)
@@ -188,8 +202,10 @@ def test_values_of_another_type_never_match() -> None:
 def test_scalar_tests_match_any_item_of_a_list() -> None:
     # MongoDB's rule, kept so the database and the evaluator agree on dirty data.
     dirty = {"channel": ["sms", "Web"], "message_count": [1, 10]}
-    assert _check("channel", "equals", "web", dirty)
-    assert not _check("channel", "not_equals", "web", dirty)
+    assert _check("channel", "equals", "Web", dirty)
+    assert not _check("channel", "not_equals", "Web", dirty)
+    assert _check("channel", "in", ["x", "sms"], dirty)
+    assert _check("name", "equals", "web", {"attributes": {"name": ["sms", "Web"]}})
     assert _check("message_count", "between", [2, 9], dirty)  # 10 >= 2 and 1 <= 9
 
 
