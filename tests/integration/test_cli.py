@@ -52,6 +52,21 @@ async def test_keys_created_beside_a_running_server(tmp_path: Path) -> None:
                 assert (await response.json())["message_count"] == 1
             async with http.get(f"{url}/v1/bots/b2/users/u") as response:
                 assert response.status == 404
+
+        code, out, err = await _run("query", "--bot", "b1", "--data-dir", data_dir,
+                                    "--where", "message_count gte 1",
+                                    "--where", "channel equals whatsapp", "--expr", "1 or 2")
+        assert code == 0, err
+        lines = out.splitlines()
+        assert lines[0] == "Total: 1"
+        assert lines[1].split() == ["user_id", "channel", "current_module", "last_message_at",
+                                    "message_count"]
+        assert lines[2].split()[:3] == ["u", "-", "-"] and lines[2].split()[-1] == "1"
+
+        code, _, err = await _run("query", "--bot", "b1", "--data-dir", data_dir,
+                                  "--where", "message_count gte 1", "--expr", "1 and not 1")
+        assert code == 2
+        assert "NOT is not supported" in err
     finally:
         server.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(server.wait(), 30) == 0

@@ -15,20 +15,26 @@ meaning.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from filter_schema import NOW, PROPERTIES
+from filter_schema import (
+    DATES,
+    FIELD_VALUES,
+    NOW,
+    NUMBERS,
+    PROPERTIES,
+    condition_of,
+    conditions,
+    filters,
+    operators_of,
+    profiles,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plugin.filters import (
-    And,
-    Node,
-    Or,
-    Ref,
     compile_filter,
-    format_expression,
     matches,
     scoped_query,
 )
@@ -177,117 +183,6 @@ def test_the_matcher_follows_mongodb_rules() -> None:
 
 # --- random filters over random profiles --------------------------------------------
 
-TEXTS = ["web", "WEB", "Web\n", "we", "w.b", "a$b", "", "ß", "SS", "ǅ", "ǆ", "İ", "i", "x\ny"]
-DATES = [
-    NOW,
-    NOW.replace(tzinfo=None),
-    NOW - timedelta(minutes=1),
-    NOW - timedelta(days=1),
-    NOW - timedelta(days=9),
-    datetime(2024, 5, 1),
-    datetime(2024, 5, 1, 23, 59, 59, 999000, tzinfo=UTC),
-    datetime(2024, 5, 2, tzinfo=UTC),
-]
-NUMBERS = [0, 1, 2.5, -3, 3, 3.0]
-DIRTY = [None, True, False, [], "3", ["", None], [1, 10], ["web", "x"]]
-
-FIELD_VALUES: dict[str, list[Any]] = {
-    "name": TEXTS + DIRTY,
-    "channel": TEXTS + DIRTY,
-    "current_module": ["welcome", "Welcome", "", None, ["welcome"], 7],
-    # dirty imports: un-normalised values match only contains/starts_with/...
-    "email": ["bob@x.com", "BOB@x.com", "ann@y.org", " bob@x.com", "", None, ["bob@x.com"]],
-    "phone": ["+15551234567", "+1 555 123 4567", "555", None, ["+15551234567"]],
-    "plan": ["free", "Pro", "legacy"],
-    "age": NUMBERS + DIRTY,
-    "message_count": NUMBERS + DIRTY,
-    "birthday": DATES + DIRTY + [[NOW]],
-    "created_at": DATES + DIRTY,
-    "vip": [True, False, 1, 0, "true", None, [True]],
-    "tags": [["VIP", "b"], ["vip"], [], None, "vip", [1, 2], [3.0], ["", "x"], [None], [True]],
-}
-
-PERIODS = [
-    {"amount": 1, "unit": "days"},
-    {"amount": 2, "unit": "days"},
-    {"amount": 1, "unit": "minutes"},
-    {"amount": 24, "unit": "hours"},
-    {"amount": 9, "unit": "days"},
-]
-DAYS = ["2024-04-30", "2024-05-01", "2024-05-02", "2024-05-10"]
-INSTANTS = [
-    "2024-05-01T00:00:00Z",
-    "2024-05-01T23:59:59.999Z",
-    "2024-05-10T12:00:00.123Z",
-    "2024-05-10T11:59:00.123Z",
-]
-SHORT = ["web", "W", "e", ".", "$", "b", "ss", "ß", "ǅ", "i", "y", "x\n"]
-TEXT_LISTS = [["web"], ["WEB", "we"], ["", "a$b"], ["ß", "i", "x\ny"]]
-
-# Example values per type and operator; every pair is tried on every stored value.
-VALUES: dict[str, dict[str, list[Any]]] = {
-    "text": {
-        "equals": TEXTS,
-        "not_equals": TEXTS,
-        "contains": SHORT,
-        "not_contains": SHORT,
-        "starts_with": SHORT,
-        "ends_with": SHORT,
-        "in": TEXT_LISTS,
-        "not_in": TEXT_LISTS,
-    },
-    "email": {
-        "equals": ["Bob@X.com", "ann@y.org"],
-        "not_equals": ["Bob@X.com"],
-        "in": [["Bob@X.com", "ann@y.org"]],
-        "not_in": [["ann@y.org"]],
-        "contains": ["bob", "X.C"],
-    },
-    "phone": {
-        "equals": ["+1 (555) 123-4567"],
-        "not_equals": ["+1 (555) 123-4567"],
-        "in": [["555 1234", "+15551234567"]],
-        "not_in": [["+15551234567"]],
-        "starts_with": ["+1", "55"],
-    },
-    "number": {
-        "eq": NUMBERS,
-        "ne": NUMBERS,
-        "gt": NUMBERS,
-        "gte": NUMBERS,
-        "lt": NUMBERS,
-        "lte": NUMBERS,
-        "between": [[0, 1], [1, 3], [2.5, 2.5], [-3, 0], [2, 9]],
-    },
-    "date": {
-        "before": DAYS + INSTANTS,
-        "after": DAYS + INSTANTS,
-        "on": DAYS + INSTANTS,
-        "between": [DAYS[:2], DAYS[1:3], DAYS[2:], INSTANTS[:2], [INSTANTS[0], DAYS[1]]],
-        "within_last": PERIODS,
-        "more_than_ago": PERIODS,
-    },
-    "boolean": {"is_true": [None], "is_false": [None]},
-    "list": {
-        "contains": ["vip", "VIP", "x", "", 1, 3, 2.0],
-        "not_contains": ["vip", 3],
-    },
-}
-PRESENCE: dict[str, list[Any]] = {"is_set": [None], "is_not_set": [None]}
-
-
-def _operators(name: str) -> dict[str, list[Any]]:
-    type_ = str(PROPERTIES[name].type)
-    return {**VALUES.get(type_, VALUES["text"]), **PRESENCE}
-
-
-def _condition(name: str, operator: str, value: Any) -> dict[str, Any]:
-    condition = {"property": name, "operator": operator}
-    if value is not None:
-        condition["value"] = value
-    return condition
-
-
 def test_every_example_condition_agrees_on_every_stored_value() -> None:
     checked = 0
     for name, stored_values in FIELD_VALUES.items():
@@ -295,9 +190,9 @@ def test_every_example_condition_agrees_on_every_stored_value() -> None:
         documents: list[dict[str, Any]] = [{}, {"attributes": {}}]
         for stored in stored_values:
             documents.append({name: stored} if prop.system else {"attributes": {name: stored}})
-        for operator, examples in _operators(name).items():
+        for operator, examples in operators_of(name).items():
             for value in examples:
-                filter = {"conditions": [_condition(name, operator, value)]}
+                filter = {"conditions": [condition_of(name, operator, value)]}
                 query = compile_filter(filter, PROPERTIES, now=NOW)
                 for document in documents:
                     expected = mongo_match(query, document)
@@ -308,50 +203,6 @@ def test_every_example_condition_agrees_on_every_stored_value() -> None:
                     )
                     checked += 1
     assert checked > 5000
-
-
-@st.composite
-def conditions(draw: st.DrawFn) -> dict[str, Any]:
-    name = draw(st.sampled_from(sorted(FIELD_VALUES)))
-    operators = _operators(name)
-    operator = draw(st.sampled_from(sorted(operators)))
-    return _condition(name, operator, draw(st.sampled_from(operators[operator])))
-
-
-@st.composite
-def profiles(draw: st.DrawFn) -> dict[str, Any]:
-    profile: dict[str, Any] = {}
-    attributes: dict[str, Any] = {}
-    for name, pool in FIELD_VALUES.items():
-        if draw(st.booleans()):
-            target = profile if PROPERTIES[name].system else attributes
-            target[name] = draw(st.sampled_from(pool))
-    if draw(st.integers(0, 9)):
-        profile["attributes"] = attributes
-    return profile
-
-
-def _tree(count: int) -> st.SearchStrategy[Node]:
-    refs = st.builds(Ref, st.integers(0, count - 1))
-    return st.recursive(
-        refs,
-        lambda children: (
-            st.builds(And, st.lists(children, min_size=2, max_size=3).map(tuple))
-            | st.builds(Or, st.lists(children, min_size=2, max_size=3).map(tuple))
-        ),
-        max_leaves=6,
-    )
-
-
-@st.composite
-def filters(draw: st.DrawFn) -> dict[str, Any]:
-    chosen = draw(st.lists(conditions(), min_size=1, max_size=4))
-    if draw(st.booleans()):
-        return {"conditions": chosen}
-    tree = draw(_tree(len(chosen)))
-    # Every condition must appear in the expression.
-    tree = Or((tree, And(tuple(Ref(index) for index in range(len(chosen))))))
-    return {"conditions": chosen, "expression": format_expression(tree)}
 
 
 @settings(max_examples=300)
@@ -410,9 +261,9 @@ def conjunctions(draw: st.DrawFn) -> dict[str, Any]:
     chosen = []
     for _ in range(draw(st.integers(1, 4))):
         name = draw(st.sampled_from(BOUNDED))
-        operators = _operators(name)
+        operators = operators_of(name)
         operator = draw(st.sampled_from(sorted(operators)))
-        chosen.append(_condition(name, operator, draw(st.sampled_from(operators[operator]))))
+        chosen.append(condition_of(name, operator, draw(st.sampled_from(operators[operator]))))
     return {"conditions": chosen}
 
 
