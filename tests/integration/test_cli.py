@@ -78,3 +78,13 @@ async def test_cli_reports_bad_arguments(tmp_path: Path) -> None:
                               "--data-dir", str(tmp_path))
     assert code == 2
     assert "invalid choice: 'owner'" in err
+    broken = tmp_path / "filter.json"
+    broken.write_text("{conditions: []")
+    code, _, err = await _run("query", "--bot", "b1", "--data-dir", ":memory:",
+                              "--filter", str(broken))
+    assert code == 2
+    assert f"{broken} is not JSON" in err
+    code, _, err = await _run("query", "--bot", "b1", "--data-dir", ":memory:",
+                              "--where", "email")
+    assert code == 2
+    assert "--where 1 ('email') needs a property and an operator" in err
