@@ -148,7 +148,10 @@ class Recorder:
         """Stop taking events, write what is buffered, stop the writer."""
         self._closing = True
         if self._writer is None:
-            return
+            if not self._buffer:
+                return
+            await self.start()
+        assert self._writer is not None
         try:
             await self.flush(timeout)
         except TimeoutError:
