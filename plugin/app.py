@@ -7,12 +7,20 @@ and left open.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from .http import routes_audience, routes_events, routes_health, routes_profiles
-from .http.appkeys import SETTINGS, STORE
+from .connectors import ConnectorRegistry
+from .extensions import Extension
+from .http import (
+    routes_audience,
+    routes_events,
+    routes_handover,
+    routes_health,
+    routes_profiles,
+)
+from .http.appkeys import CONNECTORS, SETTINGS, STORE
 from .http.auth import auth_middleware
 from .http.errors import error_middleware
 from .http.openapi import routes as openapi_routes
@@ -27,15 +35,19 @@ ROUTE_TABLES = (
     routes_events.routes,
     routes_profiles.routes,
     routes_audience.routes,
+    routes_handover.routes,
 )
 
 
-def create_app(settings: Settings, store: Store | None = None) -> web.Application:
+def create_app(
+    settings: Settings, store: Store | None = None, extensions: Sequence[Extension] = ()
+) -> web.Application:
     app = web.Application(
         middlewares=[error_middleware, auth_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[CONNECTORS] = ConnectorRegistry()
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         if store is not None:
@@ -49,4 +61,6 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     app.cleanup_ctx.append(store_ctx)
     for table in ROUTE_TABLES:
         app.add_routes(table)
+    for extension in extensions:
+        extension.install(app)
     return app

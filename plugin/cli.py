@@ -25,6 +25,7 @@ from . import events as ev
 from .app import create_app
 from .constants import DEFAULT_DATA_DIR
 from .errors import AudienceError, InvalidRequest
+from .extensions import Extension, load_extensions
 from .http.jsonio import isoformat
 from .keys import ALL_BOTS, Role, create_key
 from .settings import Settings
@@ -35,7 +36,7 @@ __all__ = ["main"]
 DEMO_BOT = "demo"
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(extensions: Sequence[Extension]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="audience", description=__doc__.splitlines()[0])
     data = argparse.ArgumentParser(add_help=False)
     data.add_argument("--data-dir", default=None,
@@ -52,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
                                help="serve with a demo bot's traffic and print an admin key")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8080)
+    for extension in extensions:
+        extension.add_arguments(serve)
+        extension.add_arguments(demo)
 
     query = commands.add_parser(
         "query", parents=[data], help="count and list the users matching a filter",
@@ -79,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    extensions = load_extensions()
+    args = _parser(extensions).parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env(
@@ -88,7 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if args.command in ("serve", "demo"):
-            asyncio.run(_serve(settings, demo=args.command == "demo"))
+            for extension in extensions:
+                extension.configure(args)
+            asyncio.run(_serve(settings, extensions, demo=args.command == "demo"))
         elif args.command == "query":
             filter_ = _filter_from_args(args)
             print(asyncio.run(_query(settings, args.bot, filter_, args.sort, args.limit)))
@@ -169,9 +176,10 @@ async def _create_key(settings: Settings, role: str, bots: list[str], label: str
         await store.close()
 
 
-async def _serve(settings: Settings, *, demo: bool) -> None:
+async def _serve(settings: Settings, extensions: Sequence[Extension], *, demo: bool) -> None:
     store = await Store.open(settings)
-    runner = web.AppRunner(create_app(settings, store))
+    app = create_app(settings, store, extensions)
+    runner = web.AppRunner(app)
     try:
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
@@ -183,6 +191,9 @@ async def _serve(settings: Settings, *, demo: bool) -> None:
             key = await create_key(store, Role.ADMIN, [ALL_BOTS], label="demo")
             await _seed_demo_traffic(store)
             print(f"Admin API key: {key}")
+            for extension in extensions:
+                for line in await extension.demo(app, url, key):
+                    print(line)
             profile_url = f"{url}/v1/bots/{DEMO_BOT}/users/alice"
             print(f"Try: curl -H 'Authorization: Bearer {key}' {profile_url}")
         print("Press Ctrl-C to stop.", flush=True)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..connectors import ConnectorRegistry
 from ..keys import Principal
 from ..settings import Settings
 from ..store import Store
 
-__all__ = ["SETTINGS", "STORE", "PRINCIPAL"]
+__all__ = ["SETTINGS", "STORE", "CONNECTORS", "PRINCIPAL"]
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
+CONNECTORS = web.AppKey("connectors", ConnectorRegistry)
 PRINCIPAL = web.RequestKey("principal", Principal)  # the authenticated key
