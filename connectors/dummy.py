@@ -1,0 +1,133 @@
+"""The dummy channel: a bot deployed on the reference runtime, talked to over
+HTTP (and a WebSocket for messages sent outside a request), the way a team
+tries a bot before go-live.
+
+A user's input goes to the runtime; the bot's messages are adapted to the
+user's channel (connectors.channels) and the delivered form is returned and
+recorded. Everything the runtime reports goes to the Audience recorder, so
+the profile's timeline shows the whole conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from plugin.recorder import Recorder
+from runtime.engine import Runtime
+
+from .capture import RecorderObserver
+from .channels import adapt, profile_for, resolve_option
+
+__all__ = ["DummyChannel", "SOURCE"]
+
+SOURCE = "dummy"
+log = logging.getLogger(__name__)
+
+
+class DummyChannel:
+    """Implements :class:`plugin.connectors.ChannelConnector` for source ``dummy``."""
+
+    source = SOURCE
+
+    def __init__(self, runtime: Runtime, recorder: Recorder | None) -> None:
+        self.runtime = runtime
+        self.recorder = recorder  # None: capture off (the runtime benchmark's baseline)
+        self._options: dict[tuple[str, str], list[dict[str, str]]] = {}
+        self._channels: dict[tuple[str, str], str] = {}
+        self._sockets: dict[tuple[str, str], set[web.WebSocketResponse]] = defaultdict(set)
+
+    async def receive(
+        self,
+        bot_id: str,
+        user_id: str,
+        *,
+        text: str | None = None,
+        payload: str | None = None,
+        channel: str = "web",
+        profile: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """One user input; returns the bot's replies as the channel delivers them."""
+        key = (bot_id, user_id)
+        self.runtime.bot(bot_id)  # an unknown bot is a 404 before anything is recorded
+        self._channels[key] = channel
+        options = self._options.pop(key, [])
+        if text is not None and payload is None and options:
+            payload = resolve_option(text, options)
+        observer = self._observer(bot_id, user_id, channel)
+        first_contact = self.runtime.conversation(bot_id, user_id) is None
+        if first_contact and profile and self.recorder is not None:
+            for name, value in profile.items():
+                await self.recorder.property_set(bot_id, user_id, name, value, channel=channel,
+                                                 source=SOURCE)
+        known = {"channel": channel, "attributes": dict(profile or {})}
+        result = await self.runtime.handle(bot_id, user_id, text=text, payload=payload,
+                                           channel=channel, profile=known, observer=observer)
+        delivered = self._adapt(bot_id, user_id, channel, [m.to_dict() for m in result.messages])
+        if observer is not None:
+            for message in delivered:
+                await observer.delivered(message)
+        return delivered
+
+    async def deliver(self, bot_id: str, user_id: str, channel: str | None,
+                      message: dict[str, Any]) -> list[dict[str, Any]]:
+        """A message from outside a turn (an agent, a broadcast): adapt, push to the
+        user's open WebSockets, return the delivered form. The caller records it."""
+        channel = channel or self._channels.get((bot_id, user_id), "web")
+        delivered = self._adapt(bot_id, user_id, channel, [message])
+        sockets = list(self._sockets.get((bot_id, user_id), ()))
+        await asyncio.gather(*(self._push(socket, delivered) for socket in sockets))
+        return delivered
+
+    async def assignment_changed(self, bot_id: str, user_id: str, assigned_to: str) -> None:
+        if assigned_to == "bot":
+            self.runtime.release(bot_id, user_id)
+        else:
+            self.runtime.hold(bot_id, user_id)
+
+    def subscribe(self, bot_id: str, user_id: str, socket: web.WebSocketResponse) -> None:
+        self._sockets[(bot_id, user_id)].add(socket)
+
+    def unsubscribe(self, bot_id: str, user_id: str, socket: web.WebSocketResponse) -> None:
+        sockets = self._sockets.get((bot_id, user_id))
+        if sockets is not None:
+            sockets.discard(socket)
+            if not sockets:
+                del self._sockets[(bot_id, user_id)]
+
+    async def close_sockets(self) -> None:
+        for sockets in list(self._sockets.values()):
+            for socket in list(sockets):
+                await socket.close()
+        self._sockets.clear()
+
+    def _observer(self, bot_id: str, user_id: str, channel: str) -> RecorderObserver | None:
+        if self.recorder is None:
+            return None
+        return RecorderObserver(self.recorder, bot_id, user_id, channel)
+
+    def _adapt(self, bot_id: str, user_id: str, channel: str,
+               messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The messages as ``channel`` delivers them; remembers the numbered
+        options the user may answer next."""
+        profile = profile_for(channel)
+        delivered: list[dict[str, Any]] = []
+        options: list[dict[str, str]] = []
+        for message in messages:
+            adapted = adapt(message, profile)
+            delivered += adapted.messages
+            options += adapted.options
+        if options:
+            self._options[(bot_id, user_id)] = options
+        return delivered
+
+    async def _push(self, socket: web.WebSocketResponse, messages: list[dict[str, Any]]) -> None:
+        with contextlib.suppress(ConnectionResetError, RuntimeError):
+            for message in messages:
+                await socket.send_json({"type": "message", "message": message})
