@@ -21,7 +21,6 @@ from typing import Any
 from aiohttp import web
 
 from . import audience
-from . import events as ev
 from .app import create_app
 from .constants import DEFAULT_DATA_DIR
 from .errors import AudienceError, InvalidRequest
@@ -32,8 +31,6 @@ from .settings import Settings
 from .store import Store
 
 __all__ = ["main"]
-
-DEMO_BOT = "demo"
 
 
 def _parser(extensions: Sequence[Extension]) -> argparse.ArgumentParser:
@@ -92,6 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=getattr(args, "host", None), port=getattr(args, "port", None),
     )
     try:
+        if args.command == "demo":
+            # The demo's own traffic would bury what it prints.
+            for noisy in ("aiohttp.access", "runtime"):
+                logging.getLogger(noisy).setLevel(logging.WARNING)
         if args.command in ("serve", "demo"):
             for extension in extensions:
                 extension.configure(args)
@@ -189,13 +190,10 @@ async def _serve(settings: Settings, extensions: Sequence[Extension], *, demo: b
         print(f"Audience is serving on {url}  (health: {url}/health, API: {url}/openapi.json)")
         if demo:
             key = await create_key(store, Role.ADMIN, [ALL_BOTS], label="demo")
-            await _seed_demo_traffic(store)
             print(f"Admin API key: {key}")
             for extension in extensions:
                 for line in await extension.demo(app, url, key):
                     print(line)
-            profile_url = f"{url}/v1/bots/{DEMO_BOT}/users/alice"
-            print(f"Try: curl -H 'Authorization: Bearer {key}' {profile_url}")
         print("Press Ctrl-C to stop.", flush=True)
         await _until_signalled()
     finally:
@@ -214,19 +212,3 @@ async def _until_signalled() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(ValueError):
                 loop.remove_signal_handler(sig)
-
-
-async def _seed_demo_traffic(store: Store) -> None:
-    """A short conversation, captured like real traffic, so the API has something to show."""
-    b, u = DEMO_BOT, "alice"
-    meta = {"channel": "web", "source": "demo"}
-    await store.ingest([
-        ev.user_message(b, u, "hi", event_id="demo-1", **meta),
-        ev.module_entered(b, u, "welcome", event_id="demo-2", **meta),
-        ev.bot_message(b, u, "Hello! What's your email?", event_id="demo-3",
-                       quick_replies=[{"title": "Skip", "payload": "skip"}], **meta),
-        ev.user_message(b, u, "alice@example.com", event_id="demo-4", **meta),
-        ev.property_set(b, u, "email", "alice@example.com", event_id="demo-5", **meta),
-        ev.bot_message(b, u, "Thanks! Want to see our plans?", event_id="demo-6",
-                       buttons=[{"title": "Show plans", "payload": "plans"}], **meta),
-    ])
