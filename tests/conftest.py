@@ -20,6 +20,7 @@ import pytest_asyncio
 from aiohttp import web
 from pymongo import AsyncMongoClient
 
+from connectors.dummy_http import DummyExtension
 from plugin.app import create_app
 from plugin.constants import MEMORY
 from plugin.embedded import EmbeddedServer
@@ -93,7 +94,7 @@ class Api:
 @pytest_asyncio.fixture(scope="session")
 async def app_server(store: Store) -> AsyncIterator[tuple[web.Application, str]]:
     settings = Settings(admin_key=ADMIN_KEY, max_body_bytes=MAX_BODY_BYTES)
-    app = create_app(settings, store)
+    app = create_app(settings, store, [DummyExtension()])
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
