@@ -136,6 +136,10 @@ class DummyExtension:
                            metavar="NAME=VALUE",
                            help="a ${NAME} value for the bots' API templates (tokens); repeatable")
 
+    def add_commands(self, commands: argparse._SubParsersAction[argparse.ArgumentParser],
+                     data_options: argparse.ArgumentParser) -> None:
+        pass  # the dummy channel only adds options to serve and demo
+
     def configure(self, args: argparse.Namespace) -> None:
         self.bot_files = list(getattr(args, "bot_files", []) or [])
         self.api_base = getattr(args, "api_base", None)

@@ -1,4 +1,4 @@
-"""The ``audience`` command line.
+"""The audience command line.
 
 Every command that touches data takes ``--data-dir`` (or ``MONGODB_URI``) and
 works on the same deployment as a running ``audience serve`` given the same
@@ -53,6 +53,7 @@ def _parser(extensions: Sequence[Extension]) -> argparse.ArgumentParser:
     for extension in extensions:
         extension.add_arguments(serve)
         extension.add_arguments(demo)
+        extension.add_commands(commands, data)
 
     query = commands.add_parser(
         "query", parents=[data], help="count and list the users matching a filter",
@@ -102,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(asyncio.run(_query(settings, args.bot, filter_, args.sort, args.limit)))
         elif args.command == "keys":
             print(asyncio.run(_create_key(settings, args.role, args.bots, args.label)))
+        elif hasattr(args, "run_command"):
+            return int(args.run_command(args, settings))
     except AudienceError as exc:
         print(f"audience: {exc.message}", file=sys.stderr)
         return 2 if isinstance(exc, InvalidRequest) else 1

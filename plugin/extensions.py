@@ -28,6 +28,12 @@ class Extension(Protocol):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Add this extension's options to ``audience serve`` and ``audience demo``."""
 
+    def add_commands(self, commands: argparse._SubParsersAction[argparse.ArgumentParser],
+                     data_options: argparse.ArgumentParser) -> None:
+        """Add commands of its own (``audience simulate``). A command's parser sets
+        ``run_command=fn(args, settings) -> exit status`` as a default;
+        ``data_options`` is the parent parser holding ``--data-dir``/``--db-name``."""
+
     def configure(self, args: argparse.Namespace) -> None:
         """Take the parsed options."""
 
