@@ -220,3 +220,34 @@ async def test_definition_for_another_bot_is_refused(api: Api, bot_id: str) -> N
     text = LEADS.read_text()
     status, body = await api.request("PUT", f"/v1/bots/{bot_id}/definition", raw=text.encode())
     assert status == 400 and body["details"] == {"field": "bot/id"}
+
+
+async def test_faq_mid_question_and_fallback_are_captured(
+    api: Api, bot_id: str, backend: str
+) -> None:
+    await deploy_leads(api, bot_id, backend)
+    await say(api, bot_id, "f1", text="hi")
+    replies = await say(api, bot_id, "f1", text="what about privacy?")
+    assert replies[0]["text"].startswith("We only use your details")
+    assert replies[-1]["text"] == "What's your name?"  # the pending question resumes
+    await say(api, bot_id, "f1", text="Flo")
+    replies = await say(api, bot_id, "f1", text="zzz qqq")
+    assert replies[0]["text"] == "Sorry, I didn't catch that. What would you like to do?"
+    custom = [e["data"] for e in await timeline(api, bot_id, "f1") if e["type"] == "custom"]
+    assert custom == [{"faq": "privacy", "name": "faq_answered"},
+                      {"text": "zzz qqq", "name": "fallback"}]
+
+
+async def test_messenger_limits_apply_to_what_is_delivered_and_recorded(
+    api: Api, bot_id: str, backend: str
+) -> None:
+    await deploy_leads(api, bot_id, backend)
+    await say(api, bot_id, "m1", text="hi", channel="messenger")
+    await say(api, bot_id, "m1", text="Mo", channel="messenger")
+    replies = await say(api, bot_id, "m1", text="opening hours?", channel="messenger")
+    assert replies[-1]["buttons"][:2] == [{"title": "Get a quote", "payload": "QUOTE"},
+                                          {"title": "Book a demo", "payload": "DEMO"}]
+    assert len(replies[-1]["buttons"]) <= 3
+    recorded = [e["data"] for e in await timeline(api, bot_id, "m1")
+                if e["type"] == "bot_message"]
+    assert recorded[-len(replies):] == replies
