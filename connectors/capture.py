@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from plugin.handover import QUEUE
 from plugin.recorder import Recorder
 from runtime.model import BotMessage
 
@@ -63,5 +64,5 @@ class RecorderObserver:
                                     **self._meta)
 
     async def handover(self, reason: str) -> None:
-        await self._recorder.handover(self._bot_id, self._user_id, "human:queue", reason=reason,
+        await self._recorder.handover(self._bot_id, self._user_id, QUEUE, reason=reason,
                                       **self._meta)

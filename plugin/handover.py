@@ -14,9 +14,11 @@ from .connectors import ConnectorRegistry
 from .errors import Conflict, NotFound
 from .store import Store
 
-__all__ = ["take_over", "assign_to_bot", "send_agent_message", "AGENT_SOURCE"]
+__all__ = ["take_over", "assign_to_bot", "send_agent_message", "AGENT_SOURCE", "QUEUE"]
 
 AGENT_SOURCE = "agent"
+# Who holds a conversation the bot handed over before any agent took it.
+QUEUE = "human:queue"
 
 
 async def _profile(store: Store, bot_id: str, user_id: str) -> dict[str, Any]:
@@ -33,7 +35,7 @@ async def take_over(store: Store, connectors: ConnectorRegistry, bot_id: str, us
     holder = profile.get("assigned_to", "bot")
     if holder == f"human:{agent}":
         return profile
-    if holder != "bot":
+    if holder not in ("bot", QUEUE):
         raise Conflict(f"{holder.removeprefix('human:')} is already chatting with this user",
                        assigned_to=holder)
     await _assign(store, connectors, profile, f"human:{agent}", "takeover")

@@ -251,3 +251,18 @@ async def test_messenger_limits_apply_to_what_is_delivered_and_recorded(
     recorded = [e["data"] for e in await timeline(api, bot_id, "m1")
                 if e["type"] == "bot_message"]
     assert recorded[-len(replies):] == replies
+
+
+async def test_a_bot_handover_waits_in_the_queue_for_an_agent(
+    api: Api, bot_id: str, backend: str
+) -> None:
+    await deploy_leads(api, bot_id, backend)
+    await say(api, bot_id, "h1", text="hi")
+    await say(api, bot_id, "h1", text="Hal")
+    replies = await say(api, bot_id, "h1", payload="SALES")
+    assert replies[0]["text"].startswith("I'm passing you to our sales team")
+    _, profile = await api.get(f"/v1/bots/{bot_id}/users/h1")
+    assert profile["assigned_to"] == "human:queue"
+    assert await say(api, bot_id, "h1", text="hello?") == []
+    status, profile = await api.post(f"/v1/bots/{bot_id}/users/h1/takeover", {"agent": "kim"})
+    assert (status, profile["assigned_to"]) == (200, "human:kim")
