@@ -32,7 +32,7 @@ from plugin.capture import chunk_token
 from plugin.embedded import EmbeddedServer
 from plugin.events import Event, new_event_id, utc_now
 from plugin.recorder import Recorder
-from plugin.store import Store, event_document
+from plugin.store import Store, event_document, event_key
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -45,7 +45,7 @@ def _fresh_ids(events: list[Event]) -> list[Event]:
 def _raw_docs(events: list[Event]) -> list[dict[str, Any]]:
     """Exactly the documents the recorder stores for these events."""
     recorded_at = utc_now()
-    return [event_document(e, chunk_token([e]), recorded_at) for e in events]
+    return [event_document(e, event_key(e), chunk_token([e]), recorded_at) for e in events]
 
 
 async def _recorder_rate(store: Store, events: list[Event], batch: int) -> float:

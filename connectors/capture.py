@@ -17,11 +17,13 @@ __all__ = ["RecorderObserver"]
 
 
 class RecorderObserver:
-    def __init__(self, recorder: Recorder, bot_id: str, user_id: str, channel: str) -> None:
+    def __init__(self, recorder: Recorder, bot_id: str, user_id: str, channel: str,
+                 source: str) -> None:
         self._recorder = recorder
         self._bot_id = bot_id
         self._user_id = user_id
-        self._meta = {"channel": channel}
+        # The source is set here so the recorder need not copy each event to add it.
+        self._meta = {"channel": channel, "source": source}
 
     async def user_message(self, text: str | None, payload: str | None) -> None:
         await self._recorder.user_message(self._bot_id, self._user_id, text, payload=payload,

@@ -110,7 +110,7 @@ class DummyChannel:
     def _observer(self, bot_id: str, user_id: str, channel: str) -> RecorderObserver | None:
         if self.recorder is None:
             return None
-        return RecorderObserver(self.recorder, bot_id, user_id, channel)
+        return RecorderObserver(self.recorder, bot_id, user_id, channel, SOURCE)
 
     def _adapt(self, bot_id: str, user_id: str, channel: str,
                messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

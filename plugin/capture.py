@@ -94,14 +94,16 @@ def _property_for(
 
 def profile_chunks(events: Iterable[Event]) -> dict[tuple[str, str], list[list[Event]]]:
     """Each user's events in time order, cut into chunks of at most
-    ``PROFILE_CHUNK_EVENTS``. The same events always give the same chunks, so
-    a retried batch reproduces the tokens it left on the profile."""
+    ``PROFILE_CHUNK_EVENTS``. The same events in the same order always give
+    the same chunks, so a retried batch reproduces the tokens it left on the
+    profile."""
     by_user: dict[tuple[str, str], list[Event]] = defaultdict(list)
     for event in events:
         by_user[(event.bot_id, event.user_id)].append(event)
     chunks = {}
     for key, user_events in by_user.items():
-        ordered = sorted(user_events, key=lambda e: (e.ts, e.id))
+        # Stable: events of the same millisecond keep the order they came in.
+        ordered = sorted(user_events, key=lambda e: e.ts)
         chunks[key] = [ordered[i:i + PROFILE_CHUNK_EVENTS]
                        for i in range(0, len(ordered), PROFILE_CHUNK_EVENTS)]
     return chunks

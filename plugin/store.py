@@ -199,12 +199,17 @@ class Store:
         )
         if new_defs:
             await self._add_inferred_properties(new_defs)
-        chunks = [(token, chunk) for user_chunks in profile_chunks(checked).values()
-                  for token, chunk in ((chunk_token(chunk), chunk) for chunk in user_chunks)]
-        token_of = {event_key(e): token for token, chunk in chunks for e in chunk}
-        stored_before = await self._insert_events(checked, token_of)
+        # check_property_values keeps the order, so the keys still line up.
+        key_of = {id(event): key for key, event in zip(unique, checked, strict=True)}
+        chunks = [(chunk_token(chunk), chunk) for user_chunks in profile_chunks(checked).values()
+                  for chunk in user_chunks]
+        token_of = {id(e): token for token, chunk in chunks for e in chunk}
+        recorded_at = utc_now()
+        # In arrival order: ``seq`` orders the events of one millisecond.
+        docs = [event_document(e, key_of[id(e)], token_of[id(e)], recorded_at) for e in checked]
+        stored_before = await self._insert_events(docs)
         unfinished = await self._unfinished_chunks(stored_before) if stored_before else []
-        fresh_chunks = [(token, [e for e in chunk if event_key(e) not in stored_before])
+        fresh_chunks = [(token, [e for e in chunk if key_of[id(e)] not in stored_before])
                         for token, chunk in chunks]
         await self._apply_to_profiles(unfinished + [(t, c) for t, c in fresh_chunks if c])
         redone = sum(len(chunk) for _, chunk in unfinished)
@@ -212,10 +217,8 @@ class Store:
         result.duplicates += len(stored_before) - redone
         return result
 
-    async def _insert_events(self, events: list[Event], token_of: dict[str, int]) -> set[str]:
+    async def _insert_events(self, docs: list[dict[str, Any]]) -> set[str]:
         """Insert what is new; return the keys of the events that were already stored."""
-        recorded_at = utc_now()
-        docs = [event_document(e, token_of[event_key(e)], recorded_at) for e in events]
         try:
             await self.db[c.EVENTS].insert_many(docs, ordered=False)
         except BulkWriteError as exc:
@@ -391,10 +394,11 @@ def event_key(event: Event) -> str:
     return f"{profile_id(event.bot_id, event.user_id)}:{event.id}"
 
 
-def event_document(event: Event, chunk_token: int, recorded_at: datetime) -> dict[str, Any]:
-    """An event as stored in the ``events`` collection."""
+def event_document(event: Event, key: str, chunk_token: int,
+                   recorded_at: datetime) -> dict[str, Any]:
+    """An event as stored in the ``events`` collection (``key`` is its :func:`event_key`)."""
     return {
-        "_id": event_key(event),
+        "_id": key,
         "bot_id": event.bot_id,
         "user_id": event.user_id,
         "eid": event.id,

@@ -84,3 +84,11 @@ def test_chunks_are_per_user_in_time_order_and_reproducible() -> None:
     assert [chunk_token(c) for c in again[("b", "chatty")]] == [
         chunk_token(c) for c in chunks[("b", "chatty")]]
     assert chunk_token(many[:50]) != chunk_token(many[:49])
+
+
+def test_events_of_one_millisecond_keep_their_order() -> None:
+    same = at(1)
+    events = [ev.bot_message("b", "u", f"m{i}", ts=same) for i in range(30)]
+    chunks = profile_chunks(events)[("b", "u")]
+    assert [e.data["text"] for e in chunks[0]] == [f"m{i}" for i in range(30)]
+    assert profile_update(events, now=at(2), token=1)["$set"]["current_message"] == "m29"
