@@ -19,11 +19,11 @@ demo: $(STAMP)
 	$(BIN)/audience demo
 
 test: $(STAMP)
-	$(BIN)/ruff check plugin connectors runtime simulator tests bench
+	$(BIN)/ruff check plugin connectors runtime simulator tests bench scenarios
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check plugin connectors runtime simulator tests bench
+	$(BIN)/ruff check plugin connectors runtime simulator tests bench scenarios
 
 bench: $(STAMP)
 	$(BIN)/python bench/capture.py

@@ -23,7 +23,6 @@ Owns the YAML and JSON Schema handling of bots; imports no HTTP code.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import re
@@ -34,7 +33,6 @@ from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
 
 from plugin.errors import FilterError
 from plugin.filters import parse_filter
@@ -70,12 +68,11 @@ from runtime.model import (
     Validation,
 )
 from runtime.templating import message_texts, placeholders
+from runtime.yamldoc import YAML_LOADER, LineMap, did_you_mean, schema_problems
 
 __all__ = ["load_bot", "parse_bot", "bot_schema", "describe_conditions"]
 
 Path_ = tuple[str | int, ...]
-# libyaml's loader when PyYAML was built with it: same nodes and marks, faster.
-_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NUMERIC_RULES = ("min", "max")
 _LENGTH_RULES = ("min_length", "max_length")
 _LENGTH_TYPES = frozenset(
@@ -114,8 +111,8 @@ def parse_bot(text: str, source_name: str = "<bot>") -> Bot:
         BotDefinitionError: the text is not a valid bot (every problem listed).
     """
     try:
-        root = yaml.compose(text, Loader=_YAML_LOADER)
-        document = yaml.load(text, Loader=_YAML_LOADER)  # a safe loader: plain data only
+        root = yaml.compose(text, Loader=YAML_LOADER)
+        document = yaml.load(text, Loader=YAML_LOADER)  # a safe loader: plain data only
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -127,8 +124,8 @@ def parse_bot(text: str, source_name: str = "<bot>") -> Bot:
         raise BotDefinitionError(source_name, [Problem("", None, f"invalid YAML: {exc}")]) from None
     if root is None:
         raise BotDefinitionError(source_name, [Problem("", None, "the file is empty")])
-    lines = _LineMap(root)
-    problems = _schema_problems(document, lines)
+    lines = LineMap(root)
+    problems = schema_problems(_validator(), document, lines)
     if problems:
         raise BotDefinitionError(source_name, problems)
     builder = _Builder(document, lines, source_name)
@@ -136,54 +133,6 @@ def parse_bot(text: str, source_name: str = "<bot>") -> Bot:
     if builder.problems:
         raise BotDefinitionError(source_name, builder.problems)
     return bot
-
-
-class _LineMap:
-    """Maps a path in the document to the line of YAML it comes from."""
-
-    def __init__(self, root: yaml.Node) -> None:
-        self._root = root
-
-    def line(self, path: Path_) -> int:
-        node = self._root
-        line = node.start_mark.line + 1
-        for part in path:
-            if isinstance(node, yaml.MappingNode):
-                for key, value in node.value:
-                    if key.value == str(part):
-                        line, node = key.start_mark.line + 1, value
-                        break
-                else:
-                    break
-            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-                if part >= len(node.value):
-                    break
-                node = node.value[part]
-                line = node.start_mark.line + 1
-            else:
-                break
-        return line
-
-
-def _schema_problems(document: object, lines: _LineMap) -> list[Problem]:
-    found: dict[tuple[str, str], Problem] = {}
-    for error in _validator().iter_errors(document):
-        # For oneOf/anyOf failures the useful message is in the sub-errors.
-        leaf = best_match(error.context) if error.context else error
-        path = tuple(leaf.absolute_path)
-        reason = leaf.message
-        if leaf.validator == "additionalProperties" and isinstance(leaf.instance, dict):
-            # Point at the unknown key itself, and say what is allowed there.
-            known = list(leaf.schema.get("properties", {}))
-            extra = sorted(set(leaf.instance) - set(known))
-            if extra and known:
-                path = (*path, extra[0])
-                reason = f"unknown key {extra[0]!r}{_hint(extra[0], known)}; use one of: " + (
-                    ", ".join(known)
-                )
-        text = "/".join(str(p) for p in path)
-        found[(text, reason)] = Problem(text, lines.line(path), reason)
-    return sorted(found.values(), key=lambda p: (p.line or 0, p.path, p.reason))
 
 
 def describe_conditions(when: Mapping[str, Any]) -> str:
@@ -204,7 +153,7 @@ def describe_conditions(when: Mapping[str, Any]) -> str:
 class _Builder:
     """Builds the model from a schema-valid document, collecting meaning problems."""
 
-    def __init__(self, document: dict[str, Any], lines: _LineMap, source: str) -> None:
+    def __init__(self, document: dict[str, Any], lines: LineMap, source: str) -> None:
         self.doc = document
         self.lines = lines
         self.source = source
@@ -252,7 +201,7 @@ class _Builder:
 
     def _module_ref(self, path: Path_, name: str | None) -> str | None:
         if name is not None and name not in self.module_names:
-            self.problem(path, f"unknown module {name!r}{_hint(name, self.module_names)}")
+            self.problem(path, f"unknown module {name!r}{did_you_mean(name, self.module_names)}")
         return name
 
     def _property_ref(self, path: Path_, name: str) -> None:
@@ -261,14 +210,14 @@ class _Builder:
         if name in SYSTEM_PROPERTIES:
             self.problem(path, f"{name!r} is a system property: only the bot's properties are set")
         else:
-            hint = _hint(name, self.property_names)
+            hint = did_you_mean(name, self.property_names)
             self.problem(path, f"undeclared property {name!r}{hint}; declare it under properties")
 
     def _templates(self, path: Path_, texts: Iterable[str]) -> None:
         for text in texts:
             for name in placeholders(text):
                 if name not in self.property_names and name not in SYSTEM_PROPERTIES:
-                    hint = _hint(name, self.property_names)
+                    hint = did_you_mean(name, self.property_names)
                     self.problem(path, f"template names undeclared property {name!r}{hint}")
 
     def _regex(self, path: Path_, pattern: str, flags: int = 0) -> re.Pattern[str] | None:
@@ -426,7 +375,7 @@ class _Builder:
 
     def _call(self, path: Path_, body: dict[str, Any]) -> Call:
         if body["api"] not in self.api_names:
-            hint = _hint(body["api"], self.api_names) or (
+            hint = did_you_mean(body["api"], self.api_names) or (
                 f" (declared: {', '.join(self.api_names)})" if self.api_names else ""
             )
             self.problem((*path, "api"), f"undeclared api {body['api']!r}{hint}")
@@ -503,6 +452,4 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-def _hint(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+

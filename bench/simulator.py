@@ -1,0 +1,102 @@
+"""Scenario steps per second at concurrency 1 and at 20, in one run, and the
+share of the run's time spent in the simulator itself against the time spent
+waiting on the bot (its turns, in-process on the dummy channel).
+
+The suite is the example bot's buttons, branches and CTA scenarios
+(scenarios/suites), repeated; API stubs answer at once, so the figures
+measure the simulator, the runtime and capture, not a slow backend.
+
+    .venv/bin/python bench/simulator.py [--repeat 4] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pymongo import AsyncMongoClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from plugin.embedded import EmbeddedServer
+from plugin.store import Store
+from simulator.loader import load_scenarios
+from simulator.model import Scenario
+from simulator.runner import Simulator, SuiteResult
+
+RESULTS = Path(__file__).parent / "results"
+SUITES = Path(__file__).resolve().parent.parent / "scenarios" / "suites"
+FILES = ("buttons.yaml", "branches.yaml", "cta.yaml")
+
+
+async def measure(simulator: Simulator, scenarios: list[Scenario],
+                  concurrency: int) -> SuiteResult:
+    suite = await simulator.run_all(scenarios, concurrency=concurrency)
+    if suite.failed:
+        raise SystemExit("the bench suite failed:\n" + suite.failed[0].describe_failure())
+    return suite
+
+
+async def main(repeat: int, rounds: int) -> None:
+    scenarios = [s for _ in range(repeat) for f in FILES for s in load_scenarios(SUITES / f)]
+    server = await EmbeddedServer.start()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(server.uri, tz_aware=True)
+    store = await Store.from_client(client, "bench_simulator")
+    serial: list[SuiteResult] = []
+    parallel: list[SuiteResult] = []
+    try:
+        async with Simulator(store=store) as simulator:
+            await measure(simulator, scenarios[:5], 5)  # warm-up: connections, caches
+            for _ in range(rounds):  # interleaved, so drift hits both
+                serial.append(await measure(simulator, scenarios, 1))
+                parallel.append(await measure(simulator, scenarios, 20))
+    finally:
+        await client.drop_database("bench_simulator")
+        await client.close()
+        await server.stop()
+
+    def rate(suites: list[SuiteResult]) -> float:
+        return statistics.median(s.steps / s.seconds for s in suites)
+
+    def share(suites: list[SuiteResult], part: str) -> float:
+        # Summed over scenarios: with concurrency their times overlap, so the
+        # share is of the scenarios' own time, not of the wall clock.
+        return statistics.median(
+            getattr(s, part) / sum(r.seconds for r in s.results) for s in suites)
+
+    def shares(suites: list[SuiteResult]) -> str:
+        bot, capture = share(suites, "target_seconds"), share(suites, "capture_seconds")
+        return (f"in the bot {bot:6.1%}   simulator: reading the capture {capture:6.1%}, "
+                f"the rest {1 - bot - capture:6.1%}")
+
+    one, twenty = rate(serial), rate(parallel)
+    runs, steps = len(serial[0].results), serial[0].steps
+    print(f"{runs} scenario runs, {steps} steps a round, {rounds} rounds, in-process, "
+          "embedded database")
+    print(f"concurrency  1  {one:>8,.0f} steps/s   {shares(serial)}")
+    print(f"concurrency 20  {twenty:>8,.0f} steps/s   {shares(parallel)}")
+    print(f"ratio 20/1      {twenty / one:8.2f}")
+    result = {"benchmark": "simulator", "runs": runs, "steps": steps, "rounds": rounds,
+              "steps_per_s_c1": one, "steps_per_s_c20": twenty, "ratio": twenty / one,
+              "bot_share_c1": share(serial, "target_seconds"),
+              "bot_share_c20": share(parallel, "target_seconds"),
+              "capture_share_c1": share(serial, "capture_seconds"),
+              "capture_share_c20": share(parallel, "capture_seconds"),
+              "env": {"python": platform.python_version(), "server": "secantusdb (embedded)"}}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"simulator-{int(time.time())}.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=4, help="copies of the suite a round")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    asyncio.run(main(args.repeat, args.rounds))

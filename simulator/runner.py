@@ -1,0 +1,459 @@
+"""Running scenarios: the :class:`Simulator` owns what a simulate run shares
+(the API stub server, an HTTP session, and for in-process bots one database,
+store and recorder), opens :class:`LiveConversation` s on a target, and runs
+scenario runs concurrently, each with a fresh test user.
+
+A scenario stops at its first failed step; the others go on. A step that
+takes longer than the scenario's ``timeout`` fails with that said. The one
+broad ``except`` is in :meth:`Simulator.run`: whatever breaks one scenario
+is recorded as its error and the suite goes on.
+
+Usage::
+
+    async with Simulator(mongo_uri=uri) as simulator:
+        suite = await simulator.run_all(load_scenarios(Path("suite.yaml")), concurrency=8)
+    print(suite.failed)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from pymongo import AsyncMongoClient
+
+from plugin.constants import MEMORY
+from plugin.embedded import EmbeddedServer
+from plugin.recorder import Recorder
+from plugin.store import Store
+from runtime.loader import load_bot
+from runtime.model import Bot
+
+from .assertions import (
+    ExpectationFailed,
+    check_captured,
+    check_ends_with_cta,
+    check_replies,
+    resolve_tap,
+)
+from .model import AudienceTarget, Expect, Scenario, ScenarioRun, Step, StepKind, WebhookTarget
+from .stubs import StubServer
+from .targets import (
+    SOURCE,
+    AudienceServer,
+    Captured,
+    Conversation,
+    InProcess,
+    Target,
+    Webhook,
+)
+
+__all__ = [
+    "Outcome",
+    "Failure",
+    "RunResult",
+    "SuiteResult",
+    "LiveConversation",
+    "Simulator",
+    "count_runs",
+    "summary_counts",
+]
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"  # an expectation did not hold, or a step timed out
+    ERROR = "error"  # the scenario could not run (target unreachable, bot broken)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Where and how a scenario failed. ``step`` is 1-based; ``None`` means the
+    end-of-scenario checks (or opening the conversation, for an error)."""
+
+    step: int | None
+    step_text: str
+    what: str
+    expected: str
+    actual: str
+    line: int | None = None
+
+    def describe(self) -> str:
+        where = f"step {self.step} ({self.step_text})" if self.step else self.step_text
+        return f"{where}: {self.what}\n  expected: {self.expected}\n  got: " + (
+            self.actual.replace("\n", "\n       "))
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    scenario: str
+    source: str
+    line: int
+    channel: str
+    target: str
+    bot_id: str | None
+    user_id: str
+    outcome: Outcome
+    steps_run: int
+    steps_total: int
+    seconds: float
+    target_seconds: float  # time spent waiting on the bot (its turns)
+    failure: Failure | None = None
+    capture_seconds: float = 0.0  # time spent reading the captured profile and timeline
+
+    @property
+    def title(self) -> str:
+        return f"{self.scenario} [{self.channel}]"
+
+    def describe_failure(self) -> str:
+        if self.failure is None:
+            return ""
+        where = f"{self.source}:{self.failure.line or self.line}"
+        return (f"{self.outcome.upper()} {self.title} ({where})\n  {self.failure.describe()}\n"
+                f"  timeline: bot {self.bot_id!r}, user {self.user_id!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "scenario": self.scenario, "file": self.source, "line": self.line,
+            "channel": self.channel, "target": self.target, "bot_id": self.bot_id,
+            "user_id": self.user_id, "outcome": str(self.outcome), "steps_run": self.steps_run,
+            "steps_total": self.steps_total, "seconds": round(self.seconds, 4),
+            "target_seconds": round(self.target_seconds, 4),
+            "capture_seconds": round(self.capture_seconds, 4), "failure": None,
+        }
+        if self.failure is not None:
+            f = self.failure
+            body["failure"] = {"step": f.step, "step_text": f.step_text, "what": f.what,
+                               "expected": f.expected, "actual": f.actual, "line": f.line}
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteResult:
+    results: list[RunResult]
+    seconds: float
+
+    @property
+    def failed(self) -> list[RunResult]:
+        return [r for r in self.results if r.outcome is not Outcome.PASSED]
+
+    @property
+    def steps(self) -> int:
+        return sum(r.steps_run for r in self.results)
+
+    @property
+    def target_seconds(self) -> float:
+        return sum(r.target_seconds for r in self.results)
+
+    @property
+    def capture_seconds(self) -> float:
+        return sum(r.capture_seconds for r in self.results)
+
+
+@dataclass(slots=True)
+class LiveConversation:
+    """A scenario run's conversation in progress: say, tap, check. What the YAML
+    runner and the Gherkin steps both drive."""
+
+    run: ScenarioRun
+    conversation: Conversation
+    stubs: StubServer
+    target: str
+    replies: list[dict[str, Any]] = field(default_factory=list)  # the last step's
+    last_bot_replies: list[dict[str, Any]] = field(default_factory=list)  # last non-empty ones
+    target_seconds: float = 0.0
+    capture_seconds: float = 0.0
+
+    @property
+    def user_id(self) -> str:
+        return self.conversation.user_id
+
+    @property
+    def bot_id(self) -> str:
+        return self.conversation.bot_id
+
+    async def say(self, text: str) -> list[dict[str, Any]]:
+        return await self._send(text=text)
+
+    async def tap(self, label: str) -> list[dict[str, Any]]:
+        """Tap the button, quick reply or numbered option titled (or with payload)
+        ``label`` among the bot's last replies."""
+        return await self._send(**resolve_tap(label, self.last_bot_replies))
+
+    async def step(self, step: Step) -> list[dict[str, Any]]:
+        if step.kind is StepKind.SAY:
+            return await self.say(step.value)
+        return await self.tap(step.value)
+
+    async def _send(self, **message: str) -> list[dict[str, Any]]:
+        started = time.perf_counter()
+        try:
+            replies = await self.conversation.send(**message)
+        finally:
+            self.target_seconds += time.perf_counter() - started
+        self.replies = replies
+        if replies:
+            self.last_bot_replies = replies
+        return replies
+
+    async def captured(self) -> Captured:
+        started = time.perf_counter()
+        try:
+            return await self.conversation.captured()
+        finally:
+            self.capture_seconds += time.perf_counter() - started
+
+    async def check(self, expect: Expect, *, whole_conversation: bool = False) -> None:
+        """Check ``expect`` against the last step's replies and the captured profile.
+
+        Raises:
+            ExpectationFailed: the first expectation that does not hold.
+        """
+        __tracebackhide__ = True
+        check_replies(expect, self.replies)
+        if expect.needs_capture:
+            captured = await self.captured()
+            check_captured(expect, captured, whole_conversation=whole_conversation)
+
+    def check_ends_with_cta(self) -> None:
+        check_ends_with_cta(self.last_bot_replies)
+
+    async def close(self) -> None:
+        try:
+            await self.conversation.close()
+        finally:
+            self.stubs.unregister(self.run.run_id)
+
+
+ProgressCallback = Callable[[RunResult], None]
+
+
+class Simulator:
+    """What one simulate run shares. For in-process bots it uses ``store`` if
+    given, else a database at ``mongo_uri``, else an embedded one it starts and
+    stops itself (lazily, when the first in-process scenario opens).
+
+    ``audience`` is the Audience server for scenarios without a target of their
+    own (``--target URL``).
+    """
+
+    def __init__(self, *, store: Store | None = None, mongo_uri: str | None = None,
+                 db_name: str | None = None, audience: AudienceTarget | None = None) -> None:
+        self._store = store
+        self._mongo_uri = mongo_uri
+        self._db_name = db_name or f"audience_sim_{uuid.uuid4().hex[:8]}"
+        self._audience = audience
+        self._client: AsyncMongoClient[dict[str, Any]] | None = None
+        self._embedded: EmbeddedServer | None = None
+        self._recorder: Recorder | None = None
+        self._in_process: InProcess | None = None
+        self._lock = asyncio.Lock()
+        self._bots: dict[Path, Bot] = {}
+        self.stubs = StubServer()
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Simulator:
+        return await self.start()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        traceback: TracebackType | None) -> None:
+        await self.close()
+
+    async def start(self) -> Simulator:
+        self._session = aiohttp.ClientSession()
+        await self.stubs.start()
+        return self
+
+    async def close(self) -> None:
+        # In reverse order of use: capture first (it writes to the database).
+        if self._recorder is not None:
+            await self._recorder.close()
+            self._recorder = None
+        await self.stubs.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+        if self._embedded is not None:
+            await self._embedded.stop()
+            self._embedded = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("the simulator is not started")
+        return self._session
+
+    @property
+    def store(self) -> Store | None:
+        """The store in-process runs are captured into (once one has run)."""
+        return self._store
+
+    async def _in_process_target(self) -> InProcess:
+        async with self._lock:
+            if self._in_process is None:
+                store = self._store
+                if store is None:
+                    uri = self._mongo_uri
+                    if uri is None:
+                        self._embedded = await EmbeddedServer.start(MEMORY)
+                        uri = self._embedded.uri
+                    self._client = AsyncMongoClient(uri, tz_aware=True)
+                    store = self._store = await Store.from_client(self._client, self._db_name)
+                # No batching delay: a step that checks the profile waits for the write.
+                self._recorder = await Recorder(store, source=SOURCE, flush_interval=0).start()
+                self._in_process = InProcess(store, self._recorder, self.session)
+            return self._in_process
+
+    async def target(self, scenario: Scenario) -> Target:
+        spec = scenario.target
+        if isinstance(spec, WebhookTarget):
+            return Webhook(spec, self.session)
+        if isinstance(spec, AudienceTarget):
+            return AudienceServer(spec, self.session)
+        if self._audience is not None:
+            return AudienceServer(self._audience, self.session)
+        return await self._in_process_target()
+
+    def bot(self, path: Path) -> Bot:
+        if path not in self._bots:
+            self._bots[path] = load_bot(path)
+        return self._bots[path]
+
+    async def open(self, run: ScenarioRun) -> LiveConversation:
+        """Start ``run``'s conversation with its stubs served."""
+        scenario = run.scenario
+        bot = self.bot(scenario.bot_file) if scenario.bot_file is not None else None
+        target = await self.target(scenario)
+        api_base = None
+        if bot is not None:
+            api_base = self.stubs.register(run.run_id, bot, scenario.apis)
+        try:
+            conversation = await target.open(run, bot, api_base)
+        except BaseException:
+            self.stubs.unregister(run.run_id)
+            raise
+        return LiveConversation(run, conversation, self.stubs, target.name)
+
+    async def run(self, run: ScenarioRun) -> RunResult:
+        """Run one scenario run to its end or its first failure."""
+        scenario = run.scenario
+        started = time.perf_counter()
+        live: LiveConversation | None = None
+        failure: Failure | None = None
+        outcome = Outcome.PASSED
+        steps_run = 0
+        try:
+            async with asyncio.timeout(scenario.timeout):
+                live = await self.open(run)
+            for number, step in enumerate(scenario.steps, 1):
+                steps_run = number
+                failure = await self._step(live, number, step, scenario.timeout)
+                if failure is not None:
+                    break
+            if failure is None:
+                failure = await self._final_checks(live, scenario)
+            if failure is not None:
+                outcome = Outcome.FAILED
+        # A broken scenario (unreachable target, bad answer, a bug) is recorded as its
+        # error; the other scenarios go on.
+        except Exception as exc:
+            log.debug("scenario %r broke", scenario.name, exc_info=True)
+            outcome = Outcome.ERROR
+            failure = Failure(steps_run or None, _step_text(scenario, steps_run), "error",
+                              "the scenario to run", f"{type(exc).__name__}: {exc}")
+        finally:
+            if live is not None:
+                await live.close()
+        return RunResult(
+            scenario=scenario.name, source=scenario.source, line=scenario.line,
+            channel=run.channel, target=live.target if live else "-",
+            bot_id=live.bot_id if live else None, user_id=run.user_id, outcome=outcome,
+            steps_run=steps_run, steps_total=len(scenario.steps),
+            seconds=time.perf_counter() - started,
+            target_seconds=live.target_seconds if live else 0.0, failure=failure,
+            capture_seconds=live.capture_seconds if live else 0.0,
+        )
+
+    async def _step(self, live: LiveConversation, number: int, step: Step,
+                    timeout: float) -> Failure | None:
+        try:
+            async with asyncio.timeout(timeout):
+                await live.step(step)
+                if step.expect is not None:
+                    await live.check(step.expect)
+        except TimeoutError:
+            return Failure(number, step.describe(), "timeout", f"the step to finish within "
+                           f"{timeout:g}s", "no answer in time (raise the scenario's 'timeout' "
+                           "if the bot is slow on purpose)", step.line)
+        except ExpectationFailed as failed:
+            return Failure(number, step.describe(), failed.what, failed.expected, failed.actual,
+                           failed.line or step.line)
+        return None
+
+    async def _final_checks(self, live: LiveConversation, scenario: Scenario) -> Failure | None:
+        try:
+            async with asyncio.timeout(scenario.timeout):
+                if scenario.expect is not None:
+                    await live.check(scenario.expect, whole_conversation=True)
+                if scenario.ends_with_cta:
+                    live.check_ends_with_cta()
+        except TimeoutError:
+            return Failure(None, "end of scenario", "timeout", "the checks to finish",
+                           "no answer in time")
+        except ExpectationFailed as failed:
+            return Failure(None, "end of scenario", failed.what, failed.expected, failed.actual,
+                           failed.line)
+        return None
+
+    async def run_all(self, scenarios: Iterable[Scenario], *, concurrency: int = 4,
+                      progress: ProgressCallback | None = None) -> SuiteResult:
+        """Run every scenario on each of its channels, ``concurrency`` at a time;
+        results in the order of the scenarios."""
+        runs = [run for scenario in scenarios for run in scenario.runs()]
+        return await self.run_runs(runs, concurrency=concurrency, progress=progress)
+
+    async def run_runs(self, runs: Sequence[ScenarioRun], *, concurrency: int = 4,
+                       progress: ProgressCallback | None = None) -> SuiteResult:
+        gate = asyncio.Semaphore(max(1, concurrency))
+        started = time.perf_counter()
+
+        async def one(run: ScenarioRun) -> RunResult:
+            async with gate:
+                result = await self.run(run)
+            if progress is not None:
+                progress(result)
+            return result
+
+        results = await asyncio.gather(*(one(run) for run in runs))
+        return SuiteResult(list(results), time.perf_counter() - started)
+
+
+def _step_text(scenario: Scenario, number: int) -> str:
+    if number == 0:
+        return "opening the conversation"
+    return scenario.steps[number - 1].describe()
+
+
+def count_runs(scenarios: Iterable[Scenario]) -> int:
+    return sum(len(s.channels) for s in scenarios)
+
+
+def summary_counts(results: Iterable[RunResult]) -> Mapping[Outcome, int]:
+    counts = dict.fromkeys(Outcome, 0)
+    for result in results:
+        counts[result.outcome] += 1
+    return counts

@@ -1,0 +1,323 @@
+"""Where a scenario's bot runs, and how the simulator talks to it and reads
+back what was captured.
+
+* :class:`InProcess`: the bot file run by ``runtime`` through the dummy
+  channel, captured by a :class:`~plugin.recorder.Recorder` into a store the
+  simulator owns (one database per simulate run, one runtime per scenario run
+  so each gets its own ``${API_BASE}``).
+* :class:`AudienceServer`: a running Audience server. The bot is deployed
+  per scenario run (``PUT /v1/bots/{id}/definition``) under its own bot id,
+  so each run's ``api_base`` points at its own stubs; messages go through
+  ``POST /v1/channels/dummy/{id}/messages?wait=true`` and the profile and
+  timeline are read through the API.
+* :class:`Webhook`: any bot behind a JSON webhook; replies only, no capture.
+
+Targets return replies as the channel delivered them (``{text, buttons,
+quick_replies, cards}``) and :class:`Captured` data shaped like the API's
+profile and timeline. Nothing here reads runtime internals after a turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+import aiohttp
+import yaml
+
+from connectors.dummy import DummyChannel
+from plugin.constants import TIMELINE_MAX_LIMIT
+from plugin.errors import AudienceError
+from plugin.events import utc_now
+from plugin.recorder import Recorder
+from plugin.store import Store
+from runtime.engine import Runtime
+from runtime.model import Bot
+
+from . import jsonpath
+from .model import AudienceTarget, ScenarioRun, WebhookTarget
+
+__all__ = [
+    "SOURCE",
+    "TargetError",
+    "Captured",
+    "Conversation",
+    "Target",
+    "InProcess",
+    "AudienceServer",
+    "Webhook",
+]
+
+SOURCE = "simulator"  # the source of simulated users' first event: their profile is a test one
+_MARKER = "simulation"
+
+
+class TargetError(AudienceError):
+    """The target could not be reached or answered something unusable."""
+
+    code = "target_error"
+
+
+@dataclass(frozen=True, slots=True)
+class Captured:
+    """A test user's profile and timeline (oldest event first), as captured."""
+
+    profile: Mapping[str, Any] | None
+    events: list[Mapping[str, Any]] = field(default_factory=list)
+
+    def turn_events(self) -> list[Mapping[str, Any]]:
+        """The events since the last user message: what the last step did."""
+        for index in range(len(self.events) - 1, -1, -1):
+            if self.events[index].get("type") == "user_message":
+                return self.events[index:]
+        return list(self.events)
+
+    @property
+    def attributes(self) -> Mapping[str, Any]:
+        return (self.profile or {}).get("attributes") or {}
+
+
+class Conversation(Protocol):
+    bot_id: str
+    user_id: str
+    channel: str
+
+    async def send(self, *, text: str | None = None,
+                   payload: str | None = None) -> list[dict[str, Any]]:
+        """One user input; the bot's replies as the channel delivered them."""
+
+    async def captured(self) -> Captured:
+        """The profile and timeline so far (raises :class:`TargetError` if the
+        target captures nothing)."""
+
+    async def close(self) -> None: ...
+
+
+class Target(Protocol):
+    name: str
+    captures: bool
+
+    async def open(self, run: ScenarioRun, bot: Bot | None, api_base: str | None
+                   ) -> Conversation:
+        """Start ``run``'s conversation; ``api_base`` is its stubs' ``${API_BASE}``."""
+
+
+# --- in-process -------------------------------------------------------------
+
+
+class InProcess:
+    """Bots run here, on ``runtime``, captured into ``store``."""
+
+    name = "in-process"
+    captures = True
+
+    def __init__(self, store: Store, recorder: Recorder, session: aiohttp.ClientSession) -> None:
+        self.store = store
+        self.recorder = recorder
+        self.session = session
+        self._defined: set[str] = set()
+
+    async def open(self, run: ScenarioRun, bot: Bot | None, api_base: str | None
+                   ) -> Conversation:
+        if bot is None:
+            raise TargetError(f"scenario {run.scenario.name!r} has no bot to run in-process")
+        if bot.id not in self._defined:
+            for spec in bot.properties.values():
+                await self.store.define_property(bot.id, spec.definition)
+            self._defined.add(bot.id)
+        runtime = Runtime(api_base=api_base, variables=run.scenario.variables,
+                          session=self.session)
+        runtime.deploy(bot)
+        # Recorded first, so the profile is created as a test user's (see plugin.capture).
+        # A millisecond early: events of one millisecond are applied in no set order.
+        await self.recorder.custom(bot.id, run.user_id, _MARKER, _marker(run),
+                                   channel=run.channel, source=SOURCE,
+                                   ts=utc_now() - timedelta(milliseconds=1))
+        return _InProcessConversation(self, runtime, bot.id, run)
+
+
+class _InProcessConversation:
+    def __init__(self, target: InProcess, runtime: Runtime, bot_id: str,
+                 run: ScenarioRun) -> None:
+        self._target = target
+        self._runtime = runtime
+        self._channel = DummyChannel(runtime, target.recorder)
+        self._profile = dict(run.scenario.profile)
+        self.bot_id = bot_id
+        self.user_id = run.user_id
+        self.channel = run.channel
+
+    async def send(self, *, text: str | None = None,
+                   payload: str | None = None) -> list[dict[str, Any]]:
+        return await self._channel.receive(self.bot_id, self.user_id, text=text,
+                                           payload=payload, channel=self.channel,
+                                           profile=self._profile or None)
+
+    async def captured(self) -> Captured:
+        await self._target.recorder.flush()
+        store = self._target.store
+        profile = await store.get_profile(self.bot_id, self.user_id)
+        docs, _ = await store.timeline(self.bot_id, self.user_id, limit=TIMELINE_MAX_LIMIT)
+        events = [{"type": d["type"], "data": d["data"], "ts": d["ts"],
+                   "channel": d.get("channel")} for d in reversed(docs)]
+        return Captured(profile, events)
+
+    async def close(self) -> None:
+        await self._runtime.close()  # its session is the target's: left open
+
+
+# --- a running Audience server ----------------------------------------------
+
+
+class AudienceServer:
+    """A running Audience server with the dummy channel."""
+
+    name = "audience"
+    captures = True
+
+    def __init__(self, spec: AudienceTarget, session: aiohttp.ClientSession) -> None:
+        self.url = spec.url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {spec.key}"} if spec.key else {}
+        self.session = session
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            async with self.session.request(method, self.url + path, headers=self._headers,
+                                            **kwargs) as response:
+                if response.content_type == "application/json":
+                    body = await response.json()
+                else:
+                    body = await response.text()
+                if response.status >= 400:
+                    message = body.get("message") if isinstance(body, dict) else body
+                    raise TargetError(f"{method} {path}: HTTP {response.status}: {message}",
+                                      status=response.status)
+                return body
+        except aiohttp.ClientError as exc:
+            raise TargetError(f"cannot reach the Audience server at {self.url}: {exc}") from exc
+
+    async def open(self, run: ScenarioRun, bot: Bot | None, api_base: str | None
+                   ) -> Conversation:
+        if run.scenario.bot_file is None or bot is None:
+            raise TargetError(f"scenario {run.scenario.name!r} has no bot file to deploy")
+        document = yaml.safe_load(run.scenario.bot_file.read_text("utf-8"))
+        # Its own bot id per run: a deployed bot has one api_base, and this run's
+        # stubs live under their own prefix.
+        bot_id = f"{bot.id}-sim-{run.run_id}"
+        document["bot"]["id"] = bot_id
+        if api_base is not None:
+            document["bot"]["api_base"] = api_base
+        await self.request("PUT", f"/v1/bots/{bot_id}/definition",
+                           data=yaml.safe_dump(document, sort_keys=False).encode("utf-8"))
+        marker = {"user_id": run.user_id, "type": "custom", "channel": run.channel,
+                  "data": {**_marker(run), "name": _MARKER}}
+        await self.request("POST", f"/v1/bots/{bot_id}/events", json={"events": [marker]})
+        return _ServerConversation(self, bot_id, run)
+
+
+class _ServerConversation:
+    def __init__(self, server: AudienceServer, bot_id: str, run: ScenarioRun) -> None:
+        self._server = server
+        self._profile = dict(run.scenario.profile)
+        self.bot_id = bot_id
+        self.user_id = run.user_id
+        self.channel = run.channel
+
+    async def send(self, *, text: str | None = None,
+                   payload: str | None = None) -> list[dict[str, Any]]:
+        body: dict[str, Any] = {"user_id": self.user_id, "channel": self.channel}
+        body.update({"text": text} if payload is None else {"payload": payload})
+        if self._profile:
+            body["profile"] = self._profile
+        answer = await self._server.request(
+            "POST", f"/v1/channels/dummy/{self.bot_id}/messages?wait=true", json=body)
+        return list(answer["replies"])
+
+    async def captured(self) -> Captured:
+        base = f"/v1/bots/{self.bot_id}/users/{self.user_id}"
+        profile = await self._server.request("GET", base)
+        timeline = await self._server.request("GET", f"{base}/timeline?limit={TIMELINE_MAX_LIMIT}")
+        return Captured(profile, list(reversed(timeline["events"])))
+
+    async def close(self) -> None:
+        pass
+
+
+# --- a generic JSON webhook -------------------------------------------------
+
+_DEFAULT_REQUEST = {"user_id": "$.user_id", "text": "$.text", "payload": "$.payload",
+                    "channel": "$.channel"}
+_DEFAULT_REPLY = {"messages": "$.replies[*]", "text": "$.text", "buttons": "$.buttons",
+                  "quick_replies": "$.quick_replies", "cards": "$.cards"}
+
+
+class Webhook:
+    """A bot on another runtime: each user input is POSTed as JSON, built with
+    the ``request`` mapping; replies are read with the ``reply`` mapping
+    (``messages`` finds the list of messages; the others are relative to one
+    message). Defaults read and write the dummy channel's own shapes."""
+
+    name = "webhook"
+    captures = False
+
+    def __init__(self, spec: WebhookTarget, session: aiohttp.ClientSession) -> None:
+        self.spec = spec
+        self.request_map = {**_DEFAULT_REQUEST, **spec.request}
+        self.reply_map = {**_DEFAULT_REPLY, **spec.reply}
+        self.session = session
+
+    async def open(self, run: ScenarioRun, bot: Bot | None, api_base: str | None
+                   ) -> Conversation:
+        return _WebhookConversation(self, run)
+
+
+class _WebhookConversation:
+    def __init__(self, hook: Webhook, run: ScenarioRun) -> None:
+        self._hook = hook
+        self.bot_id = "webhook"
+        self.user_id = run.user_id
+        self.channel = run.channel
+
+    async def send(self, *, text: str | None = None,
+                   payload: str | None = None) -> list[dict[str, Any]]:
+        hook = self._hook
+        body: dict[str, Any] = {}
+        jsonpath.put(body, hook.request_map["user_id"], self.user_id)
+        jsonpath.put(body, hook.request_map["channel"], self.channel)
+        if payload is not None:
+            jsonpath.put(body, hook.request_map["payload"], payload)
+        else:
+            jsonpath.put(body, hook.request_map["text"], text)
+        try:
+            async with hook.session.post(hook.spec.url, json=body,
+                                         headers=dict(hook.spec.headers)) as response:
+                if response.status >= 400:
+                    raise TargetError(f"the webhook answered HTTP {response.status}")
+                answer = await response.json(content_type=None)
+        except aiohttp.ClientError as exc:
+            raise TargetError(f"cannot reach the webhook at {hook.spec.url}: {exc}") from exc
+        except ValueError as exc:
+            raise TargetError(f"the webhook's answer is not JSON: {exc}") from exc
+        return [self._message(m) for m in jsonpath.find(answer, hook.reply_map["messages"])]
+
+    def _message(self, raw: Any) -> dict[str, Any]:
+        reply_map = self._hook.reply_map
+        message: dict[str, Any] = {"text": next(iter(jsonpath.find(raw, reply_map["text"])), "")}
+        for key in ("buttons", "quick_replies", "cards"):
+            found = jsonpath.find(raw, reply_map[key])
+            if found and isinstance(found[0], list) and found[0]:
+                message[key] = found[0]
+        return message
+
+    async def captured(self) -> Captured:
+        raise TargetError("a webhook target captures no profile: check replies only, or let "
+                          "the bot post its events to Audience and use an Audience target")
+
+    async def close(self) -> None:
+        pass
+
+
+def _marker(run: ScenarioRun) -> dict[str, Any]:
+    return {"scenario": run.scenario.name, "file": run.scenario.source, "run": run.run_id}

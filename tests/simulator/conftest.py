@@ -1,0 +1,23 @@
+"""Fixtures of the simulator tests: a :class:`Simulator` on the session's
+store (no database of its own), and the scenario files kept beside them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+
+from plugin.store import Store
+from simulator.runner import Simulator
+
+HERE = Path(__file__).parent
+SCENARIOS = HERE / "scenarios"
+INVALID = HERE / "invalid"
+EXAMPLES = HERE.parents[1] / "scenarios"
+
+
+@pytest_asyncio.fixture
+async def simulator(store: Store) -> AsyncIterator[Simulator]:
+    async with Simulator(store=store) as simulator:
+        yield simulator

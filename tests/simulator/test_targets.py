@@ -1,0 +1,98 @@
+"""The other targets: a running Audience server over HTTP (the session's
+``app_server``), and a generic JSON webhook bot."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest_asyncio
+from aiohttp import web
+
+from simulator.loader import load_scenarios, parse_scenarios
+from simulator.model import AudienceTarget
+from simulator.runner import Outcome, Simulator
+from tests.conftest import ADMIN_KEY, Api
+
+from .conftest import SCENARIOS
+
+
+async def test_the_same_scenarios_pass_on_a_running_audience_server(
+        app_server: tuple[web.Application, str], api: Api) -> None:
+    target = AudienceTarget(app_server[1], ADMIN_KEY)
+    scenarios = load_scenarios(SCENARIOS / "right.yaml", target=target)
+    wrong = [s for s in load_scenarios(SCENARIOS / "wrong.yaml", target=target)
+             if s.name in ("wrong api failure reason", "wrong options")]
+    async with Simulator() as simulator:
+        suite = await simulator.run_all([*scenarios, *wrong], concurrency=4)
+    outcomes = [(r.scenario, r.outcome) for r in suite.results]
+    assert outcomes == [("every kind holds", Outcome.PASSED)] * 2 + [
+        ("wrong options", Outcome.FAILED), ("wrong api failure reason", Outcome.FAILED)], (
+        "\n".join(r.describe_failure() for r in suite.failed))
+    assert {r.target for r in suite.results} == {"audience"}
+    assert simulator.store is None  # nothing ran in-process
+    # Each run has its own deployment, and its timeline is on the server.
+    first = suite.results[0]
+    assert first.bot_id is not None and first.bot_id.startswith("leads-sim-")
+    status, timeline = await api.get(f"/v1/bots/{first.bot_id}/users/{first.user_id}/timeline")
+    assert status == 200 and timeline["events"][-1]["data"]["name"] == "simulation"
+
+
+async def test_an_unreachable_server_is_a_scenario_error() -> None:
+    target = AudienceTarget("http://127.0.0.1:9", "key")
+    scenarios = load_scenarios(SCENARIOS / "right.yaml", target=target, channels=("web",))
+    async with Simulator() as simulator:
+        (result,) = (await simulator.run_all(scenarios)).results
+    assert result.outcome is Outcome.ERROR and result.failure is not None
+    assert "cannot reach the Audience server" in result.failure.actual
+
+
+@pytest_asyncio.fixture
+async def webhook_bot() -> AsyncIterator[str]:
+    """A bot of another runtime: Rasa's REST shape (sender/message in, a list out)."""
+
+    async def hook(request: web.Request) -> web.Response:
+        body: dict[str, Any] = await request.json()
+        said = body["message"]
+        if said == "/menu":
+            return web.json_response([{"recipient_id": body["sender"], "text": "Menu picked"}])
+        return web.json_response([
+            {"recipient_id": body["sender"], "text": f"You said {said}"},
+            {"recipient_id": body["sender"], "text": "Pick one",
+             "buttons": [{"title": "Menu", "payload": "/menu"}]},
+        ])
+
+    app = web.Application()
+    app.router.add_post("/webhooks/rest/webhook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    yield f"http://{host}:{port}/webhooks/rest/webhook"
+    await runner.cleanup()
+
+
+async def test_a_json_webhook_bot_is_driven_through_its_mapping(webhook_bot: str) -> None:
+    text = f"""
+target:
+  webhook:
+    url: "{webhook_bot}"
+    request: {{user_id: "$.sender", text: "$.message", payload: "$.message"}}
+    reply: {{messages: "$[*]"}}
+scenarios:
+  - name: rasa-like
+    steps:
+      - say: hello
+        expect: {{text: You said hello, messages: 2, buttons: [{{title: Menu, payload: /menu}}]}}
+      - tap: Menu
+        expect: {{text: Menu picked}}
+    ends_with_cta: true
+"""
+    scenarios = parse_scenarios(text, Path("webhook.yaml"))
+    async with Simulator() as simulator:
+        (result,) = (await simulator.run_all(scenarios)).results
+    assert result.outcome is Outcome.FAILED and result.failure is not None
+    # The last message has no call to action: the check is on replies alone.
+    assert result.failure.what == "ends_with_cta" and result.steps_run == 2
