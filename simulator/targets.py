@@ -212,7 +212,7 @@ class AudienceServer:
         await self.request("PUT", f"/v1/bots/{bot_id}/definition",
                            data=yaml.safe_dump(document, sort_keys=False).encode("utf-8"))
         marker = {"user_id": run.user_id, "type": "custom", "channel": run.channel,
-                  "data": {**_marker(run), "name": _MARKER}}
+                  "source": SOURCE, "data": {**_marker(run), "name": _MARKER}}
         await self.request("POST", f"/v1/bots/{bot_id}/events", json={"events": [marker]})
         return _ServerConversation(self, bot_id, run)
 

@@ -75,7 +75,7 @@ def _to_events(bot_id: str, raw_events: list[dict[str, Any]]) -> list[Event]:
             id=raw.get("id") or new_event_id(),
             ts=ts,
             channel=raw.get("channel"),
-            source="api",
+            source=raw.get("source", "api"),
         ))
     if problems:
         listed = "; ".join(f"{p['path']}: {p['message']}" for p in problems[:5])

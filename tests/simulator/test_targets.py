@@ -37,6 +37,8 @@ async def test_the_same_scenarios_pass_on_a_running_audience_server(
     assert first.bot_id is not None and first.bot_id.startswith("leads-sim-")
     status, timeline = await api.get(f"/v1/bots/{first.bot_id}/users/{first.user_id}/timeline")
     assert status == 200 and timeline["events"][-1]["data"]["name"] == "simulation"
+    _, profile = await api.get(f"/v1/bots/{first.bot_id}/users/{first.user_id}")
+    assert profile["test"] is True and profile["source"] == "simulator"
 
 
 async def test_an_unreachable_server_is_a_scenario_error() -> None:
