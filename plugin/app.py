@@ -19,6 +19,7 @@ from .http import (
     routes_handover,
     routes_health,
     routes_profiles,
+    routes_segments,
 )
 from .http.appkeys import CONNECTORS, SETTINGS, STORE
 from .http.auth import auth_middleware
@@ -36,6 +37,7 @@ ROUTE_TABLES = (
     routes_profiles.routes,
     routes_audience.routes,
     routes_handover.routes,
+    routes_segments.routes,
 )
 
 

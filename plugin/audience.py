@@ -19,7 +19,7 @@ from bson import json_util
 from bson.errors import InvalidBSON
 
 from .errors import InvalidRequest
-from .filters import compile_filter, operators_for, scoped_query
+from .filters import SEGMENT_PROPERTY, SegmentRef, compile_filter, operators_for, scoped_query
 from .properties import SYSTEM_PROPERTIES, InvalidValue, PropertyDef, custom_property
 from .store import Store
 
@@ -28,6 +28,7 @@ __all__ = [
     "AudiencePage",
     "catalog",
     "compile_audience_filter",
+    "segment_refs",
     "count_audience",
     "query_audience",
     "search_users",
@@ -65,9 +66,23 @@ async def catalog(store: Store, bot_id: str) -> dict[str, PropertyDef]:
 async def compile_audience_filter(
     store: Store, bot_id: str, filter_: Mapping[str, Any] | None, *, now: datetime | None = None
 ) -> dict[str, Any]:
-    compiled = compile_filter(dict(filter_ or {"conditions": []}), await catalog(store, bot_id),
-                              now=now)
+    filter_ = dict(filter_ or {"conditions": []})
+    segments = await segment_refs(store, bot_id) if _names_a_segment(filter_) else None
+    compiled = compile_filter(filter_, await catalog(store, bot_id), now=now, segments=segments)
     return scoped_query(compiled, bot_id)
+
+
+async def segment_refs(store: Store, bot_id: str) -> dict[str, SegmentRef]:
+    """Every segment of the bot, as segment conditions in a filter resolve them."""
+    return {doc["_id"]: SegmentRef(doc["_id"], doc["name"],
+                                   doc.get("filter") if doc["kind"] == "dynamic" else None)
+            for doc in await store.list_segments(bot_id)}
+
+
+def _names_a_segment(filter_: Mapping[str, Any]) -> bool:
+    conditions = filter_.get("conditions")
+    return isinstance(conditions, list) and any(
+        isinstance(c, Mapping) and c.get("property") == SEGMENT_PROPERTY for c in conditions)
 
 
 async def count_audience(store: Store, bot_id: str, filter_: Mapping[str, Any] | None) -> int:

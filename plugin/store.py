@@ -20,7 +20,14 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, UpdateOne
+from pymongo import (
+    ASCENDING,
+    DESCENDING,
+    AsyncMongoClient,
+    IndexModel,
+    ReturnDocument,
+    UpdateOne,
+)
 from pymongo.errors import (
     BulkWriteError,
     ConnectionFailure,
@@ -39,7 +46,7 @@ from .capture import (
     profile_update,
 )
 from .embedded import EmbeddedServer
-from .errors import DatabaseUnavailable
+from .errors import Conflict, DatabaseUnavailable
 from .events import Event, EventType, to_utc, utc_now
 from .properties import PropertyDef, PropertyType
 from .settings import Settings
@@ -73,6 +80,10 @@ _INDEXES: Mapping[str, list[IndexModel]] = {
         IndexModel([("bot_id", ASCENDING), ("name", ASCENDING)], unique=True, name="bot_name"),
     ],
     c.API_KEYS: [IndexModel([("created_at", ASCENDING)], name="created_at")],
+    c.SEGMENTS: [
+        IndexModel([("bot_id", ASCENDING), ("name_key", ASCENDING)], unique=True,
+                   name="bot_name_key"),
+    ],
 }
 
 
@@ -372,6 +383,79 @@ class Store:
         plan: dict[str, Any] = await self.db.command(
             {"explain": {"count": c.PROFILES, "query": query}, "verbosity": "executionStats"})
         return plan
+
+    # -- segments -----------------------------------------------------------------
+
+    @_unavailable_on_connection_errors
+    async def insert_segment(self, doc: dict[str, Any]) -> None:
+        """Store a new segment.
+
+        Raises:
+            Conflict: the bot already has a segment of that name (any case).
+        """
+        try:
+            await self.db[c.SEGMENTS].insert_one(doc)
+        except DuplicateKeyError as exc:
+            raise Conflict(f"a segment named {doc['name']!r} already exists",
+                           field="name") from exc
+
+    @_unavailable_on_connection_errors
+    async def get_segment(self, bot_id: str, segment_id: str) -> dict[str, Any] | None:
+        return await self.db[c.SEGMENTS].find_one({"_id": segment_id, "bot_id": bot_id})
+
+    @_unavailable_on_connection_errors
+    async def list_segments(self, bot_id: str) -> list[dict[str, Any]]:
+        return [doc async for doc in self.db[c.SEGMENTS].find({"bot_id": bot_id})]
+
+    @_unavailable_on_connection_errors
+    async def update_segment(self, bot_id: str, segment_id: str,
+                             changes: dict[str, Any]) -> dict[str, Any] | None:
+        """Set ``changes`` on a segment; the segment as it is now, or None if it is gone.
+
+        Raises:
+            Conflict: a new name is taken by another segment of the bot.
+        """
+        try:
+            return await self.db[c.SEGMENTS].find_one_and_update(
+                {"_id": segment_id, "bot_id": bot_id}, {"$set": changes},
+                return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError as exc:
+            raise Conflict(f"a segment named {changes.get('name')!r} already exists",
+                           field="name") from exc
+
+    @_unavailable_on_connection_errors
+    async def delete_segment(self, bot_id: str, segment_id: str) -> bool:
+        result = await self.db[c.SEGMENTS].delete_one({"_id": segment_id, "bot_id": bot_id})
+        return bool(result.deleted_count)
+
+    @_unavailable_on_connection_errors
+    async def known_users(self, bot_id: str, user_ids: Iterable[str]) -> set[str]:
+        """Those of ``user_ids`` that have a profile with the bot."""
+        query = {"_id": {"$in": [profile_id(bot_id, u) for u in user_ids]}}
+        return {doc["user_id"] async for doc in
+                self.db[c.PROFILES].find(query, {"_id": 0, "user_id": 1})}
+
+    @_unavailable_on_connection_errors
+    async def add_to_segment(self, bot_id: str, segment_id: str, user_ids: Iterable[str]) -> int:
+        """Put ``segment_id`` on those profiles; how many were not members yet."""
+        ids = [profile_id(bot_id, u) for u in user_ids]
+        if not ids:
+            return 0
+        result = await self.db[c.PROFILES].update_many(
+            {"_id": {"$in": ids}}, {"$addToSet": {"segments": segment_id}})
+        return int(result.modified_count)
+
+    @_unavailable_on_connection_errors
+    async def remove_from_segment(self, bot_id: str, segment_id: str,
+                                  user_ids: Iterable[str] | None = None) -> int:
+        """Take ``segment_id`` off those profiles (all of the bot's, without
+        ``user_ids``); how many were members."""
+        query: dict[str, Any] = {"bot_id": bot_id, "segments": segment_id}
+        if user_ids is not None:
+            query = {"_id": {"$in": [profile_id(bot_id, u) for u in user_ids]},
+                     "segments": segment_id}
+        result = await self.db[c.PROFILES].update_many(query, {"$pull": {"segments": segment_id}})
+        return int(result.modified_count)
 
     # -- API keys -----------------------------------------------------------------
 

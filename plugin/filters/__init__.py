@@ -11,7 +11,9 @@ Pure: imports no sibling package, no pymongo, no aiohttp.
 
 from plugin.filters.ast import And, Node, Or, Ref, format_expression
 from plugin.filters.compile import (
+    SEGMENT_PROPERTY,
     ParsedFilter,
+    SegmentRef,
     compile_filter,
     compile_parsed,
     operators_for,
@@ -27,6 +29,8 @@ __all__ = [
     "Or",
     "ParsedFilter",
     "Ref",
+    "SEGMENT_PROPERTY",
+    "SegmentRef",
     "compile_filter",
     "compile_parsed",
     "evaluate",

@@ -27,14 +27,22 @@ from typing import Any
 
 from plugin.errors import FilterError
 from plugin.filters.ast import And, Node, Ref
-from plugin.filters.conditions import Condition, check_condition, condition_query, operators_for
+from plugin.filters.conditions import (
+    Condition,
+    Predicate,
+    check_condition,
+    condition_query,
+    operators_for,
+)
 from plugin.filters.expression import parse_expression
-from plugin.properties import SYSTEM_PROPERTIES, PropertyDef
+from plugin.properties import SYSTEM_PROPERTIES, PropertyDef, PropertyType
 
 __all__ = [
     "MAX_CONDITIONS",
     "ALLOWED_OPERATORS",
     "ParsedFilter",
+    "SEGMENT_PROPERTY",
+    "SegmentRef",
     "parse_filter",
     "compile_filter",
     "compile_parsed",
@@ -66,6 +74,14 @@ ALLOWED_OPERATORS = frozenset(
     }
 )
 _FILTER_KEYS = ("conditions", "expression")
+_CONDITION_KEYS = ("property", "operator", "value")
+# A condition on this name is a segment condition, whatever the property schema says.
+SEGMENT_PROPERTY = "segment"
+SEGMENT_OPERATORS = ("in", "not_in")
+# Dynamic segments may use segments in their filters, this many levels deep.
+MAX_SEGMENT_DEPTH = 10
+# Static membership: the ids on the profile's ``segments`` list.
+_SEGMENTS_FIELD = PropertyDef(name="segments", type=PropertyType.LIST, system=True)
 # Fields written by capture only, always scalars: bounds on them may share one
 # operator document.
 _SCALAR_FIELDS = frozenset(prop.field for prop in SYSTEM_PROPERTIES.values())
@@ -77,6 +93,19 @@ class ParsedFilter:
 
     conditions: tuple[Condition, ...]
     tree: Node
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRef:
+    """What a segment condition stands for, as the service layer resolved it.
+
+    ``filter`` is a dynamic segment's own (unchecked) filter; ``None`` means a
+    static segment, whose members carry its id in their ``segments`` list.
+    """
+
+    id: str
+    name: str
+    filter: Mapping[str, Any] | None = None
 
 
 def utc_now() -> datetime:
@@ -93,17 +122,38 @@ def _to_millis(now: datetime) -> datetime:
 
 
 def parse_filter(
-    filter: object, properties: Mapping[str, PropertyDef], *, now: datetime | None = None
+    filter: object,
+    properties: Mapping[str, PropertyDef],
+    *,
+    now: datetime | None = None,
+    segments: Mapping[str, SegmentRef] | None = None,
+    inside: str | None = None,
 ) -> ParsedFilter:
     """Check ``filter`` (``{"conditions": [...], "expression": str | None}``).
 
     ``properties`` maps every property name (system and custom) to its
     definition. ``now`` (default: the current UTC time) anchors relative date
-    operators.
+    operators. ``segments`` maps the segment ids a ``{"property": "segment"}``
+    condition may name to what they stand for (without it, no segment
+    condition is valid); ``inside`` is the id of the segment whose filter this
+    is, so that a filter naming its own segment is caught as a cycle.
 
     Raises:
-        FilterError: the shape, a condition or the expression is invalid.
+        FilterError: the shape, a condition or the expression is invalid; a
+            segment is unknown, or refers back to itself.
     """
+    moment = utc_now() if now is None else _to_millis(now)
+    trail = () if inside is None else (inside,)
+    return _parse(filter, properties, moment, segments or {}, trail)
+
+
+def _parse(
+    filter: object,
+    properties: Mapping[str, PropertyDef],
+    moment: datetime,
+    segments: Mapping[str, SegmentRef],
+    trail: tuple[str, ...],
+) -> ParsedFilter:
     if not isinstance(filter, Mapping):
         raise FilterError("a filter must be an object with 'conditions' and 'expression'")
     for key in filter:
@@ -122,12 +172,56 @@ def parse_filter(
     expression = filter.get("expression")
     if expression is not None and not isinstance(expression, str):
         raise FilterError("'expression' must be text or null", field="expression")
-    moment = utc_now() if now is None else _to_millis(now)
     conditions = tuple(
-        check_condition(raw, number, properties, moment)
+        _segment_condition(raw, number, properties, moment, segments, trail)
+        if isinstance(raw, Mapping) and raw.get("property") == SEGMENT_PROPERTY
+        else check_condition(raw, number, properties, moment)
         for number, raw in enumerate(raw_conditions, start=1)
     )
     return ParsedFilter(conditions, parse_expression(expression, len(conditions)))
+
+
+def _segment_condition(
+    raw: Mapping[str, Any],
+    number: int,
+    properties: Mapping[str, PropertyDef],
+    moment: datetime,
+    segments: Mapping[str, SegmentRef],
+    trail: tuple[str, ...],
+) -> Condition:
+    """A segment condition: static membership, or a dynamic segment's filter nested."""
+
+    def fail(reason: str) -> FilterError:
+        return FilterError(f"condition {number}: {reason}", condition=number)
+
+    for key in raw:
+        if key not in _CONDITION_KEYS:
+            raise fail(f"unknown key {key!r}: use 'property', 'operator' and 'value'")
+    operator = raw.get("operator")
+    if operator not in SEGMENT_OPERATORS:
+        shown = repr(operator) if isinstance(operator, str) else "missing or not text"
+        raise fail(f"operator {shown} is not valid for a segment; use one of: "
+                   f"{', '.join(SEGMENT_OPERATORS)}")
+    value = raw.get("value")
+    if not isinstance(value, str) or not value:
+        raise fail("'value' must be the id of a segment")
+    ref = segments.get(value)
+    if ref is None:
+        raise fail(f"unknown segment {value!r}")
+    negated = operator == "not_in"
+    if ref.filter is None:
+        return Condition(number, _SEGMENTS_FIELD, operator, Predicate.EXACT_EQUALS, ref.id,
+                         negated)
+    if ref.id in trail:
+        raise fail(f"segment {ref.name!r} refers back to itself")
+    if len(trail) >= MAX_SEGMENT_DEPTH:
+        raise fail(f"segments nest more than {MAX_SEGMENT_DEPTH} levels deep")
+    try:
+        nested = _parse(ref.filter, properties, moment, segments, (*trail, ref.id))
+    except FilterError as exc:
+        raise fail(f"in segment {ref.name!r}: {exc.message}") from None
+    return Condition(number, _SEGMENTS_FIELD, operator, Predicate.SEGMENT_FILTER, nested,
+                     negated)
 
 
 def compile_parsed(parsed: ParsedFilter) -> dict[str, Any]:
@@ -136,19 +230,29 @@ def compile_parsed(parsed: ParsedFilter) -> dict[str, Any]:
 
 
 def compile_filter(
-    filter: object, properties: Mapping[str, PropertyDef], *, now: datetime | None = None
+    filter: object,
+    properties: Mapping[str, PropertyDef],
+    *,
+    now: datetime | None = None,
+    segments: Mapping[str, SegmentRef] | None = None,
+    inside: str | None = None,
 ) -> dict[str, Any]:
     """Check ``filter`` and return its MongoDB query (``{}`` matches everything).
 
     Raises:
         FilterError: as :func:`parse_filter`.
     """
-    return compile_parsed(parse_filter(filter, properties, now=now))
+    return compile_parsed(
+        parse_filter(filter, properties, now=now, segments=segments, inside=inside))
 
 
 def _query(node: Node, conditions: tuple[Condition, ...]) -> dict[str, Any]:
     if isinstance(node, Ref):
-        return condition_query(conditions[node.index])
+        condition = conditions[node.index]
+        if condition.predicate is Predicate.SEGMENT_FILTER:
+            nested = compile_parsed(condition.operand)
+            return {"$nor": [nested]} if condition.negated else nested
+        return condition_query(condition)
     if not node.items:
         return {}
     operator = "$and" if isinstance(node, And) else "$or"

@@ -137,6 +137,9 @@ class Predicate(StrEnum):
     BOOL_EQUALS = "bool_equals"  # (bool)
     LIST_CONTAINS = "list_contains"  # (str, int or float)
     IS_SET = "is_set"  # (None)
+    # A dynamic segment: its own filter, nested (a ParsedFilter). Compiled and
+    # evaluated by plugin.filters.compile / evaluate, which own whole filters.
+    SEGMENT_FILTER = "segment_filter"  # (ParsedFilter)
 
 
 _TEXT_TESTS = {

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from plugin.filters.ast import And, Node, Ref
-from plugin.filters.compile import ParsedFilter, parse_filter
+from plugin.filters.compile import ParsedFilter, SegmentRef, parse_filter
 from plugin.filters.conditions import Condition, Predicate, Range
 from plugin.properties import PropertyDef, PropertyType
 
@@ -36,13 +36,15 @@ def matches(
     profile: Mapping[str, Any],
     *,
     now: datetime | None = None,
+    segments: Mapping[str, SegmentRef] | None = None,
 ) -> bool:
-    """Whether ``profile`` matches ``filter``.
+    """Whether ``profile`` matches ``filter``; ``segments`` resolves segment
+    conditions as for :func:`parse_filter`.
 
     Raises:
         FilterError: the filter is invalid (see :func:`parse_filter`).
     """
-    return evaluate(parse_filter(filter, properties, now=now), profile)
+    return evaluate(parse_filter(filter, properties, now=now, segments=segments), profile)
 
 
 def evaluate(parsed: ParsedFilter, profile: Mapping[str, Any]) -> bool:
@@ -60,6 +62,8 @@ def _node(node: Node, conditions: tuple[Condition, ...], profile: Mapping[str, A
 
 def condition_matches(condition: Condition, profile: Mapping[str, Any]) -> bool:
     """Whether ``profile`` satisfies one checked condition."""
+    if condition.predicate is Predicate.SEGMENT_FILTER:
+        return evaluate(condition.operand, profile) != condition.negated
     value = _lookup(profile, condition.prop.field)
     found = value is not _MISSING and _positive(condition, value)
     return found != condition.negated
