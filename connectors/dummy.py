@@ -85,6 +85,26 @@ class DummyChannel:
         await asyncio.gather(*(self._push(socket, delivered) for socket in sockets))
         return delivered
 
+    def has_module(self, bot_id: str, module: str) -> bool:
+        bot = self.runtime.bots.get(bot_id)
+        return bot is not None and module in bot.modules
+
+    async def start_module(self, bot_id: str, user_id: str, channel: str | None,
+                           module: str) -> list[dict[str, Any]]:
+        """Run ``module`` for the user as if they had triggered it (a workflow): the
+        replies are adapted, pushed to the user's WebSockets and recorded."""
+        channel = channel or self._channels.get((bot_id, user_id), "web")
+        observer = self._observer(bot_id, user_id, channel)
+        result = await self.runtime.start_module(bot_id, user_id, module, channel=channel,
+                                                 observer=observer)
+        delivered = self._adapt(bot_id, user_id, channel, [m.to_dict() for m in result.messages])
+        if observer is not None:
+            for message in delivered:
+                await observer.delivered(message)
+        sockets = list(self._sockets.get((bot_id, user_id), ()))
+        await asyncio.gather(*(self._push(socket, delivered) for socket in sockets))
+        return delivered
+
     async def assignment_changed(self, bot_id: str, user_id: str, assigned_to: str) -> None:
         if assigned_to == "bot":
             self.runtime.release(bot_id, user_id)

@@ -18,13 +18,15 @@ from .http import (
     routes_events,
     routes_handover,
     routes_health,
+    routes_jobs,
     routes_profiles,
     routes_segments,
 )
-from .http.appkeys import CONNECTORS, SETTINGS, STORE
+from .http.appkeys import CONNECTORS, JOB_WORKER, SETTINGS, STORE
 from .http.auth import auth_middleware
 from .http.errors import error_middleware
 from .http.openapi import routes as openapi_routes
+from .jobs import JobWorker
 from .settings import Settings
 from .store import Store
 
@@ -38,6 +40,7 @@ ROUTE_TABLES = (
     routes_audience.routes,
     routes_handover.routes,
     routes_segments.routes,
+    routes_jobs.routes,
 )
 
 
@@ -65,4 +68,12 @@ def create_app(
         app.add_routes(table)
     for extension in extensions:
         extension.install(app)
+
+    async def job_worker_ctx(app: web.Application) -> AsyncIterator[None]:
+        # Last, so it stops first: a job never outlives the connectors it uses.
+        app[JOB_WORKER] = await JobWorker(app[STORE], app[CONNECTORS]).start()
+        yield
+        await app[JOB_WORKER].close()
+
+    app.cleanup_ctx.append(job_worker_ctx)
     return app

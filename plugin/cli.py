@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import audience
+from . import audience, cli_bulk
 from .app import create_app
 from .constants import DEFAULT_DATA_DIR
 from .errors import AudienceError, InvalidRequest
@@ -69,6 +69,8 @@ def _parser(extensions: Sequence[Extension]) -> argparse.ArgumentParser:
                        help="a JSON file holding {conditions, expression} instead of --where")
     query.add_argument("--sort", default=audience.DEFAULT_SORT)
     query.add_argument("--limit", type=int, default=20)
+
+    cli_bulk.add_commands(commands, data)
 
     keys = commands.add_parser("keys", help="manage API keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)

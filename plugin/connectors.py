@@ -26,6 +26,14 @@ class ChannelConnector(Protocol):
     async def assignment_changed(self, bot_id: str, user_id: str, assigned_to: str) -> None:
         """``assigned_to`` (``bot`` or ``human:<agent>``) now holds the conversation."""
 
+    def has_module(self, bot_id: str, module: str) -> bool:
+        """Whether ``bot_id``, as this connector runs it, has conversation module ``module``."""
+
+    async def start_module(self, bot_id: str, user_id: str, channel: str | None,
+                           module: str) -> list[dict[str, Any]]:
+        """Start ``module`` for the user as if they had triggered it (workflows); the
+        connector records the turn itself. Return the messages as delivered."""
+
 
 class ConnectorRegistry:
     def __init__(self) -> None:
@@ -36,6 +44,9 @@ class ConnectorRegistry:
 
     def get(self, source: str | None) -> ChannelConnector | None:
         return self._by_source.get(source or "")
+
+    def all(self) -> list[ChannelConnector]:
+        return list(self._by_source.values())
 
     def require(self, source: str | None) -> ChannelConnector:
         connector = self.get(source)

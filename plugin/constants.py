@@ -11,6 +11,10 @@ EVENTS = "events"
 PROPERTIES = "properties"
 SEGMENTS = "segments"
 JOBS = "jobs"
+# A job's audience, snapshotted when it is created (chunks of user ids), and
+# one marker per (job, user) saying what was done for that user (see plugin.jobs).
+JOB_TARGETS = "job_targets"
+JOB_MARKERS = "job_markers"
 WEBHOOKS = "webhooks"
 OUTBOX = "outbox"
 API_KEYS = "api_keys"
@@ -32,3 +36,13 @@ RECORDER_BATCH_SIZE = 500
 RECORDER_FLUSH_INTERVAL_S = 0.05
 RECORDER_MAX_BUFFER = 100_000
 RECORDER_RETRY_MAX_DELAY_S = 2.0
+
+# Jobs (broadcasts, workflow runs, bulk updates): users per chunk (a chunk is
+# the unit of progress, resume and lease renewal), how long a claim lasts
+# without renewal, how often an idle worker looks for work, and how many
+# failure reasons a job keeps.
+JOB_CHUNK_USERS = 50
+JOB_LEASE_S = 30.0
+JOB_POLL_INTERVAL_S = 0.2
+JOB_DRAIN_S = 5.0
+JOB_MAX_FAILURES_KEPT = 50

@@ -47,6 +47,10 @@ class Principal:
         """
         if ALL_BOTS not in self.bots and bot_id not in self.bots:
             raise NotFound(f"bot {bot_id!r} not found")
+        self.authorize_role(needed)
+
+    def authorize_role(self, needed: Role) -> None:
+        """Raise unless the key has ``needed``'s rights (on the bots it covers)."""
         if self.role.rank < needed.rank:
             raise Forbidden(f"this needs the {needed} role; the key has {self.role}")
 

@@ -457,6 +457,118 @@ class Store:
         result = await self.db[c.PROFILES].update_many(query, {"$pull": {"segments": segment_id}})
         return int(result.modified_count)
 
+    # -- jobs (see plugin.jobs; every query here is by _id, or on the small jobs collection) --
+
+    @_unavailable_on_connection_errors
+    async def snapshot_user_ids(self, query: dict[str, Any]) -> list[str]:
+        """The user ids of every profile matching ``query``, in profile id order."""
+        cursor = self.db[c.PROFILES].find(query, {"_id": 1, "user_id": 1}).sort("_id", ASCENDING)
+        return [doc["user_id"] async for doc in cursor]
+
+    @_unavailable_on_connection_errors
+    async def insert_job(self, job: dict[str, Any], targets: list[dict[str, Any]]) -> None:
+        """Store a job's audience, then the job (so a worker never sees one without it)."""
+        if targets:
+            await self.db[c.JOB_TARGETS].insert_many(targets, ordered=False)
+        await self.db[c.JOBS].insert_one(job)
+
+    @_unavailable_on_connection_errors
+    async def get_job(self, job_id: str) -> dict[str, Any] | None:
+        return await self.db[c.JOBS].find_one({"_id": job_id})
+
+    @_unavailable_on_connection_errors
+    async def job_target_chunk(self, target_id: str) -> list[str]:
+        doc = await self.db[c.JOB_TARGETS].find_one({"_id": target_id})
+        return list(doc["user_ids"]) if doc else []
+
+    @_unavailable_on_connection_errors
+    async def claim_job(self, owner: str, lease_until: datetime,
+                        now: datetime) -> dict[str, Any] | None:
+        """Atomically take a queued job, or a running one whose lease ran out."""
+        jobs = self.db[c.JOBS]
+        claimed = await jobs.find_one_and_update(
+            {"status": "queued"},
+            {"$set": {"status": "running", "owner": owner, "lease_until": lease_until,
+                      "started_at": now}, "$inc": {"attempts": 1}},
+            sort=[("created_at", ASCENDING)], return_document=ReturnDocument.AFTER)
+        if claimed is None:
+            claimed = await jobs.find_one_and_update(
+                {"status": "running", "lease_until": {"$lt": now}},
+                {"$set": {"owner": owner, "lease_until": lease_until},
+                 "$inc": {"attempts": 1}},
+                sort=[("created_at", ASCENDING)], return_document=ReturnDocument.AFTER)
+        return claimed
+
+    @_unavailable_on_connection_errors
+    async def update_owned_job(self, job_id: str, owner: str, guard: dict[str, Any],
+                               update: dict[str, Any]) -> dict[str, Any] | None:
+        """Apply ``update`` only while ``owner`` holds the running job (and ``guard``
+        matches); the job after, or None when it was cancelled or taken over."""
+        return await self.db[c.JOBS].find_one_and_update(
+            {"_id": job_id, "status": "running", "owner": owner, **guard}, update,
+            return_document=ReturnDocument.AFTER)
+
+    @_unavailable_on_connection_errors
+    async def cancel_job(self, job_id: str, now: datetime) -> dict[str, Any] | None:
+        """Mark a queued or running job cancelled; the job as it is now."""
+        await self.db[c.JOBS].update_one(
+            {"_id": job_id, "status": {"$in": ["queued", "running"]}},
+            {"$set": {"status": "cancelled", "finished_at": now, "owner": None}})
+        return await self.get_job(job_id)
+
+    @_unavailable_on_connection_errors
+    async def job_markers(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        return {doc["_id"]: doc async for doc in
+                self.db[c.JOB_MARKERS].find({"_id": {"$in": keys}})}
+
+    @_unavailable_on_connection_errors
+    async def claim_markers(self, docs: list[dict[str, Any]]) -> set[str]:
+        """Insert per-user markers; return the keys that were already there."""
+        if not docs:
+            return set()
+        try:
+            await self.db[c.JOB_MARKERS].insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            return {docs[i]["_id"] for i in _duplicate_key_indexes(exc)}
+        return set()
+
+    @_unavailable_on_connection_errors
+    async def settle_markers(self, outcomes: list[tuple[str, dict[str, Any]]]) -> None:
+        if outcomes:
+            await self.db[c.JOB_MARKERS].bulk_write(
+                [UpdateOne({"_id": key}, {"$set": fields}, upsert=True)
+                 for key, fields in outcomes], ordered=False)
+
+    @_unavailable_on_connection_errors
+    async def stored_event_keys(self, keys: list[str]) -> set[str]:
+        return {doc["_id"] async for doc in
+                self.db[c.EVENTS].find({"_id": {"$in": keys}}, {"_id": 1})}
+
+    @_unavailable_on_connection_errors
+    async def profiles_by_user(self, bot_id: str,
+                               user_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        query = {"_id": {"$in": [profile_id(bot_id, u) for u in user_ids]}}
+        projection = {"_id": 0, "user_id": 1, "source": 1, "channel": 1, "assigned_to": 1,
+                      "attributes": 1}
+        return {doc["user_id"]: doc async for doc in
+                self.db[c.PROFILES].find(query, projection)}
+
+    @_unavailable_on_connection_errors
+    async def update_attributes(self, bot_id: str, user_ids: list[str], set_: dict[str, Any],
+                                unset: list[str]) -> int:
+        """Set and unset custom properties on those users' profiles; how many matched."""
+        update: dict[str, Any] = {}
+        if set_:
+            update["$set"] = {f"attributes.{k}": v for k, v in set_.items()}
+        if unset:
+            update["$unset"] = {f"attributes.{k}": "" for k in unset}
+        if not update or not user_ids:
+            return 0
+        update.setdefault("$set", {})["updated_at"] = utc_now()
+        result = await self.db[c.PROFILES].update_many(
+            {"_id": {"$in": [profile_id(bot_id, u) for u in user_ids]}}, update)
+        return int(result.matched_count)
+
     # -- API keys -----------------------------------------------------------------
 
     @_unavailable_on_connection_errors
