@@ -299,8 +299,14 @@ class JobWorker:
     async def _bulk_update(self, job: Mapping[str, Any], users: list[str]) -> dict[str, UserResult]:
         known = await self.store.known_users(job["bot_id"], users)
         spec = job["spec"]
-        await self.store.update_attributes(job["bot_id"], [u for u in users if u in known],
+        changed = [u for u in users if u in known]
+        await self.store.update_attributes(job["bot_id"], changed,
                                            spec.get("set", {}), spec.get("unset", []))
+        # On each timeline too; the id, fixed by job and user, makes a resumed chunk count once.
+        change = {"job": job["_id"], "set": spec.get("set", {}), "unset": spec.get("unset", [])}
+        await self.store.ingest([ev.custom(job["bot_id"], u, "bulk_update", change,
+                                           event_id=f"bulk-{job['_id']}", source="bulk")
+                                 for u in changed])
         return {u: UserResult(Outcome.DONE) if u in known
                 else UserResult(Outcome.FAILED, "the user has no profile any more")
                 for u in users}

@@ -159,6 +159,10 @@ async def test_bad_requests_change_nothing(api: Api, bot_id: str, store: Store) 
     profile = await store.get_profile(bot_id, "u1")
     assert profile is not None
     assert profile["attributes"]["seats"] == 12 and profile["attributes"]["plan"] == "business"
+    _, timeline = await api.get(f"/v1/bots/{bot_id}/users/u1/timeline")
+    recorded = [e["data"] for e in timeline["events"] if e["data"].get("name") == "bulk_update"]
+    assert recorded == [{"job": job["id"], "set": {"seats": 12, "plan": "business"},
+                         "unset": ["name"], "name": "bulk_update"}]
 
 
 async def test_run_workflow_starts_the_module_for_each_user(
