@@ -12,12 +12,15 @@ from collections.abc import AsyncIterator, Sequence
 from aiohttp import web
 
 from .connectors import ConnectorRegistry
+from .exporting import ExportRunner
 from .extensions import Extension
 from .http import (
     routes_audience,
     routes_events,
+    routes_export,
     routes_handover,
     routes_health,
+    routes_import,
     routes_jobs,
     routes_profiles,
     routes_segments,
@@ -26,7 +29,7 @@ from .http.appkeys import CONNECTORS, JOB_WORKER, SETTINGS, STORE
 from .http.auth import auth_middleware
 from .http.errors import error_middleware
 from .http.openapi import routes as openapi_routes
-from .jobs import JobWorker
+from .jobs import JobKind, JobWorker
 from .settings import Settings
 from .store import Store
 
@@ -41,6 +44,8 @@ ROUTE_TABLES = (
     routes_handover.routes,
     routes_segments.routes,
     routes_jobs.routes,
+    routes_export.routes,
+    routes_import.routes,
 )
 
 
@@ -71,7 +76,9 @@ def create_app(
 
     async def job_worker_ctx(app: web.Application) -> AsyncIterator[None]:
         # Last, so it stops first: a job never outlives the connectors it uses.
-        app[JOB_WORKER] = await JobWorker(app[STORE], app[CONNECTORS]).start()
+        app[JOB_WORKER] = await JobWorker(
+            app[STORE], app[CONNECTORS],
+            runners={JobKind.EXPORT: ExportRunner(settings)}).start()
         yield
         await app[JOB_WORKER].close()
 

@@ -20,7 +20,8 @@ from .jobs import JobKind, create_job
 from .properties import SYSTEM_PROPERTIES, InvalidValue, validate_value
 from .store import Store
 
-__all__ = ["broadcast", "run_workflow", "bulk_update", "find_segment_by_name"]
+__all__ = ["broadcast", "run_workflow", "bulk_update", "find_segment_by_name",
+           "resolve_audience", "audience_filter"]
 
 
 async def broadcast(store: Store, bot_id: str, body: Mapping[str, Any], *,
@@ -102,6 +103,13 @@ async def find_segment_by_name(store: Store, bot_id: str, name: str) -> dict[str
     raise NotFound(f"bot {bot_id!r} has no segment named {name!r}", segment=name)
 
 
+def audience_filter(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The filter of an audience as a job stores it (a segment or a filter)."""
+    if "segment" in spec:
+        return segments.membership_filter(spec["segment"])
+    return dict(spec["filter"])
+
+
 async def _audience(store: Store, bot_id: str,
                     spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The audience as stored on the job, and its compiled query."""
@@ -115,3 +123,6 @@ async def _audience(store: Store, bot_id: str,
         filter_ = dict(spec["filter"])
         shown = {"filter": filter_}
     return shown, await audience.compile_audience_filter(store, bot_id, filter_)
+
+
+resolve_audience = _audience

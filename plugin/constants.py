@@ -18,6 +18,9 @@ JOB_MARKERS = "job_markers"
 WEBHOOKS = "webhooks"
 OUTBOX = "outbox"
 API_KEYS = "api_keys"
+IMPORTS = "imports"
+# GridFS bucket holding built export files (file id = job id).
+EXPORT_BUCKET = "exports"
 
 # Capture applies a user's events to the profile in chunks of at most this
 # many, and the profile remembers a token for each of its last APPLIED_CHUNKS
@@ -46,3 +49,15 @@ JOB_LEASE_S = 30.0
 JOB_POLL_INTERVAL_S = 0.2
 JOB_DRAIN_S = 5.0
 JOB_MAX_FAILURES_KEPT = 50
+
+# Exports: rows when the request names no limit, the server-wide cap
+# (AUDIENCE_EXPORT_MAX_ROWS), how long a download link lives, and how often
+# (in rows) a running export reports progress and renews its lease.
+EXPORT_DEFAULT_LIMIT = 10_000
+EXPORT_MAX_ROWS = 100_000
+LINK_TTL_S = 86_400
+EXPORT_PROGRESS_ROWS = 1000
+# Imports are processed in the request: files up to this size only.
+IMPORT_MAX_BYTES = 10 * 1024 * 1024
+IMPORT_MAX_REJECTIONS_KEPT = 10_000
+IMPORT_EVENTS_PER_BATCH = 500

@@ -44,7 +44,7 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -61,6 +61,7 @@ __all__ = [
     "JobKind",
     "JobStatus",
     "JobWorker",
+    "JobRunner",
     "create_job",
     "get_job",
     "cancel_job",
@@ -79,6 +80,12 @@ class JobKind(StrEnum):
     BROADCAST = "broadcast"
     WORKFLOW = "workflow"
     BULK_UPDATE = "bulk_update"
+    EXPORT = "export"
+
+
+# A job kind that is not a walk over user chunks (an export) is run whole by a
+# runner the app hands the worker: runner(worker, job) settles the job itself.
+JobRunner = Callable[["JobWorker", dict[str, Any]], Awaitable[None]]
 
 
 class JobStatus(StrEnum):
@@ -203,8 +210,10 @@ class JobWorker:
 
     def __init__(self, store: Store, connectors: ConnectorRegistry, *,
                  owner: str | None = None, lease_s: float = c.JOB_LEASE_S,
-                 poll_s: float = c.JOB_POLL_INTERVAL_S) -> None:
+                 poll_s: float = c.JOB_POLL_INTERVAL_S,
+                 runners: Mapping[str, JobRunner] | None = None) -> None:
         self.store = store
+        self.runners = dict(runners or {})
         self.connectors = connectors
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_s = lease_s
@@ -260,6 +269,10 @@ class JobWorker:
         self._current = None
 
     async def _run(self, job: dict[str, Any], stop_after_chunks: int | None) -> None:
+        runner = self.runners.get(job["kind"])
+        if runner is not None:
+            await runner(self, job)
+            return
         job_id, chunk_no, ran = job["_id"], job["next_chunk"], 0
         pacer = _Pacer(job["spec"].get("rate_per_second"))
         while chunk_no < job["chunks"]:
@@ -422,6 +435,13 @@ class JobWorker:
             await self.store.update_owned_job(job_id, self.owner, {},
                                               {"$set": {"lease_until": utc_now()}})
         self._current = None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def lease_from(self, now: datetime) -> datetime:
+        return self._lease_from(now)
 
     def _lease_from(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.lease_s)

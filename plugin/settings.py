@@ -21,6 +21,12 @@ class Settings:
     port: int = 8080
     admin_key: str | None = field(default=None, repr=False)
     max_body_bytes: int = constants.MAX_BODY_BYTES
+    export_max_rows: int = constants.EXPORT_MAX_ROWS
+    # None: plugin.exporting signs links with a random per-process secret (and logs so).
+    link_secret: str | None = field(default=None, repr=False)
+    link_ttl_s: int = constants.LINK_TTL_S
+    smtp_url: str | None = None  # smtp://host:port; no e-mail without it
+    public_url: str | None = None  # the base of links sent by e-mail
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -30,6 +36,11 @@ class Settings:
             data_dir=env.get("AUDIENCE_DATA_DIR", constants.DEFAULT_DATA_DIR),
             db_name=env.get("AUDIENCE_DB_NAME", constants.DEFAULT_DB_NAME),
             admin_key=env.get("AUDIENCE_ADMIN_KEY") or None,
+            export_max_rows=int(env.get("AUDIENCE_EXPORT_MAX_ROWS", constants.EXPORT_MAX_ROWS)),
+            link_secret=env.get("AUDIENCE_LINK_SECRET") or None,
+            link_ttl_s=int(env.get("AUDIENCE_LINK_TTL_S", constants.LINK_TTL_S)),
+            smtp_url=env.get("AUDIENCE_SMTP_URL") or None,
+            public_url=env.get("AUDIENCE_PUBLIC_URL") or None,
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings

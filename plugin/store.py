@@ -14,12 +14,14 @@ import inspect
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
 from bson import ObjectId
+from gridfs import AsyncGridFSBucket
+from gridfs.errors import NoFile
 from pymongo import (
     ASCENDING,
     DESCENDING,
@@ -568,6 +570,46 @@ class Store:
         result = await self.db[c.PROFILES].update_many(
             {"_id": {"$in": [profile_id(bot_id, u) for u in user_ids]}}, update)
         return int(result.matched_count)
+
+    # -- exports and imports ------------------------------------------------------
+
+    async def iter_profiles(self, query: dict[str, Any], limit: int,
+                            batch_size: int = 500) -> AsyncIterator[dict[str, Any]]:
+        """Profiles matching ``query`` in profile id order, streamed from a cursor."""
+        cursor = (self.db[c.PROFILES].find(query, {"applied_chunks": 0})
+                  .sort("_id", ASCENDING).limit(limit).batch_size(batch_size))
+        async for doc in cursor:
+            yield doc
+
+    def _export_bucket(self) -> AsyncGridFSBucket:
+        return AsyncGridFSBucket(self.db, bucket_name=c.EXPORT_BUCKET)
+
+    @_unavailable_on_connection_errors
+    async def put_export_file(self, file_id: str, filename: str, source: Any,
+                              metadata: dict[str, Any]) -> None:
+        """Store a built file in GridFS under ``file_id``, replacing any earlier
+        attempt's (a resumed export builds its file again)."""
+        bucket = self._export_bucket()
+        try:
+            await bucket.delete(file_id)
+        except NoFile:
+            pass
+        await bucket.upload_from_stream_with_id(file_id, filename, source, metadata=metadata)
+
+    async def open_export_file(self, file_id: str) -> Any | None:
+        """A GridFS download stream (``.filename``, ``.length``, ``.readchunk()``), or None."""
+        try:
+            return await self._export_bucket().open_download_stream(file_id)
+        except NoFile:
+            return None
+
+    @_unavailable_on_connection_errors
+    async def insert_import(self, doc: dict[str, Any]) -> None:
+        await self.db[c.IMPORTS].insert_one(doc)
+
+    @_unavailable_on_connection_errors
+    async def get_import(self, import_id: str) -> dict[str, Any] | None:
+        return await self.db[c.IMPORTS].find_one({"_id": import_id})
 
     # -- API keys -----------------------------------------------------------------
 

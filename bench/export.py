@@ -1,0 +1,110 @@
+"""Exports of 10,000 and 100,000 profiles to CSV and to XLSX through
+``plugin.exporting`` (the code the export job runs), against a plain loop
+writing the same cursor with the ``csv`` module, in one run, with the time
+and the peak Python memory (tracemalloc) of each.
+
+Each writes to a temporary file on disk, as the job does before the upload
+to GridFS (not measured here). The peak should not grow with the row count.
+
+    .venv/bin/python bench/export.py [--sizes 10000 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import platform
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import IO, Any
+
+from pymongo import AsyncMongoClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.datasets import profile_documents
+from plugin import audience, exporting
+from plugin import constants as c
+from plugin.embedded import EmbeddedServer
+from plugin.store import Store
+
+RESULTS = Path(__file__).parent / "results"
+
+
+async def _seed(store: Store, bot_id: str, count: int) -> None:
+    docs = profile_documents(count, bot_id=bot_id)
+    for i in range(0, len(docs), 5000):
+        await store.db[c.PROFILES].insert_many(docs[i:i + 5000])
+
+
+async def _measure(run: Callable[[IO[bytes]], Awaitable[int]]) -> dict[str, Any]:
+    with tempfile.TemporaryFile() as out:
+        tracemalloc.start()
+        started = time.perf_counter()
+        rows = await run(out)
+        seconds = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        size = out.tell()
+    return {"rows": rows, "seconds": round(seconds, 3), "rows_per_s": round(rows / seconds),
+            "peak_mib": round(peak / 2**20, 2), "file_mib": round(size / 2**20, 2)}
+
+
+async def main(sizes: list[int]) -> None:
+    server = await EmbeddedServer.start()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(server.uri, tz_aware=True)
+    store = await Store.from_client(client, "bench_export")
+    results: list[dict[str, Any]] = []
+    try:
+        for size in sizes:
+            bot_id = f"bench-{size}"
+            await _seed(store, bot_id, size)
+            query = await audience.compile_audience_filter(store, bot_id, None)
+            columns = await exporting.export_columns(store, bot_id)
+
+            def job(fmt: str, columns: list[str] = columns, query: dict[str, Any] = query,
+                    size: int = size) -> Callable[[IO[bytes]], Awaitable[int]]:
+                async def export_run(out: IO[bytes]) -> int:
+                    rows = exporting.profile_rows(store, query, columns, size,
+                                                  for_xlsx=fmt == "xlsx")
+                    return await exporting.write_rows(fmt, out, columns, rows)
+                return export_run
+
+            async def plain(out: IO[bytes], columns: list[str] = columns,
+                            query: dict[str, Any] = query, size: int = size) -> int:
+                text = exporting._TextOut(out)
+                writer = csv.writer(text)
+                writer.writerow(columns)
+                written = 0
+                async for doc in store.iter_profiles(query, size):
+                    attrs = doc.get("attributes") or {}
+                    writer.writerow([doc.get(col, attrs.get(col)) for col in columns])
+                    written += 1
+                return written
+
+            for name, run in (("plain csv loop", plain), ("export csv", job("csv")),
+                              ("export xlsx", job("xlsx"))):
+                measured = await _measure(run)
+                results.append({"users": size, "writer": name, **measured})
+                print(f"{size:>7} {name:<15} {measured['seconds']:>7.2f} s "
+                      f"{measured['rows_per_s']:>7} rows/s  peak {measured['peak_mib']:>6.2f} MiB"
+                      f"  file {measured['file_mib']:>6.2f} MiB", flush=True)
+    finally:
+        await client.close()
+        await server.stop()
+    RESULTS.mkdir(exist_ok=True)
+    result = {"bench": "export", "results": results,
+              "env": {"python": platform.python_version(), "server": "secantusdb (embedded)"}}
+    (RESULTS / f"export-{int(time.time())}.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    asyncio.run(main(parser.parse_args().sizes))

@@ -1,0 +1,218 @@
+"""Exports through the real HTTP server: the file read back (CSV and XLSX)
+matches the audience query, the 10,000 default, formula injection, signed
+links (good, tampered, expired), and the link mailed to a real SMTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import email
+import email.policy
+import io
+import os
+import socket
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from aiohttp import web
+from aiosmtpd.controller import Controller
+
+from plugin import audience, exporting
+from plugin import constants as c
+from plugin.connectors import ConnectorRegistry
+from plugin.events import utc_now
+from plugin.jobs import JobKind, JobWorker
+from plugin.properties import custom_property
+from plugin.settings import Settings
+from plugin.store import Store, profile_id
+from tests.conftest import Api
+from tests.integration.test_cli import AUDIENCE
+
+FINISHED = ("done", "failed", "cancelled")
+ADULTS = {"conditions": [{"property": "age", "operator": "gt", "value": 17}]}
+
+
+async def seed(store: Store, bot_id: str, count: int, **attributes: Any) -> None:
+    now = utc_now()
+    await store.define_property(bot_id, custom_property("age", "number"))
+    await store.define_property(bot_id, custom_property("tags", "list"))
+    await store.define_property(bot_id, custom_property("name", "text"))
+    docs = [{"_id": profile_id(bot_id, f"u{i:05d}"), "bot_id": bot_id, "user_id": f"u{i:05d}",
+             "channel": "web", "source": "api", "created_at": now, "updated_at": now,
+             "last_message_at": now, "assigned_to": "bot", "segments": [], "message_count": 1,
+             "attributes": {"age": i % 40, "name": f"Zoé {i}", "tags": ["a", "b"],
+                            **attributes}}
+            for i in range(count)]
+    for start in range(0, len(docs), 5000):
+        await store.db[c.PROFILES].insert_many(docs[start:start + 5000])
+
+
+async def wait_export(api: Api, job_id: str) -> dict[str, Any]:
+    for _ in range(1200):
+        status, job = await api.get(f"/v1/exports/{job_id}")
+        assert status == 200, job
+        if job["status"] in FINISHED:
+            return dict(job)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"export {job_id} is still {job['status']}")
+
+
+async def download(api: Api, url: str) -> tuple[int, bytes]:
+    async with api.session.get(url) as response:  # no API key: the link is the credential
+        return response.status, await response.read()
+
+
+async def export(api: Api, bot_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    status, created = await api.post(f"/v1/bots/{bot_id}/exports", body)
+    assert status == 202, created
+    job = await wait_export(api, created["job_id"])
+    assert job["status"] == "done", job
+    assert job["rows_written"] == created["total"]
+    status, data = await download(api, job["download_url"])
+    assert status == 200
+    return job, data
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+async def test_round_trip_matches_the_query(api: Api, store: Store, bot_id: str,
+                                            fmt: str) -> None:
+    await seed(store, bot_id, 120)
+    job, data = await export(api, bot_id, {"format": fmt, "audience": {"filter": ADULTS}})
+    if fmt == "csv":
+        assert data.startswith(b"\xef\xbb\xbf")
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    else:
+        sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True).active
+        rows = [["" if v is None else v for v in r] for r in sheet.iter_rows(values_only=True)]
+    header, body = rows[0], rows[1:]
+    assert header[:7] == list(exporting.DEFAULT_COLUMNS) and "age" in header
+    page = await audience.query_audience(store, bot_id, ADULTS, limit=500)
+    expected = {u["user_id"]: u for u in page.users}
+    assert {r[0] for r in body} == set(expected) and len(body) == page.total == job["total"]
+    by_id = {r[0]: dict(zip(header, r, strict=True)) for r in body}
+    sample = by_id["u00039"]
+    assert sample["name"] == "Zoé 39" and sample["tags"] == "a; b"
+    assert float(sample["age"]) == 39
+
+
+async def test_the_default_limit_is_10000_and_the_maximum_is_enforced(
+        api: Api, store: Store, bot_id: str) -> None:
+    await seed(store, bot_id, 10_050)
+    everyone = {"filter": {"conditions": []}}
+    status, created = await api.post(f"/v1/bots/{bot_id}/exports", {"audience": everyone})
+    assert status == 202 and created["total"] == 10_000
+    job = await wait_export(api, created["job_id"])
+    assert job["status"] == "done" and job["rows_written"] == 10_000
+    status, body = await api.post(f"/v1/bots/{bot_id}/exports",
+                                  {"audience": everyone, "limit": 10_000_000})
+    assert status == 400 and "at most" in body["message"]
+
+
+async def test_formulas_are_neutralised_in_both_formats(api: Api, store: Store,
+                                                        bot_id: str) -> None:
+    await seed(store, bot_id, 1, name="=HYPERLINK(\"http://x\")", city="@SUM(A1)")
+    await store.define_property(bot_id, custom_property("city", "text"))
+    for fmt in ("csv", "xlsx"):
+        _, data = await export(api, bot_id, {"format": fmt,
+                                             "audience": {"filter": {"conditions": []}}})
+        if fmt == "csv":
+            rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+        else:
+            sheet = openpyxl.load_workbook(io.BytesIO(data)).active
+            rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+        row = dict(zip(rows[0], rows[1], strict=True))
+        assert row["name"] == "'=HYPERLINK(\"http://x\")" and row["city"] == "'@SUM(A1)"
+    assert exporting.neutralise("-1+2") == "'-1+2"
+    assert exporting.neutralise("\tx") == "'\tx" and exporting.neutralise("ok") == "ok"
+
+
+async def test_links_are_signed_and_expire(api: Api, store: Store, bot_id: str,
+                                           app_server: tuple[web.Application, str]) -> None:
+    await seed(store, bot_id, 3)
+    job, _ = await export(api, bot_id, {"audience": {"filter": {"conditions": []}}})
+    good = job["download_url"]
+    tampered = good.replace("expires=", "expires=9")
+    status, data = await download(api, tampered)
+    assert status == 403 and b"signature does not match" in data
+    other = good.replace(job["id"], "0" * 32)
+    assert (await download(api, other))[0] == 403
+    settings = app_server[0][c_settings()]
+    past = exporting.sign_link(settings, job["id"], now=time.time() - settings.link_ttl_s - 5)
+    status, data = await download(api, app_server[1] + past)
+    assert status == 403 and b"expired" in data
+    status, data = await download(api, good.split("?")[0])
+    assert status == 403
+
+
+def c_settings() -> Any:
+    from plugin.http.appkeys import SETTINGS
+    return SETTINGS
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+async def test_the_link_is_mailed_through_smtp(store: Store, bot_id: str) -> None:
+    await seed(store, bot_id, 5)
+    inbox = _Inbox()
+    with socket.socket() as probe:  # aiosmtpd connects to its port to check it is up: no 0
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    await asyncio.to_thread(controller.start)
+    try:
+        settings = replace(Settings(), smtp_url=f"smtp://127.0.0.1:{port}",
+                           public_url="https://audience.example")
+        owner = "test-mailer"
+        job = await exporting.create_export(store, settings, bot_id, {
+            "audience": {"filter": {"conditions": []}}, "email": "ops@example.com"},
+            claimed_by=owner)
+        worker = JobWorker(store, ConnectorRegistry(), owner=owner,
+                           runners={JobKind.EXPORT: exporting.ExportRunner(settings)})
+        await worker.run_job(job)
+        done = await store.get_job(job["_id"])
+        assert done is not None and done["status"] == "done" and done["email_sent"] is True
+        assert [m.rcpt_tos for m in inbox.messages] == [["ops@example.com"]]
+        mail = email.message_from_bytes(inbox.messages[0].content, policy=email.policy.default)
+        text = mail.get_content()
+        assert f"https://audience.example/v1/exports/{job['_id']}/download?expires=" in text
+    finally:
+        await asyncio.to_thread(controller.stop)
+
+
+async def test_without_smtp_the_job_records_the_mail_was_not_sent(
+        api: Api, store: Store, bot_id: str) -> None:
+    await seed(store, bot_id, 2)
+    job, _ = await export(api, bot_id, {"audience": {"filter": {"conditions": []}},
+                                        "email": "ops@example.com"})
+    assert job["email_sent"] is False
+
+
+async def test_the_command_line_writes_xlsx_with_a_progress_bar(tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "data")
+    local = await Store.open(Settings(data_dir=data_dir))
+    try:
+        await seed(local, "cli", 1500)
+    finally:
+        await local.close()
+    out = tmp_path / "adults.xlsx"
+    env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+    process = await asyncio.create_subprocess_exec(
+        AUDIENCE, "export", "--bot", "cli", "--data-dir", data_dir, "--where", "age gt 17",
+        "--format", "xlsx", "-o", str(out), stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=env)
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, stderr.decode()
+    assert "[##############################] 816/816 rows" in stderr.decode()
+    rows = list(openpyxl.load_workbook(out, read_only=True).active.iter_rows(values_only=True))
+    assert len(rows) == 817 and b"816 rows" in stdout

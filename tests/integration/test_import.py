@@ -1,0 +1,205 @@
+"""Imports through the real HTTP server: a proposed mapping changes nothing;
+good, bad and mixed rows; each delimiter and encoding; XLSX; dry run;
+idempotency; unreadable files refused with nothing written."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import openpyxl
+import pytest
+
+from plugin import constants as c
+from plugin.properties import custom_property
+from plugin.settings import Settings
+from plugin.store import Store, profile_id
+from tests.conftest import Api
+from tests.integration.test_cli import AUDIENCE
+
+HEADER = ["User ID", "E-mail", "Age", "Plan", "Notes"]
+MAPPING = {"User ID": "user_id", "E-mail": "email", "Age": "age", "Plan": "plan",
+           "Notes": "ignore"}
+GOOD = [["u1", "Ann@Example.com", "31", "pro", "x"], ["u2", "bob@example.com", "45", "free", ""]]
+BAD = [["u3", "not-an-email", "abc", "gold", ""]]
+
+
+async def define(store: Store, bot_id: str) -> None:
+    await store.define_property(bot_id, custom_property("email", "email", "E-mail"))
+    await store.define_property(bot_id, custom_property("age", "number", "Age"))
+    await store.define_property(bot_id, custom_property("plan", "choice", "Plan",
+                                                        ("free", "pro")))
+
+
+def csv_bytes(rows: list[list[str]], delimiter: str = ",", encoding: str = "utf-8") -> bytes:
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter).writerows([HEADER, *rows])
+    return out.getvalue().encode(encoding)
+
+
+async def post_import(api: Api, bot_id: str, data: bytes, filename: str = "users.csv",
+                      **fields: Any) -> tuple[int, Any]:
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename=filename)
+    for name, value in fields.items():
+        form.add_field(name, json.dumps(value) if name == "mapping" else str(value))
+    async with api.session.post(f"{api.base_url}/v1/bots/{bot_id}/imports", data=form,
+                                headers={"Authorization": f"Bearer {api.key}"}) as response:
+        return response.status, await response.json()
+
+
+async def attributes(store: Store, bot_id: str, user_id: str) -> dict[str, Any] | None:
+    doc = await store.db[c.PROFILES].find_one({"_id": profile_id(bot_id, user_id)})
+    return None if doc is None else dict(doc.get("attributes", {}))
+
+
+async def test_without_a_mapping_one_is_proposed_and_nothing_changes(
+        api: Api, store: Store, bot_id: str) -> None:
+    await define(store, bot_id)
+    status, report = await post_import(api, bot_id, csv_bytes(GOOD))
+    assert status == 200, report
+    assert report["proposed_mapping"] == {"User ID": "user_id", "E-mail": "email",
+                                          "Age": "age", "Plan": "plan", "Notes": "ignore"}
+    assert await attributes(store, bot_id, "u1") is None
+
+
+async def test_good_rows_are_imported_once_and_shown_on_the_timeline(
+        api: Api, store: Store, bot_id: str) -> None:
+    await define(store, bot_id)
+    status, report = await post_import(api, bot_id, csv_bytes(GOOD), mapping=MAPPING)
+    assert status == 200, report
+    assert (report["created"], report["updated"], report["unchanged"],
+            report["rejected"]) == (2, 0, 0, 0)
+    assert await attributes(store, bot_id, "u1") == {"email": "ann@example.com", "age": 31,
+                                                     "plan": "pro"}
+    status, timeline = await api.get(f"/v1/bots/{bot_id}/users/u1/timeline")
+    assert status == 200 and any(e["type"] == "property_set" for e in timeline["events"])
+    status, again = await post_import(api, bot_id, csv_bytes(GOOD), mapping=MAPPING)
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 2)
+    changed = [["u1", "ann@example.com", "32", "pro", ""]]
+    status, third = await post_import(api, bot_id, csv_bytes(changed), mapping=MAPPING)
+    assert (third["updated"], third["unchanged"]) == (1, 0)
+    assert (await attributes(store, bot_id, "u1") or {})["age"] == 32
+
+
+async def test_bad_and_mixed_rows_are_reported_and_downloadable(
+        api: Api, store: Store, bot_id: str) -> None:
+    await define(store, bot_id)
+    status, report = await post_import(api, bot_id, csv_bytes(BAD), mapping=MAPPING)
+    assert status == 200 and report["rejected"] == 1 and report["created"] == 0
+    assert {(r["row"], r["column"]) for r in report["rejections"]} == {
+        (2, "E-mail"), (2, "Age"), (2, "Plan")}
+    assert await attributes(store, bot_id, "u3") is None
+    status, mixed = await post_import(api, bot_id, csv_bytes([*GOOD, *BAD]), mapping=MAPPING)
+    assert (mixed["created"], mixed["rejected"]) == (2, 1)
+    status, text = await api.get(mixed["rejections_url"])
+    assert status == 200
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert rows[0] == ["row", "column", "reason"] and {r[0] for r in rows[1:]} == {"4"}
+
+
+async def test_a_dry_run_writes_nothing(api: Api, store: Store, bot_id: str) -> None:
+    await define(store, bot_id)
+    status, report = await post_import(api, bot_id, csv_bytes(GOOD), mapping=MAPPING,
+                                       dry_run="true")
+    assert status == 200 and report["created"] == 2 and report["dry_run"] is True
+    assert await attributes(store, bot_id, "u1") is None
+
+
+@pytest.mark.parametrize(("delimiter", "encoding"), [
+    (",", "utf-8"), (";", "utf-8-sig"), ("\t", "latin-1"), (";", "cp1252")])
+async def test_each_delimiter_and_encoding(api: Api, store: Store, bot_id: str,
+                                           delimiter: str, encoding: str) -> None:
+    await define(store, bot_id)
+    await store.define_property(bot_id, custom_property("city", "text", "Ville"))
+    rows = [["u1", "zoé@example.com", "30", "pro", "Hélène; €" if encoding != "latin-1"
+             else "Hélène; ü"]]
+    data = csv_bytes(rows, delimiter, encoding)
+    mapping = {**MAPPING, "Notes": "city"}
+    status, report = await post_import(api, bot_id, data, mapping=mapping, key="user_id")
+    assert status == 200 and report["created"] == 1, report
+    assert report["delimiter"] == delimiter
+    assert (await attributes(store, bot_id, "u1") or {})["city"] == rows[0][4]
+
+
+async def test_xlsx_by_email_key(api: Api, store: Store, bot_id: str) -> None:
+    await define(store, bot_id)
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["Email", "Age"])
+    sheet.append(["carol@example.com", 28])
+    out = io.BytesIO()
+    workbook.save(out)
+    mapping = {"Email": "email", "Age": "age"}
+    status, report = await post_import(api, bot_id, out.getvalue(), "u.xlsx", mapping=mapping,
+                                       key="email")
+    assert status == 200 and report["format"] == "xlsx" and report["created"] == 1, report
+    status, again = await post_import(api, bot_id, out.getvalue(), "u.xlsx", mapping=mapping,
+                                      key="email")
+    assert again["unchanged"] == 1 and again["created"] == 0
+
+
+@pytest.mark.parametrize(("data", "filename", "message"), [
+    (b"", "u.csv", "empty"),
+    (b"\n\n", "u.csv", "empty"),
+    (b"not a workbook", "u.xlsx", "not an XLSX"),
+    (b"\x00\x01\x02\xff\xfe\x00", "u.csv", "encoding"),
+])
+async def test_unreadable_files_are_refused(api: Api, store: Store, bot_id: str, data: bytes,
+                                            filename: str, message: str) -> None:
+    await define(store, bot_id)
+    status, report = await post_import(api, bot_id, data, filename, mapping=MAPPING)
+    assert status == 400 and message in report["message"], report
+
+
+async def test_a_file_over_the_limit_is_refused(api: Api, store: Store, bot_id: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(c, "IMPORT_MAX_BYTES", 100)
+    status, report = await post_import(api, bot_id, csv_bytes(GOOD * 10), mapping=MAPPING)
+    assert status == 400 and "larger than 100 bytes" in report["message"]
+    assert await attributes(store, bot_id, "u1") is None
+
+
+async def test_a_bad_mapping_changes_nothing(api: Api, store: Store, bot_id: str) -> None:
+    await define(store, bot_id)
+    status, report = await post_import(api, bot_id, csv_bytes(GOOD),
+                                       mapping={**MAPPING, "Notes": "nope"})
+    assert status == 400 and "unknown property" in report["message"]
+    assert await attributes(store, bot_id, "u1") is None
+
+
+async def test_the_command_line_proposes_then_imports(tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "data")
+    local = await Store.open(Settings(data_dir=data_dir))
+    try:
+        await define(local, "cli")
+    finally:
+        await local.close()
+    source = tmp_path / "users.csv"
+    source.write_bytes(csv_bytes([*GOOD, *BAD], ";"))
+    env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+    common = (AUDIENCE, "import", str(source), "--bot", "cli", "--data-dir", data_dir)
+
+    async def run(*extra: str) -> tuple[int, str]:
+        process = await asyncio.create_subprocess_exec(
+            *common, *extra, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL, env=env)
+        out, _ = await asyncio.wait_for(process.communicate(), 120)
+        assert process.returncode is not None
+        return process.returncode, out.decode()
+
+    code, out = await run()
+    assert code == 0 and "E-mail = email" in out
+    maps = [arg for col, prop in MAPPING.items() for arg in ("--map", f"{col}={prop}")]
+    code, out = await run(*maps, "--dry-run")
+    assert code == 1 and "dry run, nothing written: created 2" in out and "row 4, Age" in out
+    code, out = await run(*maps)
+    assert "created 2, updated 0, unchanged 0, rejected 1" in out
+    code, out = await run(*maps)
+    assert "created 0, updated 0, unchanged 2, rejected 1" in out
