@@ -4,10 +4,12 @@ same data directory while the server is running."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -23,19 +25,29 @@ async def _run(*args: str) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
-async def test_keys_created_beside_a_running_server(tmp_path: Path) -> None:
-    data_dir = str(tmp_path / "data")
-    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "AUDIENCE_ADMIN_KEY")}
+@contextlib.asynccontextmanager
+async def running_server(data_dir: str, *args: str,
+                         env: dict[str, str] | None = None) -> AsyncIterator[str]:
+    """``audience serve`` as a real process on a free port; yields its URL, and
+    checks on the way out that SIGTERM stops it cleanly."""
     server = await asyncio.create_subprocess_exec(
-        AUDIENCE, "serve", "--data-dir", data_dir, "--port", "0",
+        AUDIENCE, "serve", "--data-dir", data_dir, "--port", "0", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env)
     try:
         assert server.stdout is not None
         line = (await asyncio.wait_for(server.stdout.readline(), 60)).decode()
         match = re.search(r"serving on (http://\S+)", line)
         assert match, line
-        url = match.group(1)
+        yield match.group(1)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(server.wait(), 30) == 0
 
+
+async def test_keys_created_beside_a_running_server(tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "data")
+    env = {k: v for k, v in os.environ.items() if k not in ("MONGODB_URI", "AUDIENCE_ADMIN_KEY")}
+    async with running_server(data_dir, env=env) as url:
         code, key, err = await _run("keys", "create", "--role", "editor", "--bot", "b1",
                                     "--data-dir", data_dir)
         assert code == 0, err
@@ -67,9 +79,6 @@ async def test_keys_created_beside_a_running_server(tmp_path: Path) -> None:
                                   "--where", "message_count gte 1", "--expr", "1 and not 1")
         assert code == 2
         assert "NOT is not supported" in err
-    finally:
-        server.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(server.wait(), 30) == 0
     assert not (Path(data_dir) / "server.json").exists()
 
 

@@ -4,15 +4,12 @@ broadcast and the server's job worker delivers it."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import re
-import signal
 from pathlib import Path
 
 import aiohttp
 
-from tests.integration.test_cli import AUDIENCE, _run
+from tests.integration.test_cli import _run, running_server
 from tests.integration.test_dummy_channel import LEADS
 
 KEY = "cli-bulk-admin-key"
@@ -22,15 +19,7 @@ async def test_segments_and_a_broadcast_from_the_command_line(tmp_path: Path) ->
     data_dir = str(tmp_path / "data")
     env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
     env["AUDIENCE_ADMIN_KEY"] = KEY
-    server = await asyncio.create_subprocess_exec(
-        AUDIENCE, "serve", "--data-dir", data_dir, "--port", "0", "--bot", str(LEADS),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env)
-    try:
-        assert server.stdout is not None
-        line = (await asyncio.wait_for(server.stdout.readline(), 60)).decode()
-        match = re.search(r"serving on (http://\S+)", line)
-        assert match, line
-        url = match.group(1)
+    async with running_server(data_dir, "--bot", str(LEADS), env=env) as url:
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {KEY}"}) as http:
             for user in ("a", "b", "c"):
                 async with http.post(f"{url}/v1/channels/dummy/leads/messages?wait=true",
@@ -68,6 +57,3 @@ async def test_segments_and_a_broadcast_from_the_command_line(tmp_path: Path) ->
                 assert len(sent) == expected, user
             code, _, err = await _run("broadcast", *data, "--segment", "nope", "--text", "x")
             assert code == 1 and "no segment named 'nope'" in err
-    finally:
-        server.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(server.wait(), 30) == 0
