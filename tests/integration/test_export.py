@@ -36,6 +36,15 @@ FINISHED = ("done", "failed", "cancelled")
 ADULTS = {"conditions": [{"property": "age", "operator": "gt", "value": 17}]}
 
 
+def xlsx_rows(source: Any) -> list[tuple[Any, ...]]:
+    """Every row of the first sheet; the workbook is closed (read-only mode holds the file)."""
+    workbook = openpyxl.load_workbook(source, read_only=True)
+    try:
+        return list(workbook.active.iter_rows(values_only=True))
+    finally:
+        workbook.close()
+
+
 async def seed(store: Store, bot_id: str, count: int, **attributes: Any) -> None:
     now = utc_now()
     await store.define_property(bot_id, custom_property("age", "number"))
@@ -86,8 +95,7 @@ async def test_round_trip_matches_the_query(api: Api, store: Store, bot_id: str,
         assert data.startswith(b"\xef\xbb\xbf")
         rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     else:
-        sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True).active
-        rows = [["" if v is None else v for v in r] for r in sheet.iter_rows(values_only=True)]
+        rows = [["" if v is None else v for v in r] for r in xlsx_rows(io.BytesIO(data))]
     header, body = rows[0], rows[1:]
     assert header[:7] == list(exporting.DEFAULT_COLUMNS) and "age" in header
     page = await audience.query_audience(store, bot_id, ADULTS, limit=500)
@@ -122,8 +130,7 @@ async def test_formulas_are_neutralised_in_both_formats(api: Api, store: Store,
         if fmt == "csv":
             rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
         else:
-            sheet = openpyxl.load_workbook(io.BytesIO(data)).active
-            rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+            rows = [list(r) for r in xlsx_rows(io.BytesIO(data))]
         row = dict(zip(rows[0], rows[1], strict=True))
         assert row["name"] == "'=HYPERLINK(\"http://x\")" and row["city"] == "'@SUM(A1)"
     assert exporting.neutralise("-1+2") == "'-1+2"
@@ -214,5 +221,5 @@ async def test_the_command_line_writes_xlsx_with_a_progress_bar(tmp_path: Path) 
     stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode == 0, stderr.decode()
     assert "[##############################] 816/816 rows" in stderr.decode()
-    rows = list(openpyxl.load_workbook(out, read_only=True).active.iter_rows(values_only=True))
+    rows = xlsx_rows(out)
     assert len(rows) == 817 and b"816 rows" in stdout
