@@ -11,9 +11,11 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Any
+
+from .events import to_utc
 
 __all__ = [
     "PropertyType",
@@ -214,11 +216,8 @@ def _date(prop: PropertyDef, value: object) -> datetime:
             raise InvalidValue(f"{value!r} is not an ISO 8601 date") from None
     else:
         raise InvalidValue(f"expected a date, got {_kind(value)}")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    # MongoDB stores milliseconds; truncate so a stored value reads back equal.
-    parsed = parsed.astimezone(UTC)
-    return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
+    # Naive means UTC; MongoDB stores milliseconds, so a stored value reads back equal.
+    return to_utc(parsed)
 
 
 def _boolean(prop: PropertyDef, value: object) -> bool:

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from plugin.errors import FilterError
+from plugin.events import to_utc, utc_now
 from plugin.filters.ast import And, Node, Ref
 from plugin.filters.conditions import (
     Condition,
@@ -108,19 +109,6 @@ class SegmentRef:
     filter: Mapping[str, Any] | None = None
 
 
-def utc_now() -> datetime:
-    """The current UTC time at MongoDB's precision (milliseconds)."""
-    return _to_millis(datetime.now(UTC))
-
-
-def _to_millis(now: datetime) -> datetime:
-    # Naive means UTC, as MongoDB returns it. Bounds are cut to milliseconds
-    # because stored dates have no more; otherwise the database (which drops the
-    # microseconds) and the evaluator would disagree at the boundary.
-    now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
 def parse_filter(
     filter: object,
     properties: Mapping[str, PropertyDef],
@@ -142,7 +130,9 @@ def parse_filter(
         FilterError: the shape, a condition or the expression is invalid; a
             segment is unknown, or refers back to itself.
     """
-    moment = utc_now() if now is None else _to_millis(now)
+    # Bounds are cut to milliseconds because stored dates have no more; otherwise
+    # the database and the evaluator would disagree at the boundary.
+    moment = utc_now() if now is None else to_utc(now)
     trail = () if inside is None else (inside,)
     return _parse(filter, properties, moment, segments or {}, trail)
 
