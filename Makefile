@@ -12,18 +12,18 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=23.1"
-	$(BIN)/python -m pip install --quiet -e ".[test,embedded]"
+	$(BIN)/python -m pip install --quiet -e ".[test,embedded,rasa]"
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/audience demo
 
 test: $(STAMP)
-	$(BIN)/ruff check plugin connectors runtime simulator tests bench scenarios
+	$(BIN)/ruff check plugin connectors runtime simulator tests bench scenarios rasa_sdk_plugins
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check plugin connectors runtime simulator tests bench scenarios
+	$(BIN)/ruff check plugin connectors runtime simulator tests bench scenarios rasa_sdk_plugins
 
 bench: $(STAMP)
 	$(BIN)/python bench/capture.py

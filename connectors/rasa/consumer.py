@@ -1,0 +1,287 @@
+"""The Rasa event-broker consumer: RabbitMQ messages in, Audience events stored.
+
+Rasa's ``pika`` event broker publishes every tracker event as one persistent
+JSON message to a fanout exchange (``rasa-exchange``) bound to durable
+queues (``rasa_core_events``). :class:`BrokerConsumer` declares the exchange
+and the queue exactly as Rasa does (so either may start first), consumes in
+batches, stores each batch with ``Store.ingest`` and only then acknowledges
+it. So a crash loses nothing: unacknowledged messages are delivered again,
+and their deterministic ids (:func:`connectors.rasa.events.rasa_event_id`)
+make the second write a no-op.
+
+A message that is not a Rasa event goes to the dead-letter queue
+(``<queue>.dead-letter``, through the fanout exchange of the same name) with
+the reason in its ``x-audience-error`` header, and is acknowledged once the
+broker has confirmed the dead letter: never retried forever, never lost. An
+event the database refuses for good is dead-lettered the same way; while the
+database is merely away, the batch is retried with a growing delay and stays
+unacknowledged.
+
+Usage::
+
+    async with BrokerConsumer(store, "shop", amqp_url="amqp://guest:guest@127.0.0.1/"):
+        await asyncio.Event().wait()   # until cancelled
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+from aiormq.exceptions import AMQPError
+
+from plugin.errors import DatabaseUnavailable
+from plugin.events import Event
+from plugin.settings import mask_uri
+from plugin.store import Store
+
+from . import DEFAULT_EXCHANGE, DEFAULT_QUEUE
+from .events import MalformedEvent, parse_message, translate
+
+__all__ = ["BrokerConsumer", "ConsumerStats", "DEFAULT_QUEUE", "DEFAULT_EXCHANGE",
+           "ERROR_HEADER", "dead_letter_name"]
+
+log = logging.getLogger(__name__)
+
+ERROR_HEADER = "x-audience-error"
+BATCH_SIZE = 500
+BATCH_WAIT_S = 0.05
+PREFETCH = 2000
+RETRY_MAX_DELAY_S = 2.0
+
+
+def dead_letter_name(queue: str) -> str:
+    return f"{queue}.dead-letter"
+
+
+@dataclass(slots=True)
+class ConsumerStats:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    skipped: int = 0  # bookkeeping events (action_listen)
+    dead_lettered: int = 0
+    batches: int = 0
+    retries: int = 0
+
+
+class BrokerConsumer:
+    """Consumes one queue for one bot into ``store``."""
+
+    def __init__(
+        self,
+        store: Store,
+        bot_id: str,
+        *,
+        amqp_url: str,
+        queue: str = DEFAULT_QUEUE,
+        exchange: str = DEFAULT_EXCHANGE,
+        batch_size: int = BATCH_SIZE,
+        batch_wait: float = BATCH_WAIT_S,
+        prefetch: int = PREFETCH,
+    ) -> None:
+        if not bot_id:
+            raise ValueError("the bot id must not be empty")
+        self.store = store
+        self.bot_id = bot_id
+        self.amqp_url = amqp_url
+        self.queue_name = queue
+        self.exchange_name = exchange
+        self.dead_letter = dead_letter_name(queue)
+        self.stats = ConsumerStats()
+        self._batch_size = batch_size
+        self._batch_wait = batch_wait
+        self._prefetch = prefetch
+        self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._dead_exchange: AbstractExchange | None = None
+        self._consumer_tag: str | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def __aenter__(self) -> BrokerConsumer:
+        return await self.start()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        traceback: TracebackType | None) -> None:
+        await self.close()
+
+    async def start(self) -> BrokerConsumer:
+        """Connect, declare the exchange, the queue and the dead-letter queue, consume."""
+        self._connection = await aio_pika.connect_robust(self.amqp_url)
+        try:
+            channel = self._channel = await self._connection.channel(publisher_confirms=True)
+            await channel.set_qos(prefetch_count=self._prefetch)
+            # As Rasa's PikaEventBroker declares them: a non-durable fanout exchange and
+            # a durable queue. Declaring with other flags would be refused by RabbitMQ.
+            exchange = await channel.declare_exchange(self.exchange_name,
+                                                      aio_pika.ExchangeType.FANOUT)
+            self._queue = await channel.declare_queue(self.queue_name, durable=True)
+            await self._queue.bind(exchange, "")
+            self._dead_exchange = await channel.declare_exchange(
+                self.dead_letter, aio_pika.ExchangeType.FANOUT, durable=True)
+            dead_queue = await channel.declare_queue(self.dead_letter, durable=True)
+            await dead_queue.bind(self._dead_exchange, "")
+            self._worker = asyncio.create_task(self._process_forever(),
+                                               name=f"rasa-consumer-{self.queue_name}")
+            self._consumer_tag = await self._queue.consume(self._receive)
+        except BaseException:
+            await self.close()
+            raise
+        log.info("consuming %s (exchange %s) on %s for bot %s", self.queue_name,
+                 self.exchange_name, mask_uri(self.amqp_url), self.bot_id)
+        return self
+
+    async def wait(self) -> None:
+        """Return when the consumer stops; raise what stopped it."""
+        if self._worker is None:
+            raise RuntimeError("the consumer is not started")
+        # Shielded: whoever waits may be cancelled; the worker stops only in close().
+        await asyncio.shield(self._worker)
+
+    async def drained(self, timeout: float | None = None) -> None:
+        """Wait until every message received so far is stored (or dead-lettered)."""
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Stop taking messages, finish (for at most ``timeout``) what was received,
+        close the connection. What is left unacknowledged is delivered again."""
+        if self._queue is not None and self._consumer_tag is not None:
+            with contextlib.suppress(AMQPError, aio_pika.exceptions.ChannelInvalidStateError):
+                await self._queue.cancel(self._consumer_tag)
+            self._consumer_tag = None
+        if self._worker is not None:
+            if not self._worker.done():
+                with contextlib.suppress(TimeoutError):
+                    await self.drained(timeout)
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    # -- consuming ----------------------------------------------------------------
+
+    async def _receive(self, message: AbstractIncomingMessage) -> None:
+        self._idle.clear()
+        self._inbox.put_nowait(message)
+
+    async def _process_forever(self) -> None:
+        while True:
+            batch = await self._next_batch()
+            try:
+                await self._process(batch)
+            except (AMQPError, aio_pika.exceptions.ChannelInvalidStateError) as exc:
+                log.warning("lost the channel while handling a batch (%s); the broker "
+                            "delivers it again", exc)
+            if self._inbox.empty():
+                self._idle.set()
+
+    async def _next_batch(self) -> list[AbstractIncomingMessage]:
+        batch = [await self._inbox.get()]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._batch_wait
+        while len(batch) < self._batch_size:
+            try:
+                batch.append(self._inbox.get_nowait())
+                continue
+            except asyncio.QueueEmpty:
+                pass
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._inbox.get(), remaining))
+            except TimeoutError:
+                break
+        return batch
+
+    async def _process(self, batch: list[AbstractIncomingMessage]) -> None:
+        self.stats.received += len(batch)
+        self.stats.batches += 1
+        events: list[tuple[AbstractIncomingMessage, Event]] = []
+        for message in batch:
+            try:
+                raw = parse_message(message.body)
+                event = translate(self.bot_id, raw["sender_id"], raw)
+            except MalformedEvent as exc:
+                await self._dead_letter(message, exc.message)
+                continue
+            if event is None:
+                self.stats.skipped += 1
+            else:
+                events.append((message, event))
+        if events:
+            await self._store(events)
+        # One acknowledgement for the whole batch: every earlier delivery on this
+        # channel was in this batch or an earlier one, all stored or dead-lettered.
+        await self._ack(batch[-1])
+
+    async def _store(self, events: list[tuple[AbstractIncomingMessage, Event]]) -> None:
+        try:
+            await self._ingest([event for _, event in events])
+        except Exception as exc:
+            # Not an outage: something in the batch is refused. Find what, one by one,
+            # so the rest is stored and only the culprit is dead-lettered.
+            log.warning("a batch of %d events was refused (%s); storing them one by one",
+                        len(events), exc, exc_info=True)
+            for message, event in events:
+                try:
+                    await self._ingest([event])
+                except Exception as single:
+                    log.error("event %s could not be stored", event.id, exc_info=True)
+                    await self._dead_letter(message, f"could not be stored: {single}")
+
+    async def _ingest(self, events: list[Event]) -> None:
+        delay = 0.05
+        while True:
+            try:
+                result = await self.store.ingest(events)
+            except DatabaseUnavailable as exc:
+                self.stats.retries += 1
+                log.warning("cannot store %d events (%s); retrying in %.2fs", len(events),
+                            exc.message, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_DELAY_S)
+                continue
+            self.stats.stored += result.accepted
+            self.stats.duplicates += result.duplicates
+            return
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
+        assert self._dead_exchange is not None
+        headers: dict[str, Any] = dict(message.headers or {})
+        headers[ERROR_HEADER] = reason[:1000]
+        headers["x-audience-queue"] = self.queue_name
+        dead = aio_pika.Message(message.body, headers=headers,
+                                content_type=message.content_type,
+                                delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+        # Awaited with publisher confirms: the dead letter is safe before the ack.
+        await self._dead_exchange.publish(dead, routing_key="")
+        self.stats.dead_lettered += 1
+        log.warning("dead-lettered a message from %s: %s", self.queue_name, reason)
+
+    async def _ack(self, message: AbstractIncomingMessage) -> None:
+        try:
+            await message.ack(multiple=True)
+        except (AMQPError, aio_pika.exceptions.ChannelInvalidStateError) as exc:
+            # The channel was lost and reopened: the broker delivers these again,
+            # and their ids make storing them again a no-op.
+            log.warning("could not acknowledge a batch (%s); it will be delivered again", exc)
