@@ -20,7 +20,7 @@ from plugin.settings import Settings
 from plugin.store import Store
 
 from .loader import ScenarioError, find_scenario_files, load_scenarios
-from .model import AudienceTarget, Scenario
+from .model import AudienceTarget, RasaTarget, Scenario
 from .report import ProgressBar, failure_details, summary_table, write_json, write_junit
 from .runner import Simulator, SuiteResult, count_runs
 
@@ -28,6 +28,7 @@ __all__ = ["SimulatorExtension", "run_simulate", "EXIT_PASSED", "EXIT_FAILED", "
 
 EXIT_PASSED, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 CHANNELS = ("web", "messenger", "whatsapp")
+RASA_SCHEME = "rasa+"
 
 
 class SimulatorExtension:
@@ -48,7 +49,11 @@ class SimulatorExtension:
         parser.add_argument("paths", nargs="+", type=Path, metavar="PATH")
         parser.add_argument("--target", default=None, metavar="URL",
                             help="a running Audience server (with the dummy channel) to "
-                                 "deploy the bots on and talk to")
+                                 "deploy the bots on and talk to, or a Rasa bot's REST "
+                                 "channel as rasa+http://host:5005")
+        parser.add_argument("--bot-id", default=None,
+                            help="with a rasa+ target: the bot id its broker consumer records "
+                                 "under (audience rasa consume --bot), for profile checks")
         parser.add_argument("--key", default=os.environ.get("AUDIENCE_KEY"),
                             help="its API key (an editor's); default $AUDIENCE_KEY")
         parser.add_argument("--channel", action="append", choices=CHANNELS, default=None,
@@ -76,7 +81,16 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
     if args.concurrency < 1:
         print("audience simulate: --concurrency must be at least 1", file=sys.stderr)
         return EXIT_INVALID
-    target = AudienceTarget(args.target.rstrip("/"), args.key) if args.target else None
+    target: AudienceTarget | RasaTarget | None = None
+    if args.target and args.target.startswith(RASA_SCHEME):
+        url = args.target.removeprefix("rasa+").rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            print("audience simulate: a Rasa target is rasa+http://host:port or "
+                  "rasa+https://host:port", file=sys.stderr)
+            return EXIT_INVALID
+        target = RasaTarget(url, args.bot_id)
+    elif args.target:
+        target = AudienceTarget(args.target.rstrip("/"), args.key)
     channels = tuple(args.channel) if args.channel else None
     scenarios, problems = _load(args.paths, target, channels)
     if problems:
@@ -87,7 +101,8 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
         print("audience simulate: no scenarios found in " + ", ".join(map(str, args.paths)),
               file=sys.stderr)
         return EXIT_INVALID
-    suite = asyncio.run(_simulate(scenarios, args, settings))
+    suite = asyncio.run(_simulate(scenarios, args, settings,
+                                  capture_db=isinstance(target, RasaTarget)))
     print(summary_table(suite))
     if suite.failed:
         print("\n" + failure_details(suite))
@@ -98,7 +113,7 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FAILED if suite.failed else EXIT_PASSED
 
 
-def _load(paths: list[Path], target: AudienceTarget | None,
+def _load(paths: list[Path], target: AudienceTarget | RasaTarget | None,
           channels: tuple[str, ...] | None) -> tuple[list[Scenario], list[str]]:
     scenarios: list[Scenario] = []
     problems: list[str] = []
@@ -116,10 +131,12 @@ def _load(paths: list[Path], target: AudienceTarget | None,
 
 
 async def _simulate(scenarios: list[Scenario], args: argparse.Namespace,
-                    settings: Settings) -> SuiteResult:
+                    settings: Settings, *, capture_db: bool = False) -> SuiteResult:
     store = None
-    if settings.mongodb_uri is None and args.data_dir not in (None, MEMORY):
-        store = await Store.open(settings)  # the deployment in --data-dir keeps the runs
+    if capture_db or (settings.mongodb_uri is None and args.data_dir not in (None, MEMORY)):
+        # The deployment in --data-dir keeps the runs; a Rasa target's captures are
+        # read from the deployment its broker consumer writes to.
+        store = await Store.open(settings)
     try:
         progress = ProgressBar(count_runs(scenarios))
         async with Simulator(store=store, mongo_uri=settings.mongodb_uri,

@@ -42,6 +42,7 @@ from .model import (
     AudienceTarget,
     Choice,
     Expect,
+    RasaTarget,
     Scenario,
     Step,
     StepKind,
@@ -206,7 +207,7 @@ class _Builder:
         if bot_raw is not None:
             bot_file = (self.path.parent / bot_raw).resolve()
             bot = self._bot(bot_path, bot_file)
-        elif not isinstance(target, WebhookTarget):
+        elif not isinstance(target, WebhookTarget | RasaTarget):
             self.problem(path, "no bot: give 'bot' (the bot's YAML file) here or at the top "
                                "of the file, or a webhook target")
         channel_raw, _ = self._setting(raw, path, "channel")

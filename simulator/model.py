@@ -26,6 +26,7 @@ __all__ = [
     "Step",
     "AudienceTarget",
     "WebhookTarget",
+    "RasaTarget",
     "Target",
     "Scenario",
     "ScenarioRun",
@@ -162,7 +163,17 @@ class WebhookTarget:
     reply: Mapping[str, str] = field(default_factory=dict)
 
 
-Target = AudienceTarget | WebhookTarget | None  # None: in-process
+@dataclass(frozen=True, slots=True)
+class RasaTarget:
+    """A Rasa bot behind its REST channel (``rasa+http://host:5005``). ``bot_id``
+    is the Audience bot its broker consumer records under (``audience rasa consume
+    --bot``); without it, profile expectations cannot be checked."""
+
+    url: str
+    bot_id: str | None = None
+
+
+Target = AudienceTarget | WebhookTarget | RasaTarget | None  # None: in-process
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,16 @@ from .assertions import (
     check_replies,
     resolve_tap,
 )
-from .model import AudienceTarget, Expect, Scenario, ScenarioRun, Step, StepKind, WebhookTarget
+from .model import (
+    AudienceTarget,
+    Expect,
+    RasaTarget,
+    Scenario,
+    ScenarioRun,
+    Step,
+    StepKind,
+    WebhookTarget,
+)
 from .stubs import StubServer
 from .targets import (
     SOURCE,
@@ -53,6 +62,7 @@ from .targets import (
     Captured,
     Conversation,
     InProcess,
+    Rasa,
     Target,
     Webhook,
 )
@@ -324,6 +334,8 @@ class Simulator:
             return Webhook(spec, self.session)
         if isinstance(spec, AudienceTarget):
             return AudienceServer(spec, self.session)
+        if isinstance(spec, RasaTarget):
+            return Rasa(spec, self.session, self._store)
         if self._audience is not None:
             return AudienceServer(self._audience, self.session)
         return await self._in_process_target()

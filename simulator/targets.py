@@ -11,6 +11,8 @@ back what was captured.
   ``POST /v1/channels/dummy/{id}/messages?wait=true`` and the profile and
   timeline are read through the API.
 * :class:`Webhook`: any bot behind a JSON webhook; replies only, no capture.
+* :class:`Rasa`: a Rasa bot behind its REST channel; the profile and timeline
+  are read from the Audience database its broker consumer fills.
 
 Targets return replies as the channel delivered them (``{text, buttons,
 quick_replies, cards}``) and :class:`Captured` data shaped like the API's
@@ -19,6 +21,8 @@ profile and timeline. Nothing here reads runtime internals after a turn.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -37,7 +41,7 @@ from runtime.engine import Runtime
 from runtime.model import Bot
 
 from . import jsonpath
-from .model import AudienceTarget, ScenarioRun, WebhookTarget
+from .model import AudienceTarget, RasaTarget, ScenarioRun, WebhookTarget
 
 __all__ = [
     "SOURCE",
@@ -48,6 +52,7 @@ __all__ = [
     "InProcess",
     "AudienceServer",
     "Webhook",
+    "Rasa",
 ]
 
 SOURCE = "simulator"  # the source of simulated users' first event: their profile is a test one
@@ -317,6 +322,105 @@ class _WebhookConversation:
 
     async def close(self) -> None:
         pass
+
+
+# --- a Rasa bot on its REST channel --------------------------------------------
+
+REST_PATH = "/webhooks/rest/webhook"
+# How long a check waits for the broker consumer to store a turn, and how often it looks.
+CAPTURE_WAIT_S = 10.0
+CAPTURE_POLL_S = 0.05
+
+
+class Rasa:
+    """A Rasa bot: each input is ``POST {url}/webhooks/rest/webhook`` with
+    ``{"sender", "message"}`` (a tap sends the button's payload), answered by a
+    list of ``{recipient_id, text?, buttons?, image?, custom?}``. What was
+    captured is read from ``store`` under the consumer's bot id."""
+
+    name = "rasa"
+    captures = True
+
+    def __init__(self, spec: RasaTarget, session: aiohttp.ClientSession,
+                 store: Store | None) -> None:
+        self.spec = spec
+        self.url = spec.url.rstrip("/") + REST_PATH
+        self.session = session
+        self.store = store
+
+    async def open(self, run: ScenarioRun, bot: Bot | None, api_base: str | None
+                   ) -> Conversation:
+        return _RasaConversation(self, run)
+
+
+class _RasaConversation:
+    def __init__(self, target: Rasa, run: ScenarioRun) -> None:
+        self._target = target
+        self.bot_id = target.spec.bot_id or "rasa"
+        self.user_id = run.user_id
+        self.channel = run.channel
+        self._sent = 0
+        self._replies = 0
+
+    async def send(self, *, text: str | None = None,
+                   payload: str | None = None) -> list[dict[str, Any]]:
+        target = self._target
+        body = {"sender": self.user_id, "message": payload if payload is not None else text}
+        try:
+            async with target.session.post(target.url, json=body) as response:
+                if response.status >= 400:
+                    raise TargetError(f"the Rasa REST channel answered HTTP {response.status}")
+                answer = await response.json(content_type=None)
+        except aiohttp.ClientError as exc:
+            raise TargetError(f"cannot reach Rasa at {target.url}: {exc}") from exc
+        except ValueError as exc:
+            raise TargetError(f"Rasa's answer is not JSON: {exc}") from exc
+        if not isinstance(answer, list) or not all(isinstance(m, dict) for m in answer):
+            raise TargetError("Rasa's REST channel answered something other than a list of "
+                              f"messages: {str(answer)[:200]}")
+        self._sent += 1
+        self._replies += len(answer)
+        return [_rasa_message(m) for m in answer]
+
+    async def captured(self) -> Captured:
+        store = self._target.store
+        if store is None or self._target.spec.bot_id is None:
+            raise TargetError("profile checks on a Rasa target read the Audience database "
+                              "its broker consumer writes to: give the consumer's bot id "
+                              "(--bot-id) and the same --data-dir or MONGODB_URI")
+        # The consumer stores a turn shortly after Rasa answers: wait until this
+        # conversation's messages are there and the timeline stops growing.
+        deadline = time.monotonic() + CAPTURE_WAIT_S
+        last_size = -1
+        while True:
+            docs, _ = await store.timeline(self.bot_id, self.user_id, limit=TIMELINE_MAX_LIMIT)
+            users = sum(d["type"] == "user_message" for d in docs)
+            bots = sum(d["type"] == "bot_message" for d in docs)
+            settled = users >= self._sent and bots >= self._replies and len(docs) == last_size
+            if settled or time.monotonic() > deadline:
+                break
+            last_size = len(docs)
+            await asyncio.sleep(CAPTURE_POLL_S)
+        profile = await store.get_profile(self.bot_id, self.user_id)
+        events = [{"type": d["type"], "data": d["data"], "ts": d["ts"],
+                   "channel": d.get("channel")} for d in reversed(docs)]
+        return Captured(profile, events)
+
+    async def close(self) -> None:
+        pass
+
+
+def _rasa_message(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A REST-channel message in the shape the checks read."""
+    message: dict[str, Any] = {"text": raw.get("text") or ""}
+    buttons = raw.get("buttons")
+    if isinstance(buttons, list) and buttons:
+        message["buttons"] = buttons
+    if raw.get("image"):
+        message["cards"] = [{"image": raw["image"]}]
+    if raw.get("custom") is not None:
+        message["custom"] = raw["custom"]
+    return message
 
 
 def _marker(run: ScenarioRun) -> dict[str, Any]:
