@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from aiohttp import web
 
 from .connectors import ConnectorRegistry
+from .delivery import DeliveryWorker
 from .exporting import ExportRunner
 from .extensions import Extension
 from .http import (
@@ -24,8 +25,9 @@ from .http import (
     routes_jobs,
     routes_profiles,
     routes_segments,
+    routes_webhooks,
 )
-from .http.appkeys import CONNECTORS, JOB_WORKER, SETTINGS, STORE
+from .http.appkeys import CONNECTORS, DELIVERY_WORKER, JOB_WORKER, SETTINGS, STORE
 from .http.auth import auth_middleware
 from .http.errors import error_middleware
 from .http.openapi import routes as openapi_routes
@@ -46,6 +48,7 @@ ROUTE_TABLES = (
     routes_jobs.routes,
     routes_export.routes,
     routes_import.routes,
+    routes_webhooks.routes,
 )
 
 
@@ -73,6 +76,13 @@ def create_app(
         app.add_routes(table)
     for extension in extensions:
         extension.install(app)
+
+    async def delivery_worker_ctx(app: web.Application) -> AsyncIterator[None]:
+        app[DELIVERY_WORKER] = await DeliveryWorker(app[STORE], settings).start()
+        yield
+        await app[DELIVERY_WORKER].close()
+
+    app.cleanup_ctx.append(delivery_worker_ctx)
 
     async def job_worker_ctx(app: web.Application) -> AsyncIterator[None]:
         # Last, so it stops first: a job never outlives the connectors it uses.

@@ -18,6 +18,7 @@ from typing import Any
 from bson import json_util
 from bson.errors import InvalidBSON
 
+from .capture import INTERNAL_PROFILE_FIELDS
 from .errors import InvalidRequest
 from .filters import SEGMENT_PROPERTY, SegmentRef, compile_filter, operators_for, scoped_query
 from .properties import SYSTEM_PROPERTIES, InvalidValue, PropertyDef, custom_property
@@ -54,7 +55,7 @@ class AudiencePage:
 
 def public_profile(doc: Mapping[str, Any]) -> dict[str, Any]:
     """A stored profile as the API shows it: no internal fields, defaults filled."""
-    shown = {k: v for k, v in doc.items() if k not in ("_id", "applied_chunks")}
+    shown = {k: v for k, v in doc.items() if k != "_id" and k not in INTERNAL_PROFILE_FIELDS}
     return {**_PROFILE_DEFAULTS, **shown}
 
 

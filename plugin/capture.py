@@ -26,8 +26,11 @@ from .properties import (
     validate_value,
 )
 
-__all__ = ["Rejection", "check_property_values", "profile_chunks", "chunk_token", "profile_update",
-           "MESSAGE_TYPES"]
+__all__ = ["INTERNAL_PROFILE_FIELDS", "MESSAGE_TYPES", "Rejection", "check_property_values",
+           "profile_chunks", "profile_id", "chunk_token", "profile_update"]
+
+# Bookkeeping on profiles that no reader outside capture is shown.
+INTERNAL_PROFILE_FIELDS = ("applied_chunks", "created_by")
 
 MESSAGE_TYPES = frozenset({EventType.USER_MESSAGE, EventType.BOT_MESSAGE})
 
@@ -109,6 +112,11 @@ def profile_chunks(events: Iterable[Event]) -> dict[tuple[str, str], list[list[E
     return chunks
 
 
+def profile_id(bot_id: str, user_id: str) -> str:
+    """The profile's ``_id``: unambiguous for any pair of ids (length-prefixed)."""
+    return f"{len(bot_id)}:{bot_id}:{len(user_id)}:{user_id}"
+
+
 def chunk_token(chunk: list[Event]) -> int:
     """A 63-bit fingerprint of a chunk's event ids."""
     digest = hashlib.blake2b("\x00".join(e.id for e in chunk).encode(), digest_size=8).digest()
@@ -157,6 +165,8 @@ def profile_update(events: list[Event], now: datetime, token: int) -> dict[str, 
         "source": first.source or "api",
         "segments": [],
         "test": first.source == "simulator",
+        # Which chunk made the profile: CRM sync's profile.created, even on a retried batch.
+        "created_by": token,
     }
     if "assigned_to" not in set_fields:
         on_insert["assigned_to"] = "bot"

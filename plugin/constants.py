@@ -61,3 +61,16 @@ EXPORT_PROGRESS_ROWS = 1000
 IMPORT_MAX_BYTES = 10 * 1024 * 1024
 IMPORT_MAX_REJECTIONS_KEPT = 10_000
 IMPORT_EVENTS_PER_BATCH = 500
+
+# CRM sync (webhooks): defaults of the Settings above, webhooks per bot, how
+# many pending deliveries the worker looks at per round, how many it sends at
+# once, how long a claimed delivery is its own, and how often it polls.
+WEBHOOK_MAX_ATTEMPTS = 8
+WEBHOOK_BACKOFF_S = 2.0
+WEBHOOK_BACKOFF_MAX_S = 3600.0
+WEBHOOK_TIMEOUT_S = 10.0
+WEBHOOKS_PER_BOT = 20
+DELIVERY_BATCH = 500
+DELIVERY_CONCURRENCY = 16
+DELIVERY_LEASE_S = 60.0
+DELIVERY_POLL_INTERVAL_S = 0.2

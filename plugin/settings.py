@@ -27,6 +27,12 @@ class Settings:
     link_ttl_s: int = constants.LINK_TTL_S
     smtp_url: str | None = None  # smtp://host:port; no e-mail without it
     public_url: str | None = None  # the base of links sent by e-mail
+    # CRM sync: attempts before a delivery is dead-lettered, the first retry's
+    # delay (doubling each time, up to the cap), and each request's timeout.
+    webhook_max_attempts: int = constants.WEBHOOK_MAX_ATTEMPTS
+    webhook_backoff_s: float = constants.WEBHOOK_BACKOFF_S
+    webhook_backoff_max_s: float = constants.WEBHOOK_BACKOFF_MAX_S
+    webhook_timeout_s: float = constants.WEBHOOK_TIMEOUT_S
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -41,6 +47,14 @@ class Settings:
             link_ttl_s=int(env.get("AUDIENCE_LINK_TTL_S", constants.LINK_TTL_S)),
             smtp_url=env.get("AUDIENCE_SMTP_URL") or None,
             public_url=env.get("AUDIENCE_PUBLIC_URL") or None,
+            webhook_max_attempts=int(env.get("AUDIENCE_WEBHOOK_MAX_ATTEMPTS",
+                                             constants.WEBHOOK_MAX_ATTEMPTS)),
+            webhook_backoff_s=float(env.get("AUDIENCE_WEBHOOK_BACKOFF_S",
+                                            constants.WEBHOOK_BACKOFF_S)),
+            webhook_backoff_max_s=float(env.get("AUDIENCE_WEBHOOK_BACKOFF_MAX_S",
+                                                constants.WEBHOOK_BACKOFF_MAX_S)),
+            webhook_timeout_s=float(env.get("AUDIENCE_WEBHOOK_TIMEOUT_S",
+                                            constants.WEBHOOK_TIMEOUT_S)),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings

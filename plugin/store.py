@@ -41,15 +41,18 @@ from pymongo.errors import (
 
 from . import constants as c
 from .capture import (
+    INTERNAL_PROFILE_FIELDS,
     Rejection,
     check_property_values,
     chunk_token,
     profile_chunks,
+    profile_id,
     profile_update,
 )
 from .embedded import EmbeddedServer
 from .errors import Conflict, DatabaseUnavailable
 from .events import Event, EventType, to_utc, utc_now
+from .outbox import DeliveryState, Subscription, WebhookEvent, outbox_entries
 from .properties import PropertyDef, PropertyType
 from .settings import Settings
 
@@ -63,6 +66,9 @@ _DUPLICATE_KEY = 11000
 _TRANSIENT = (ConnectionFailure, ExecutionTimeout, WriteConcernError)
 _PROPERTY_CACHE_TTL_S = 5.0
 _PROFILE_RETRIES = 5
+_WEBHOOK_CACHE_TTL_S = 5.0
+_HISTORY_KEPT = 10
+_HIDDEN = {name: 0 for name in INTERNAL_PROFILE_FIELDS}
 
 _INDEXES: Mapping[str, list[IndexModel]] = {
     c.PROFILES: [
@@ -82,6 +88,12 @@ _INDEXES: Mapping[str, list[IndexModel]] = {
         IndexModel([("bot_id", ASCENDING), ("name", ASCENDING)], unique=True, name="bot_name"),
     ],
     c.API_KEYS: [IndexModel([("created_at", ASCENDING)], name="created_at")],
+    c.OUTBOX: [
+        # The delivery worker's poll, and a webhook's delivery log.
+        IndexModel([("webhook_id", ASCENDING), ("state", ASCENDING)], name="webhook_state"),
+        IndexModel([("webhook_id", ASCENDING)], name="webhook"),
+    ],
+    c.WEBHOOKS: [IndexModel([("bot_id", ASCENDING)], name="bot")],
     c.SEGMENTS: [
         IndexModel([("bot_id", ASCENDING), ("name_key", ASCENDING)], unique=True,
                    name="bot_name_key"),
@@ -135,6 +147,7 @@ class Store:
         self.embedded = embedded
         self._owns_client = owns_client
         self._property_cache: dict[str, tuple[float, dict[str, PropertyDef]]] = {}
+        self._webhook_cache: dict[str, tuple[float, list[Subscription]]] = {}
 
     @classmethod
     async def open(cls, settings: Settings) -> Store:
@@ -225,6 +238,9 @@ class Store:
         fresh_chunks = [(token, [e for e in chunk if key_of[id(e)] not in stored_before])
                         for token, chunk in chunks]
         await self._apply_to_profiles(unfinished + [(t, c) for t, c in fresh_chunks if c])
+        # Every chunk, not only the fresh ones: a batch retried after a failure
+        # here rewrites its entries, and their ids make the rewrite a no-op.
+        await self._write_outbox(chunks, key_of)
         redone = sum(len(chunk) for _, chunk in unfinished)
         result.accepted = len(checked) - len(stored_before) + redone
         result.duplicates += len(stored_before) - redone
@@ -292,6 +308,25 @@ class Store:
                 return
         raise DatabaseUnavailable("profile updates kept conflicting; try again")
 
+    async def _write_outbox(self, chunks: list[tuple[int, list[Event]]],
+                            key_of: Mapping[int, str]) -> None:
+        subscriptions = {bot_id: subs for bot_id in {chunk[0].bot_id for _, chunk in chunks}
+                         if (subs := await self.subscriptions(bot_id))}
+        if not subscriptions:
+            return
+        users = {(chunk[0].bot_id, chunk[0].user_id) for _, chunk in chunks
+                 if chunk[0].bot_id in subscriptions}
+        query = {"_id": {"$in": [profile_id(b, u) for b, u in users]}}
+        created_by = {(doc["bot_id"], doc["user_id"]): doc.get("created_by")
+                      async for doc in self.db[c.PROFILES].find(
+                          query, {"_id": 0, "bot_id": 1, "user_id": 1, "created_by": 1})}
+        entries = outbox_entries(chunks, subscriptions, created_by, key_of, utc_now())
+        if entries:
+            try:
+                await self.db[c.OUTBOX].insert_many(entries, ordered=False)
+            except BulkWriteError as exc:
+                _duplicate_key_indexes(exc)  # written before: fine; anything else raises
+
     # -- property schema ----------------------------------------------------------
 
     @_unavailable_on_connection_errors
@@ -335,7 +370,7 @@ class Store:
     @_unavailable_on_connection_errors
     async def get_profile(self, bot_id: str, user_id: str) -> dict[str, Any] | None:
         return await self.db[c.PROFILES].find_one(
-            {"bot_id": bot_id, "user_id": user_id}, {"_id": 0, "applied_chunks": 0}
+            {"bot_id": bot_id, "user_id": user_id}, {"_id": 0, **_HIDDEN}
         )
 
     @_unavailable_on_connection_errors
@@ -375,7 +410,7 @@ class Store:
     async def find_profiles(
         self, query: dict[str, Any], sort: list[tuple[str, int]], limit: int
     ) -> list[dict[str, Any]]:
-        cursor = (self.db[c.PROFILES].find(query, {"applied_chunks": 0})
+        cursor = (self.db[c.PROFILES].find(query, _HIDDEN)
                   .sort(sort).limit(limit))
         docs: list[dict[str, Any]] = await cursor.to_list(length=limit)
         return docs
@@ -576,7 +611,7 @@ class Store:
     async def iter_profiles(self, query: dict[str, Any], limit: int,
                             batch_size: int = 500) -> AsyncIterator[dict[str, Any]]:
         """Profiles matching ``query`` in profile id order, streamed from a cursor."""
-        cursor = (self.db[c.PROFILES].find(query, {"applied_chunks": 0})
+        cursor = (self.db[c.PROFILES].find(query, _HIDDEN)
                   .sort("_id", ASCENDING).limit(limit).batch_size(batch_size))
         async for doc in cursor:
             yield doc
@@ -611,6 +646,116 @@ class Store:
     async def get_import(self, import_id: str) -> dict[str, Any] | None:
         return await self.db[c.IMPORTS].find_one({"_id": import_id})
 
+    # -- webhooks and their outbox (see plugin.webhooks and plugin.delivery) ------
+
+    async def subscriptions(self, bot_id: str) -> list[Subscription]:
+        """The bot's webhooks (paused ones too: their deliveries wait), cached
+        briefly: capture asks on every batch.
+        A change made through this store is seen at once; one made by another
+        process, within ``_WEBHOOK_CACHE_TTL_S``."""
+        cached = self._webhook_cache.get(bot_id)
+        if cached and time.monotonic() - cached[0] < _WEBHOOK_CACHE_TTL_S:
+            return cached[1]
+        subs = [Subscription(doc["_id"], frozenset(WebhookEvent(e) for e in doc["events"]))
+                async for doc in self.db[c.WEBHOOKS].find({"bot_id": bot_id})]
+        self._webhook_cache[bot_id] = (time.monotonic(), subs)
+        return subs
+
+    @_unavailable_on_connection_errors
+    async def insert_webhook(self, doc: dict[str, Any]) -> None:
+        await self.db[c.WEBHOOKS].insert_one(doc)
+        self._webhook_cache.pop(doc["bot_id"], None)
+
+    @_unavailable_on_connection_errors
+    async def get_webhook(self, bot_id: str, webhook_id: str) -> dict[str, Any] | None:
+        return await self.db[c.WEBHOOKS].find_one({"_id": webhook_id, "bot_id": bot_id})
+
+    @_unavailable_on_connection_errors
+    async def list_webhooks(self, bot_id: str) -> list[dict[str, Any]]:
+        cursor = self.db[c.WEBHOOKS].find({"bot_id": bot_id}).sort("created_at", ASCENDING)
+        return [doc async for doc in cursor]
+
+    @_unavailable_on_connection_errors
+    async def update_webhook(self, bot_id: str, webhook_id: str,
+                             changes: dict[str, Any]) -> dict[str, Any] | None:
+        self._webhook_cache.pop(bot_id, None)
+        return await self.db[c.WEBHOOKS].find_one_and_update(
+            {"_id": webhook_id, "bot_id": bot_id}, {"$set": changes},
+            return_document=ReturnDocument.AFTER)
+
+    @_unavailable_on_connection_errors
+    async def delete_webhook(self, bot_id: str, webhook_id: str) -> bool:
+        """Delete a webhook and its delivery log (pending deliveries are dropped)."""
+        self._webhook_cache.pop(bot_id, None)
+        result = await self.db[c.WEBHOOKS].delete_one({"_id": webhook_id, "bot_id": bot_id})
+        if result.deleted_count:
+            await self.db[c.OUTBOX].delete_many({"webhook_id": webhook_id})
+        return bool(result.deleted_count)
+
+    @_unavailable_on_connection_errors
+    async def active_webhooks(self) -> list[dict[str, Any]]:
+        """Every bot's webhooks that are not paused."""
+        return [doc async for doc in self.db[c.WEBHOOKS].find({"active": True})]
+
+    @_unavailable_on_connection_errors
+    async def pending_deliveries(self, webhook_id: str, limit: int) -> list[dict[str, Any]]:
+        """A webhook's oldest pending outbox entries, in ``seq`` order."""
+        cursor = (self.db[c.OUTBOX].find({"webhook_id": webhook_id,
+                                          "state": str(DeliveryState.PENDING)})
+                  .sort("seq", ASCENDING).limit(limit))
+        return await cursor.to_list(length=limit)
+
+    @_unavailable_on_connection_errors
+    async def claim_delivery(self, entry_id: str, owner: str, now: datetime,
+                             lease_until: datetime) -> dict[str, Any] | None:
+        """Take a pending entry that is due and not leased by another worker."""
+        return await self.db[c.OUTBOX].find_one_and_update(
+            {"_id": entry_id, "state": str(DeliveryState.PENDING),
+             "next_attempt_at": {"$lte": now}, "lease_until": {"$lte": now}},
+            {"$set": {"lease_until": lease_until, "owner": owner}},
+            return_document=ReturnDocument.AFTER)
+
+    @_unavailable_on_connection_errors
+    async def settle_delivery(self, entry_id: str, owner: str, fields: dict[str, Any],
+                              attempt: dict[str, Any] | None) -> None:
+        """Record an attempt's outcome, if ``owner`` still holds the entry."""
+        update: dict[str, Any] = {"$set": {**fields, "owner": None}}
+        if attempt is not None:
+            update["$inc"] = {"attempts": 1}
+            update["$push"] = {"history": {"$each": [attempt], "$slice": -_HISTORY_KEPT}}
+        await self.db[c.OUTBOX].update_one({"_id": entry_id, "owner": owner}, update)
+
+    @_unavailable_on_connection_errors
+    async def list_deliveries(self, webhook_id: str, state: str | None, limit: int,
+                              before: ObjectId | None) -> list[dict[str, Any]]:
+        """A webhook's delivery log, newest first."""
+        query: dict[str, Any] = {"webhook_id": webhook_id}
+        if state is not None:
+            query["state"] = state
+        if before is not None:
+            query["seq"] = {"$lt": before}
+        cursor = self.db[c.OUTBOX].find(query).sort("seq", DESCENDING).limit(limit)
+        return await cursor.to_list(length=limit)
+
+    @_unavailable_on_connection_errors
+    async def get_delivery(self, webhook_id: str, entry_id: str) -> dict[str, Any] | None:
+        return await self.db[c.OUTBOX].find_one({"_id": entry_id, "webhook_id": webhook_id})
+
+    @_unavailable_on_connection_errors
+    async def replay_deliveries(self, webhook_id: str, entry_id: str | None,
+                                now: datetime) -> int:
+        """Put dead (or, by id, delivered/skipped) entries back in the queue."""
+        query: dict[str, Any] = {"webhook_id": webhook_id}
+        if entry_id is None:
+            query["state"] = str(DeliveryState.DEAD)
+        else:
+            query["_id"] = entry_id
+            query["state"] = {"$ne": str(DeliveryState.PENDING)}
+        result = await self.db[c.OUTBOX].update_many(query, {"$set": {
+            "state": str(DeliveryState.PENDING), "attempts": 0, "next_attempt_at": now,
+            "lease_until": now, "replayed_at": now, "reason": None}})
+        return int(result.modified_count)
+
     # -- API keys -----------------------------------------------------------------
 
     @_unavailable_on_connection_errors
@@ -620,11 +765,6 @@ class Store:
     @_unavailable_on_connection_errors
     async def find_api_key(self, key_hash: str) -> dict[str, Any] | None:
         return await self.db[c.API_KEYS].find_one({"_id": key_hash})
-
-
-def profile_id(bot_id: str, user_id: str) -> str:
-    """The profile's ``_id``: unambiguous for any pair of ids (length-prefixed)."""
-    return f"{len(bot_id)}:{bot_id}:{len(user_id)}:{user_id}"
 
 
 def event_key(event: Event) -> str:

@@ -93,7 +93,10 @@ class Api:
 
 @pytest_asyncio.fixture(scope="session")
 async def app_server(store: Store) -> AsyncIterator[tuple[web.Application, str]]:
-    settings = Settings(admin_key=ADMIN_KEY, max_body_bytes=MAX_BODY_BYTES)
+    # Webhook retries in tens of milliseconds, so the retry tests wait little.
+    settings = Settings(admin_key=ADMIN_KEY, max_body_bytes=MAX_BODY_BYTES,
+                        webhook_max_attempts=4, webhook_backoff_s=0.05,
+                        webhook_backoff_max_s=0.2, webhook_timeout_s=1.0)
     app = create_app(settings, store, [DummyExtension()])
     runner = web.AppRunner(app)
     await runner.setup()

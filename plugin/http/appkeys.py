@@ -5,15 +5,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..connectors import ConnectorRegistry
+from ..delivery import DeliveryWorker
 from ..jobs import JobWorker
 from ..keys import Principal
 from ..settings import Settings
 from ..store import Store
 
-__all__ = ["SETTINGS", "STORE", "CONNECTORS", "PRINCIPAL", "JOB_WORKER"]
+__all__ = ["SETTINGS", "STORE", "CONNECTORS", "PRINCIPAL", "JOB_WORKER", "DELIVERY_WORKER"]
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 CONNECTORS = web.AppKey("connectors", ConnectorRegistry)
 PRINCIPAL = web.RequestKey("principal", Principal)  # the authenticated key
 JOB_WORKER = web.AppKey("job_worker", JobWorker)
+DELIVERY_WORKER = web.AppKey("delivery_worker", DeliveryWorker)

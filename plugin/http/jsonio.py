@@ -14,7 +14,7 @@ from bson import ObjectId
 from .. import schemas
 from ..errors import InvalidRequest, PayloadTooLarge
 
-__all__ = ["read_body", "json_response", "isoformat"]
+__all__ = ["read_body", "json_response", "isoformat", "dumps"]
 
 
 def isoformat(moment: datetime) -> str:
@@ -32,11 +32,11 @@ def _default(value: object) -> object:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-_dumps = functools.partial(json.dumps, default=_default, ensure_ascii=False)
+dumps = functools.partial(json.dumps, default=_default, ensure_ascii=False)
 
 
 def json_response(body: object, *, status: int = 200) -> web.Response:
-    return web.json_response(body, status=status, dumps=_dumps)
+    return web.json_response(body, status=status, dumps=dumps)
 
 
 async def read_body(request: web.Request, schema: str) -> Any:

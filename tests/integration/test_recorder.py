@@ -13,7 +13,8 @@ import pytest
 import pytest_asyncio
 from pymongo import AsyncMongoClient
 
-from plugin import constants
+from plugin import constants, webhooks
+from plugin import events as ev
 from plugin.embedded import EmbeddedServer
 from plugin.properties import custom_property
 from plugin.recorder import Recorder
@@ -150,3 +151,56 @@ async def test_events_survive_a_database_outage(tmp_path: Path, bot_id: str) -> 
     finally:
         await client.close()
         await server.stop()
+
+
+
+@pytest.mark.parametrize("failing_command", ["insert", "update"])
+async def test_crm_deliveries_are_queued_once_whatever_write_is_cut_off(
+    fault_store: Store, bot_id: str, failing_command: str
+) -> None:
+    """The connection drops on the event insert or the profile update: after
+    the retry every delivery is queued exactly once, the profile's creation
+    included."""
+    await webhooks.create_webhook(fault_store, bot_id, {
+        "url": "http://127.0.0.1:9/hook", "events": ["profile.created", "message.received"],
+        "active": False})
+    await fault_store.client.admin.command({
+        "configureFailPoint": "failCommand", "mode": {"times": 1},
+        "data": {"failCommands": [failing_command], "closeConnection": True,
+                 "appName": "recorder-faults"},
+    })
+    recorder = await Recorder(fault_store, flush_interval=0.01, retry_max_delay=0.1).start()
+    for i in range(20):
+        await recorder.user_message(bot_id, f"u{i % 4}", f"m{i}")
+    await recorder.close()
+    assert recorder.stats.retries >= 1
+    assert await _queued(fault_store, bot_id) == _expected_queue(20, 4)
+
+
+async def test_a_batch_retried_after_its_outbox_write_was_lost_queues_it(
+    store: Store, bot_id: str
+) -> None:
+    """Events stored and applied, outbox entries never written (the process
+    died between the two): the retried batch writes them, creation included,
+    and a further retry adds nothing."""
+    await webhooks.create_webhook(store, bot_id, {
+        "url": "http://127.0.0.1:9/hook", "events": ["profile.created", "message.received"],
+        "active": False})
+    batch = [ev.user_message(bot_id, f"u{i % 3}", f"m{i}") for i in range(9)]
+    await store.ingest(batch)
+    await store.db[constants.OUTBOX].delete_many({"bot_id": bot_id})
+    result = await store.ingest(batch)
+    assert (result.accepted, result.duplicates) == (0, 9)
+    assert await _queued(store, bot_id) == _expected_queue(9, 3)
+    await store.ingest(batch)
+    assert await _queued(store, bot_id) == _expected_queue(9, 3)
+
+
+async def _queued(store: Store, bot_id: str) -> list[tuple[str, str, str | None]]:
+    return sorted([(d["event"], d["user_id"], d["data"].get("text")) async for d in
+                   store.db[constants.OUTBOX].find({"bot_id": bot_id})])
+
+
+def _expected_queue(messages: int, users: int) -> list[tuple[str, str, str | None]]:
+    return sorted([("profile.created", f"u{u}", None) for u in range(users)]
+                  + [("message.received", f"u{i % users}", f"m{i}") for i in range(messages)])
