@@ -1,0 +1,175 @@
+"""Fixtures for the Rasa connector: RabbitMQ names of one's own, a publisher
+shaped like Rasa's pika event broker, and conversations shaped like Rasa's
+tracker events."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aio_pika
+import pytest_asyncio
+
+from connectors.rasa.consumer import dead_letter_name
+
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+@dataclass(frozen=True)
+class Broker:
+    """One test's exchange and queue, declared as Rasa declares them."""
+
+    url: str
+    exchange: str
+    queue: str
+    channel: aio_pika.abc.AbstractChannel
+
+    @property
+    def dead_letter(self) -> str:
+        return dead_letter_name(self.queue)
+
+    async def publish(self, events: list[dict[str, Any]]) -> None:
+        """As Rasa's PikaEventBroker does: persistent JSON to the fanout exchange."""
+        exchange = await self.channel.get_exchange(self.exchange)
+        for event in events:
+            await exchange.publish(aio_pika.Message(
+                json.dumps(event).encode(), delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                routing_key="")
+
+    async def publish_raw(self, body: bytes) -> None:
+        exchange = await self.channel.get_exchange(self.exchange)
+        await exchange.publish(aio_pika.Message(
+            body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT), routing_key="")
+
+    async def waiting(self, queue: str) -> int:
+        declared = await self.channel.declare_queue(queue, durable=True, passive=True)
+        assert declared.declaration_result.message_count is not None
+        return declared.declaration_result.message_count
+
+    async def dead_letters(self) -> list[aio_pika.abc.AbstractIncomingMessage]:
+        queue = await self.channel.declare_queue(self.dead_letter, durable=True, passive=True)
+        found = []
+        while (message := await queue.get(fail=False, no_ack=True)) is not None:
+            found.append(message)
+        return found
+
+
+@pytest_asyncio.fixture
+async def broker() -> AsyncIterator[Broker]:
+    name = f"audience-test-{uuid.uuid4().hex[:10]}"
+    connection = await aio_pika.connect(AMQP_URL)
+    try:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(f"{name}-exchange",
+                                                  aio_pika.ExchangeType.FANOUT)
+        queue = await channel.declare_queue(name, durable=True)
+        await queue.bind(exchange, "")
+        yield Broker(AMQP_URL, exchange.name, name, channel)
+        await channel.queue_delete(name)
+        await channel.exchange_delete(exchange.name)
+        await channel.queue_delete(dead_letter_name(name))
+        await channel.exchange_delete(dead_letter_name(name))
+    finally:
+        await connection.close()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0,
+                     what: str = "the condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not hold within {timeout}s")
+        await asyncio.sleep(0.05)
+
+
+class Clock:
+    """Rasa-style float timestamps, 10 ms apart."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self._ticks = itertools.count()
+        self._start = start if start is not None else time.time() - 60
+
+    def __call__(self) -> float:
+        return round(self._start + next(self._ticks) * 0.01, 6)
+
+
+def user(ts: float, text: str, intent: str, entities: list[dict[str, Any]] | None = None,
+         channel: str = "rest") -> dict[str, Any]:
+    message_id = uuid.uuid4().hex
+    return {"event": "user", "timestamp": ts, "text": text, "input_channel": channel,
+            "message_id": message_id, "metadata": {},
+            "parse_data": {"intent": {"name": intent, "confidence": 0.97},
+                           "entities": entities or [], "text": text,
+                           "message_id": message_id, "metadata": {}}}
+
+
+def bot(ts: float, text: str, buttons: list[dict[str, str]] | None = None,
+        utter: str | None = None) -> dict[str, Any]:
+    return {"event": "bot", "timestamp": ts, "text": text,
+            "data": {"elements": None, "quick_replies": None, "buttons": buttons,
+                     "attachment": None, "image": None, "custom": None},
+            "metadata": {"utter_action": utter} if utter else {}}
+
+
+def action(ts: float, name: str) -> dict[str, Any]:
+    return {"event": "action", "timestamp": ts, "name": name, "policy": "RulePolicy",
+            "confidence": 1.0, "action_text": None, "hide_rule_turn": False}
+
+
+def slot(ts: float, name: str, value: Any) -> dict[str, Any]:
+    return {"event": "slot", "timestamp": ts, "name": name, "value": value}
+
+
+def session(clock: Clock | None = None) -> list[dict[str, Any]]:
+    """A whole conversation as Rasa's tracker holds it (without sender_id): a
+    greeting with buttons, an order form filling two slots, a hand-over."""
+    t = clock or Clock()
+    return [
+        action(t(), "action_session_start"),
+        {"event": "session_started", "timestamp": t()},
+        action(t(), "action_listen"),
+        user(t(), "hello", "greet"),
+        {"event": "user_featurization", "timestamp": t(), "use_text_for_featurization": False},
+        action(t(), "utter_greet"),
+        bot(t(), "Hi! What would you like?", [{"title": "Order", "payload": "/order"},
+                                              {"title": "Talk to a person",
+                                               "payload": "/human"}], "utter_greet"),
+        action(t(), "action_listen"),
+        user(t(), "/order", "order"),
+        action(t(), "order_form"),
+        {"event": "active_loop", "timestamp": t(), "name": "order_form"},
+        slot(t(), "requested_slot", "email"),
+        bot(t(), "What is your email?", utter="utter_ask_email"),
+        action(t(), "action_listen"),
+        user(t(), "ada@example.com", "inform",
+             [{"entity": "email", "value": "ada@example.com", "start": 0, "end": 15}]),
+        slot(t(), "email", "ada@example.com"),
+        action(t(), "order_form"),
+        slot(t(), "requested_slot", "quantity"),
+        bot(t(), "How many?", utter="utter_ask_quantity"),
+        action(t(), "action_listen"),
+        user(t(), "3", "inform"),
+        slot(t(), "quantity", 3.0),
+        action(t(), "order_form"),
+        {"event": "active_loop", "timestamp": t(), "name": None},
+        slot(t(), "requested_slot", None),
+        action(t(), "action_submit_order"),
+        bot(t(), "Your order is placed."),
+        action(t(), "action_listen"),
+        user(t(), "/human", "human_handoff"),
+        action(t(), "action_handoff"),
+        {"event": "pause", "timestamp": t()},
+        {"event": "resume", "timestamp": t()},
+        {"event": "followup", "timestamp": t(), "name": "action_listen"},
+    ]
+
+
+def published(sender: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Events as the broker publishes them: the tracker event plus its sender."""
+    return [{"sender_id": sender, **event} for event in events]
