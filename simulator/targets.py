@@ -330,6 +330,7 @@ REST_PATH = "/webhooks/rest/webhook"
 # How long a check waits for the broker consumer to store a turn, and how often it looks.
 CAPTURE_WAIT_S = 10.0
 CAPTURE_POLL_S = 0.05
+CAPTURE_STEADY_POLLS = 2
 
 
 class Rasa:
@@ -360,7 +361,7 @@ class _RasaConversation:
         self.user_id = run.user_id
         self.channel = run.channel
         self._sent = 0
-        self._replies = 0
+        self._last_replies = 0
 
     async def send(self, *, text: str | None = None,
                    payload: str | None = None) -> list[dict[str, Any]]:
@@ -379,7 +380,7 @@ class _RasaConversation:
             raise TargetError("Rasa's REST channel answered something other than a list of "
                               f"messages: {str(answer)[:200]}")
         self._sent += 1
-        self._replies += len(answer)
+        self._last_replies = len(answer)
         return [_rasa_message(m) for m in answer]
 
     async def captured(self) -> Captured:
@@ -388,16 +389,25 @@ class _RasaConversation:
             raise TargetError("profile checks on a Rasa target read the Audience database "
                               "its broker consumer writes to: give the consumer's bot id "
                               "(--bot-id) and the same --data-dir or MONGODB_URI")
-        # The consumer stores a turn shortly after Rasa answers: wait until this
-        # conversation's messages are there and the timeline stops growing.
+        # The consumer stores a turn shortly after Rasa answers: wait until every
+        # input is there, followed by a bot message when Rasa answered something,
+        # and the timeline has stopped growing. (REST messages do not map one to
+        # one to bot events: Rasa splits a text at blank lines and sends an image
+        # apart.)
         deadline = time.monotonic() + CAPTURE_WAIT_S
-        last_size = -1
+        last_size, steady = -1, 0
         while True:
             docs, _ = await store.timeline(self.bot_id, self.user_id, limit=TIMELINE_MAX_LIMIT)
-            users = sum(d["type"] == "user_message" for d in docs)
-            bots = sum(d["type"] == "bot_message" for d in docs)
-            settled = users >= self._sent and bots >= self._replies and len(docs) == last_size
-            if settled or time.monotonic() > deadline:
+            types = [d["type"] for d in docs]  # newest first
+            # A long conversation may hold more inputs than one timeline page.
+            users = self._sent if len(docs) >= TIMELINE_MAX_LIMIT else types.count("user_message")
+            answered = not self._last_replies or (
+                "bot_message" in types and "user_message" in types
+                and types.index("bot_message") < types.index("user_message"))
+            steady = steady + 1 if len(docs) == last_size else 0
+            if users >= self._sent and answered and steady >= CAPTURE_STEADY_POLLS:
+                break
+            if time.monotonic() > deadline:
                 break
             last_size = len(docs)
             await asyncio.sleep(CAPTURE_POLL_S)
