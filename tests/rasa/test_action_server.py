@@ -247,3 +247,13 @@ async def test_the_two_paths_do_not_duplicate(
     assert len(after) == len(before) + 1  # only the call itself
     assert [e["_id"] for e in after if e["data"].get("name") != CALL_EVENT] == [
         e["_id"] for e in before]
+
+
+async def test_a_call_capture_cannot_read_is_answered_as_without_audience(
+        action_server: ActionServer, http: aiohttp.ClientSession) -> None:
+    async with http.post(f"{action_server.url}/webhook", data=b"{not json",
+                         headers={"Content-Type": "application/json"}) as response:
+        assert response.status in (400, 500)  # rasa_sdk's own answer to a bad body
+    status, answer = await action_server.call(http, action_call(
+        "action_greet_user", "after-bad-body", [user(Clock()(), "hi", "greet")]))
+    assert status == 200 and answer["responses"][0]["text"] == "Welcome back!"

@@ -88,6 +88,10 @@ async def test_bad_options_are_refused_with_a_reason() -> None:
     assert code == 2 and "--amqp-url must start with amqp://" in err
     code, err = await run("--bot", " ", "--amqp-url", "amqp://127.0.0.1/")
     assert code == 2 and "--bot must not be empty" in err
+    code, err = await run("--bot", "b", "--data-dir", ":memory:",
+                          "--amqp-url", "amqp://guest:secret@127.0.0.1:1/")
+    assert code == 1 and "cannot use RabbitMQ at amqp://guest:***@127.0.0.1:1/" in err
+    assert "secret" not in err
     env = {k: v for k, v in os.environ.items() if k != "AUDIENCE_AMQP_URL"}
     process = await asyncio.create_subprocess_exec(
         AUDIENCE, "rasa", "consume", "--bot", "b", stderr=asyncio.subprocess.PIPE, env=env)
