@@ -118,6 +118,10 @@ async def _call_finished(request: Request, response: BaseHTTPResponse) -> None:
     latency_ms = round((time.perf_counter() - started[0]) * 1000, 3)
     try:
         call = read_action_call(request.body, request.headers.get("content-encoding"))
+    except (ValueError, zlib.error) as exc:  # rasa_sdk answers such a request itself
+        log.warning("Audience could not read an action call (%s); it is not recorded", exc)
+        return
+    try:
         await capture.record_call(call, response.status, response.body, latency_ms, started[1])
     except Exception:
         log.exception("Audience could not record a call of the action server; "
