@@ -36,12 +36,13 @@ class SimulatorHost:
         self.simulator = simulator
 
     @classmethod
-    def start(cls, *, mongo_uri: str | None = None) -> SimulatorHost:
+    def start(cls, *, mongo_uri: str | None = None, **options: Any) -> SimulatorHost:
+        """``options`` go to :class:`~simulator.runner.Simulator` (``db_name``, ``rasa``)."""
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=loop.run_forever, name="audience-simulator",
                                   daemon=True)
         thread.start()
-        host = cls(loop, thread, Simulator(mongo_uri=mongo_uri))
+        host = cls(loop, thread, Simulator(mongo_uri=mongo_uri, **options))
         host.run(host.simulator.start())
         return host
 

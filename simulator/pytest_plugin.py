@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from importlib.util import find_spec
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -29,7 +29,8 @@ def audience_simulator() -> Iterator[SimulatorHost]:
     """The session's simulator, on a loop of its own."""
     from .host import SimulatorHost
 
-    host = SimulatorHost.start(mongo_uri=os.environ.get("MONGODB_URI") or None)
+    host = SimulatorHost.start(mongo_uri=os.environ.get("MONGODB_URI") or None,
+                               **_target_options())
     yield host
     host.close()
 
@@ -44,3 +45,21 @@ def audience_conversation(audience_simulator: SimulatorHost,
                                        name=request.node.name)
     yield conversation
     conversation.close()
+
+
+def _target_options() -> dict[str, Any]:
+    """``AUDIENCE_TARGET=rasa+http://host:5005`` runs every feature against a Rasa
+    bot, whose captures are read under ``AUDIENCE_BOT_ID`` from ``MONGODB_URI``'s
+    ``AUDIENCE_DB_NAME`` (default ``audience``)."""
+    target = os.environ.get("AUDIENCE_TARGET")
+    if not target:
+        return {}
+    url = target.removeprefix("rasa+").rstrip("/")
+    if not target.startswith("rasa+") or not url.startswith(("http://", "https://")):
+        raise pytest.UsageError(f"AUDIENCE_TARGET must be rasa+http://host:port, not {target!r}")
+    from plugin.constants import DEFAULT_DB_NAME
+
+    from .model import RasaTarget
+
+    return {"rasa": RasaTarget(url, os.environ.get("AUDIENCE_BOT_ID") or None),
+            "db_name": os.environ.get("AUDIENCE_DB_NAME", DEFAULT_DB_NAME)}

@@ -255,15 +255,18 @@ class Simulator:
     stops itself (lazily, when the first in-process scenario opens).
 
     ``audience`` is the Audience server for scenarios without a target of their
-    own (``--target URL``).
+    own (``--target URL``); ``rasa`` likewise a Rasa bot, whose captures are
+    read from ``store`` or the database ``db_name`` at ``mongo_uri``.
     """
 
     def __init__(self, *, store: Store | None = None, mongo_uri: str | None = None,
-                 db_name: str | None = None, audience: AudienceTarget | None = None) -> None:
+                 db_name: str | None = None, audience: AudienceTarget | None = None,
+                 rasa: RasaTarget | None = None) -> None:
         self._store = store
         self._mongo_uri = mongo_uri
         self._db_name = db_name or f"audience_sim_{uuid.uuid4().hex[:8]}"
         self._audience = audience
+        self._rasa = rasa
         self._client: AsyncMongoClient[dict[str, Any]] | None = None
         self._embedded: EmbeddedServer | None = None
         self._recorder: Recorder | None = None
@@ -312,17 +315,31 @@ class Simulator:
         """The store in-process runs are captured into (once one has run)."""
         return self._store
 
+    async def _open_store(self, *, embedded: bool) -> Store | None:
+        """The store given, else one on ``mongo_uri``, else (if ``embedded``) on an
+        embedded server started here. Called under ``self._lock``."""
+        if self._store is None:
+            uri = self._mongo_uri
+            if uri is None:
+                if not embedded:
+                    return None
+                self._embedded = await EmbeddedServer.start(MEMORY)
+                uri = self._embedded.uri
+            self._client = AsyncMongoClient(uri, tz_aware=True)
+            self._store = await Store.from_client(self._client, self._db_name)
+        return self._store
+
+    async def _rasa_target(self, spec: RasaTarget) -> Rasa:
+        # No embedded database here: an empty one holds nothing the consumer wrote.
+        async with self._lock:
+            store = await self._open_store(embedded=False)
+        return Rasa(spec, self.session, store)
+
     async def _in_process_target(self) -> InProcess:
         async with self._lock:
             if self._in_process is None:
-                store = self._store
-                if store is None:
-                    uri = self._mongo_uri
-                    if uri is None:
-                        self._embedded = await EmbeddedServer.start(MEMORY)
-                        uri = self._embedded.uri
-                    self._client = AsyncMongoClient(uri, tz_aware=True)
-                    store = self._store = await Store.from_client(self._client, self._db_name)
+                store = await self._open_store(embedded=True)
+                assert store is not None
                 # No batching delay: a step that checks the profile waits for the write.
                 self._recorder = await Recorder(store, source=SOURCE, flush_interval=0).start()
                 self._in_process = InProcess(store, self._recorder, self.session)
@@ -335,9 +352,11 @@ class Simulator:
         if isinstance(spec, AudienceTarget):
             return AudienceServer(spec, self.session)
         if isinstance(spec, RasaTarget):
-            return Rasa(spec, self.session, self._store)
+            return await self._rasa_target(spec)
         if self._audience is not None:
             return AudienceServer(self._audience, self.session)
+        if self._rasa is not None:
+            return await self._rasa_target(self._rasa)
         return await self._in_process_target()
 
     def bot(self, path: Path) -> Bot:

@@ -26,6 +26,7 @@ from simulator.targets import Rasa, TargetError
 from .conftest import Broker, Clock, bot, published, slot, user
 
 AUDIENCE = str(Path(sys.executable).parent / "audience")
+LEADS_BOT = Path(__file__).resolve().parents[2] / "scenarios" / "bots" / "leads.yaml"
 GREETING = [{"title": "Order", "payload": "/order"},
             {"title": "Talk to a person", "payload": "/human"}]
 
@@ -110,6 +111,37 @@ async def test_simulate_runs_yaml_scenarios_against_rasa(
     assert result["target"] == "rasa" and result["outcome"] == "passed"
     profile = await store.get_profile(bot_id, result["user_id"])
     assert profile is not None and profile["current_module"] == "order_form"
+
+
+FEATURE = """
+Feature: an order on Rasa
+  Scenario: the greeting and the email
+    Given the bot "{bot}"
+    When the user says "hello"
+    Then the bot replies "Hi! What would you like?"
+    And the bot offers the buttons "Order", "Talk to a person"
+    When the user taps "Order"
+    And the user says "ada@example.com"
+    Then the property "email" is "ada@example.com"
+    And the conversation is in module "order_form"
+"""
+
+
+async def test_gherkin_features_run_against_rasa(
+        rasa: str, tmp_path: Path, mongo_uri: str, store: Store, bot_id: str) -> None:
+    # A feature written for a YAML bot runs as it is; the bot file is only read.
+    (tmp_path / "order.feature").write_text(FEATURE.format(bot=LEADS_BOT))
+    (tmp_path / "test_order.py").write_text(
+        'from pytest_bdd import scenarios\n\nscenarios("order.feature")\n')
+    env = {**os.environ, "AUDIENCE_TARGET": f"rasa+{rasa}", "AUDIENCE_BOT_ID": bot_id,
+           "MONGODB_URI": mongo_uri, "AUDIENCE_DB_NAME": store.db.name}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path),
+        cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env=env)
+    out, _ = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, out.decode()
+    assert "1 passed" in out.decode()
 
 
 async def test_replies_are_read_in_the_rest_channel_format(rasa: str, bot_id: str,
