@@ -32,9 +32,16 @@ from pymongo import AsyncMongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from connectors.rasa.consumer import BATCH_SIZE, PREFETCH, BrokerConsumer, dead_letter_name
+from connectors.rasa.consumer import (
+    BATCH_SIZE,
+    PREFETCH_BATCHES,
+    BrokerConsumer,
+    dead_letter_name,
+)
 from plugin.embedded import EmbeddedServer
 from plugin.store import Store
+
+PREFETCH = BATCH_SIZE * PREFETCH_BATCHES
 
 RESULTS = Path(__file__).parent / "results"
 DB_NAME = "bench_rasa"

@@ -64,6 +64,8 @@ class RasaExtension:
                              help=f"the queue in endpoints.yml (default {DEFAULT_QUEUE})")
         consume.add_argument("--exchange", default=DEFAULT_EXCHANGE,
                              help=f"its exchange_name (default {DEFAULT_EXCHANGE})")
+        consume.add_argument("--batch-size", type=int, default=None, metavar="N",
+                             help="events per database write (default 2000)")
         consume.set_defaults(run_command=run_consume)
 
     def configure(self, args: argparse.Namespace) -> None:
@@ -87,6 +89,8 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
         return _invalid("--bot must not be empty")
     if not args.queue.strip():
         return _invalid("--queue must not be empty")
+    if args.batch_size is not None and not 1 <= args.batch_size <= 10_000:
+        return _invalid("--batch-size must be between 1 and 10000")
     try:
         import aio_pika  # noqa: F401
     except ImportError:
@@ -112,8 +116,9 @@ async def _consume(args: argparse.Namespace, settings: Settings) -> int:
         print(f"audience rasa consume: {exc.message}", file=sys.stderr)
         return EXIT_FAILED
     try:
+        options = {"batch_size": args.batch_size} if args.batch_size else {}
         consumer = BrokerConsumer(store, args.bot, amqp_url=args.amqp_url, queue=args.queue,
-                                  exchange=args.exchange)
+                                  exchange=args.exchange, **options)
         try:
             await consumer.start()
         except (AMQPError, OSError, ConnectionError) as exc:

@@ -20,7 +20,7 @@ USERS, TURNS = 40, 25  # 2,000 messages
 async def _start(broker: Broker, bot_id: str, env: dict[str, str]) -> asyncio.subprocess.Process:
     process = await asyncio.create_subprocess_exec(
         AUDIENCE, "rasa", "consume", "--amqp-url", broker.url, "--bot", bot_id,
-        "--queue", broker.queue, "--exchange", broker.exchange,
+        "--queue", broker.queue, "--exchange", broker.exchange, "--batch-size", "200",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env)
     assert process.stdout is not None
     line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
@@ -86,6 +86,8 @@ async def test_bad_options_are_refused_with_a_reason() -> None:
 
     code, err = await run("--bot", "b", "--amqp-url", "http://127.0.0.1:5672/")
     assert code == 2 and "--amqp-url must start with amqp://" in err
+    code, err = await run("--bot", "b", "--amqp-url", "amqp://127.0.0.1/", "--batch-size", "0")
+    assert code == 2 and "--batch-size must be between 1 and 10000" in err
     code, err = await run("--bot", " ", "--amqp-url", "amqp://127.0.0.1/")
     assert code == 2 and "--bot must not be empty" in err
     code, err = await run("--bot", "b", "--data-dir", ":memory:",
