@@ -64,7 +64,8 @@ IMPORT_EVENTS_PER_BATCH = 500
 
 # CRM sync (webhooks): defaults of the Settings above, webhooks per bot, how
 # many pending deliveries the worker looks at per round, how many it sends at
-# once, how long a claimed delivery is its own, and how often it polls.
+# once (lanes), how long a claim lasts beyond its entries' timeouts, and how
+# often it polls.
 WEBHOOK_MAX_ATTEMPTS = 8
 WEBHOOK_BACKOFF_S = 2.0
 WEBHOOK_BACKOFF_MAX_S = 3600.0
@@ -72,5 +73,6 @@ WEBHOOK_TIMEOUT_S = 10.0
 WEBHOOKS_PER_BOT = 20
 DELIVERY_BATCH = 500
 DELIVERY_CONCURRENCY = 16
+DELIVERY_CLAIM_ENTRIES = 20  # a lane's entries claimed, and settled, together
 DELIVERY_LEASE_S = 60.0
 DELIVERY_POLL_INTERVAL_S = 0.2

@@ -9,9 +9,10 @@ Only a lane's first pending entry may go: a lane whose head is waiting for a
 retry, or is held by another worker, waits as a whole, so a user's changes
 reach the CRM in the order they happened. Lanes go concurrently.
 
-An entry is claimed with a lease before it is sent and settled after; a
-worker that dies between the two leaves the lease to run out, and the entry
-is sent again (at least once: receivers deduplicate on the delivery id). A
+A lane's entries are claimed a few at a time with a lease, sent one after
+the other, and settled together; a worker that dies in between leaves the
+lease to run out, and they are sent again (at least once: receivers
+deduplicate on the delivery id). A
 failed attempt (non-2xx, timeout, connection error) is retried after an
 exponential delay with jitter; after ``webhook_max_attempts`` the entry is
 dead-lettered, which frees its lane, and stays so until replayed.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import random
@@ -103,6 +105,7 @@ class DeliveryWorker:
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._limit = asyncio.Semaphore(c.DELIVERY_CONCURRENCY)
+        self._claims = itertools.count()
 
     async def start(self) -> DeliveryWorker:
         self._session = aiohttp.ClientSession(
@@ -145,58 +148,95 @@ class DeliveryWorker:
                 lanes.setdefault((entry["webhook_id"], entry["user_id"]), []).append(entry)
         due = [lane for lane in lanes.values()
                if lane[0]["next_attempt_at"] <= now and lane[0]["lease_until"] <= now]
-        settled = await asyncio.gather(*(self._run_lane(lane, audiences) for lane in due))
+        if not due:
+            return 0
+        # The profile each payload carries (and the audience is checked on), as
+        # it is at the start of the round: one read for every lane.
+        profiles = await self.store.profiles_by_key(
+            {(lane[0]["bot_id"], lane[0]["user_id"]) for lane in due})
+        settled = await asyncio.gather(*(
+            self._run_lane(lane, audiences,
+                           profiles.get((lane[0]["bot_id"], lane[0]["user_id"])))
+            for lane in due))
         return sum(settled)
 
-    async def _run_lane(self, lane: list[dict[str, Any]], audiences: _Audiences) -> int:
+    async def _run_lane(self, lane: list[dict[str, Any]], audiences: _Audiences,
+                        profile: Mapping[str, Any] | None) -> int:
+        shown = audience.public_profile(profile) if profile is not None else None
+        webhook = audiences.webhook(lane[0]["webhook_id"])
         settled = 0
         async with self._limit:
-            for entry in lane:
-                webhook = audiences.webhook(entry["webhook_id"])
-                now = utc_now()
-                lease_until = now + timedelta(seconds=c.DELIVERY_LEASE_S)
-                claimed = await self.store.claim_delivery(entry["_id"], self.owner, now,
-                                                          lease_until)
-                if claimed is None:
-                    return settled  # another worker has it, or it is not due
-                settled += 1
-                if not await self._deliver(claimed, webhook, audiences):
-                    return settled
+            for start in range(0, len(lane), c.DELIVERY_CLAIM_ENTRIES):
+                count, go_on = await self._run_claim(
+                    lane[start:start + c.DELIVERY_CLAIM_ENTRIES], webhook, audiences, shown)
+                settled += count
+                if not go_on:
+                    break
         return settled
 
-    async def _deliver(self, entry: Mapping[str, Any], webhook: Mapping[str, Any],
-                       audiences: _Audiences) -> bool:
-        """Send one claimed entry and settle it; whether its lane may go on."""
-        profile = await self.store.get_profile(entry["bot_id"], entry["user_id"])
-        shown = audience.public_profile(profile) if profile else None
+    async def _run_claim(self, entries: list[dict[str, Any]], webhook: Mapping[str, Any],
+                         audiences: _Audiences,
+                         profile: Mapping[str, Any] | None) -> tuple[int, bool]:
+        """Claim consecutive entries of a lane, send them one after the other
+        until one fails, settle them all at once; (entries settled, whether
+        the lane may go on)."""
+        claim = f"{self.owner}:{next(self._claims)}"
+        now = utc_now()
+        # Long enough for every entry to time out: the lease must outlast the claim.
+        lease_s = len(entries) * self.settings.webhook_timeout_s + c.DELIVERY_LEASE_S
+        owned = await self.store.claim_deliveries([e["_id"] for e in entries], claim, now,
+                                                  now + timedelta(seconds=lease_s))
+        # Only from the lane's head on: an entry after one held elsewhere must wait.
+        mine = list(itertools.takewhile(lambda e: e["_id"] in owned, entries))
+        outcomes: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
+        go_on = len(mine) == len(entries)
+        for entry in mine:
+            outcome, passed = await self._attempt(entry, webhook, audiences, profile)
+            outcomes.append(outcome)
+            if not passed:
+                go_on = False
+                break
+        attempted = {entry_id for entry_id, _, _ in outcomes}
+        released = [(entry_id, {"lease_until": now}, None) for entry_id in owned
+                    if entry_id not in attempted]
+        await self.store.settle_deliveries(claim, outcomes + released)
+        return len(outcomes), go_on
+
+    async def _attempt(
+        self, entry: Mapping[str, Any], webhook: Mapping[str, Any], audiences: _Audiences,
+        profile: Mapping[str, Any] | None,
+    ) -> tuple[tuple[str, dict[str, Any], dict[str, Any] | None], bool]:
+        """Send one entry: (its settlement, whether the lane may go on)."""
         try:
-            admitted = shown is not None and await audiences.admits(webhook, shown)
+            admitted = profile is not None and await audiences.admits(webhook, profile)
         except FilterError as exc:
-            await self._settle(entry, DeliveryState.DEAD,
-                               reason=f"the webhook's audience is no longer valid: {exc.message}")
-            return True
+            return self._outcome(entry, DeliveryState.DEAD, reason=(
+                f"the webhook's audience is no longer valid: {exc.message}")), True
         if not admitted:
-            await self._settle(entry, DeliveryState.SKIPPED,
-                               reason="the user is not in the webhook's audience")
-            return True
-        attempt = await self._post(entry, webhook, shown)
+            return self._outcome(entry, DeliveryState.SKIPPED,
+                                 reason="the user is not in the webhook's audience"), True
+        attempt = await self._post(entry, webhook, profile)
         attempts = entry["attempts"] + 1
         if attempt["ok"]:
-            await self._settle(entry, DeliveryState.DELIVERED, attempt=attempt,
-                               delivered_at=attempt["at"])
-            return True
+            return self._outcome(entry, DeliveryState.DELIVERED, attempt,
+                                 delivered_at=attempt["at"]), True
         if attempts >= self.settings.webhook_max_attempts:
             log.warning("webhook %s: delivery %s dead-lettered after %d attempts (%s)",
                         webhook["_id"], entry["_id"], attempts, attempt["error"])
-            await self._settle(entry, DeliveryState.DEAD, attempt=attempt,
-                               reason=f"gave up after {attempts} attempts; the last: "
-                                      f"{attempt['error']}")
-            return True
+            return self._outcome(entry, DeliveryState.DEAD, attempt, reason=(
+                f"gave up after {attempts} attempts; the last: {attempt['error']}")), True
         wait = retry_delay(attempts, self.settings.webhook_backoff_s,
                            self.settings.webhook_backoff_max_s, self._rng)
-        await self._settle(entry, DeliveryState.PENDING, attempt=attempt,
-                           next_attempt_at=utc_now() + timedelta(seconds=wait))
-        return False
+        return self._outcome(entry, DeliveryState.PENDING, attempt,
+                             next_attempt_at=utc_now() + timedelta(seconds=wait)), False
+
+    @staticmethod
+    def _outcome(entry: Mapping[str, Any], state: DeliveryState,
+                 attempt: dict[str, Any] | None = None,
+                 **fields: Any) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+        now = utc_now()
+        fields.setdefault("next_attempt_at", now)
+        return entry["_id"], {"state": str(state), "lease_until": now, **fields}, attempt
 
     async def _post(self, entry: Mapping[str, Any], webhook: Mapping[str, Any],
                     profile: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -234,11 +274,3 @@ class DeliveryWorker:
             error = f"{type(exc).__name__}: {exc}"[:_ERROR_TEXT_KEPT]
         return {"at": at, "status": status, "error": error, "ok": error is None,
                 "ms": round((time.perf_counter() - started) * 1000, 1)}
-
-    async def _settle(self, entry: Mapping[str, Any], state: DeliveryState, *,
-                      attempt: dict[str, Any] | None = None, **fields: Any) -> None:
-        now = utc_now()
-        fields.setdefault("next_attempt_at", now)
-        await self.store.settle_delivery(entry["_id"], self.owner,
-                                         {"state": str(state), "lease_until": now, **fields},
-                                         attempt)

@@ -706,24 +706,46 @@ class Store:
         return await cursor.to_list(length=limit)
 
     @_unavailable_on_connection_errors
-    async def claim_delivery(self, entry_id: str, owner: str, now: datetime,
-                             lease_until: datetime) -> dict[str, Any] | None:
-        """Take a pending entry that is due and not leased by another worker."""
-        return await self.db[c.OUTBOX].find_one_and_update(
-            {"_id": entry_id, "state": str(DeliveryState.PENDING),
+    async def claim_deliveries(self, entry_ids: list[str], claim: str, now: datetime,
+                               lease_until: datetime) -> set[str]:
+        """Lease those of the entries that are pending, due and not leased by
+        another worker to ``claim`` (unique per attempt); the ids it got.
+
+        ``update_many`` by ``_id``, then a read: SecantusDB writes a
+        ``find_one_and_update`` with ``{_id, $and: [query]}``, which scans the
+        collection.
+        """
+        outbox = self.db[c.OUTBOX]
+        await outbox.update_many(
+            {"_id": {"$in": entry_ids}, "state": str(DeliveryState.PENDING),
              "next_attempt_at": {"$lte": now}, "lease_until": {"$lte": now}},
-            {"$set": {"lease_until": lease_until, "owner": owner}},
-            return_document=ReturnDocument.AFTER)
+            {"$set": {"lease_until": lease_until, "owner": claim}})
+        return {doc["_id"] async for doc in
+                outbox.find({"_id": {"$in": entry_ids}, "owner": claim}, {"_id": 1})}
 
     @_unavailable_on_connection_errors
-    async def settle_delivery(self, entry_id: str, owner: str, fields: dict[str, Any],
-                              attempt: dict[str, Any] | None) -> None:
-        """Record an attempt's outcome, if ``owner`` still holds the entry."""
-        update: dict[str, Any] = {"$set": {**fields, "owner": None}}
-        if attempt is not None:
-            update["$inc"] = {"attempts": 1}
-            update["$push"] = {"history": {"$each": [attempt], "$slice": -_HISTORY_KEPT}}
-        await self.db[c.OUTBOX].update_one({"_id": entry_id, "owner": owner}, update)
+    async def settle_deliveries(
+            self, claim: str,
+            outcomes: list[tuple[str, dict[str, Any], dict[str, Any] | None]]) -> None:
+        """Record each (entry id, fields to set, attempt or None) of a claim,
+        in one round trip; an entry no longer held by ``claim`` is left alone."""
+        ops = []
+        for entry_id, fields, attempt in outcomes:
+            update: dict[str, Any] = {"$set": {**fields, "owner": None}}
+            if attempt is not None:
+                update["$inc"] = {"attempts": 1}
+                update["$push"] = {"history": {"$each": [attempt], "$slice": -_HISTORY_KEPT}}
+            ops.append(UpdateOne({"_id": entry_id, "owner": claim}, update))
+        if ops:
+            await self.db[c.OUTBOX].bulk_write(ops, ordered=False)
+
+    @_unavailable_on_connection_errors
+    async def profiles_by_key(
+            self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Whole profiles (bookkeeping left out) for (bot id, user id) pairs."""
+        query = {"_id": {"$in": [profile_id(b, u) for b, u in keys]}}
+        return {(doc["bot_id"], doc["user_id"]): doc async for doc in
+                self.db[c.PROFILES].find(query, _HIDDEN)}
 
     @_unavailable_on_connection_errors
     async def list_deliveries(self, webhook_id: str, state: str | None, limit: int,

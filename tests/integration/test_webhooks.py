@@ -16,7 +16,10 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from plugin.delivery import DeliveryWorker
 from plugin.outbox import SignatureError, verify_signature
+from plugin.settings import Settings
+from plugin.store import Store
 from tests.conftest import Api
 
 SECRET = "a-shared-secret-of-some-length"
@@ -116,7 +119,7 @@ async def settled(api: Api, bot_id: str, hook_id: str, count: int,
     """The delivery log once ``count`` deliveries are no longer pending."""
     async def done() -> list[dict[str, Any]]:
         while True:
-            found = await deliveries(api, bot_id, hook_id)
+            found = await deliveries(api, bot_id, hook_id, "?limit=500")
             if len(found) >= count and all(d["state"] != "pending" for d in found):
                 return found
             await asyncio.sleep(0.05)
@@ -410,3 +413,24 @@ async def test_deliveries_page_with_a_cursor(api: Api, bot_id: str, receiver: Re
             break
         status, page = await api.get(f"{path}&before={page['next']}")
     assert texts == ["4", "3", "2", "1", "0"]
+
+
+async def test_several_workers_share_the_outbox_without_reordering_a_user(
+        api: Api, store: Store, bot_id: str, receiver: Receiver) -> None:
+    """Two more workers beside the server's, as with several serve processes:
+    each user's messages still arrive in order, each at least once."""
+    hook = await create_hook(api, bot_id, receiver.url, events=["message.received"])
+    settings = Settings(webhook_timeout_s=1.0)
+    workers = [await DeliveryWorker(store, settings).start() for _ in range(2)]
+    try:
+        users = [f"user{n}" for n in range(5)]
+        await ingest(api, bot_id, [message(f"m{n}-{u}", u, f"{u} {n}", n)
+                                   for n in range(30) for u in users])
+        await settled(api, bot_id, hook["id"], 150, timeout=60)
+    finally:
+        for worker in workers:
+            await worker.close()
+    for user in users:
+        texts = [r.json["data"]["text"] for r in receiver.requests if r.json["user_id"] == user]
+        first_seen = list(dict.fromkeys(texts))
+        assert first_seen == [f"{user} {n}" for n in range(30)]
