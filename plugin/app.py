@@ -31,6 +31,7 @@ from .http.appkeys import CONNECTORS, DELIVERY_WORKER, JOB_WORKER, SETTINGS, STO
 from .http.auth import auth_middleware
 from .http.errors import error_middleware
 from .http.openapi import routes as openapi_routes
+from .importing import ImportRunner
 from .jobs import JobKind, JobWorker
 from .settings import Settings
 from .store import Store
@@ -88,7 +89,8 @@ def create_app(
         # Last, so it stops first: a job never outlives the connectors it uses.
         app[JOB_WORKER] = await JobWorker(
             app[STORE], app[CONNECTORS],
-            runners={JobKind.EXPORT: ExportRunner(settings)}).start()
+            runners={JobKind.EXPORT: ExportRunner(settings),
+                     JobKind.IMPORT: ImportRunner()}).start()
         yield
         await app[JOB_WORKER].close()
 

@@ -102,12 +102,17 @@ async def _export(store: Store, args: argparse.Namespace) -> int:
 
 
 class _Bar:
-    def __init__(self, total: int, out: Any) -> None:
-        self.total, self.out = total, out
+    """A progress bar over ``total`` items; with no total (0), a running count."""
+
+    def __init__(self, total: int, out: Any, unit: str = "rows") -> None:
+        self.total, self.out, self.unit = total, out, unit
 
     def show(self, done: int, *, final: bool = False) -> bool:
-        filled = _BAR_WIDTH if not self.total else _BAR_WIDTH * done // self.total
-        line = f"[{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {done}/{self.total} rows"
+        if not self.total:
+            line = f"{done} {self.unit}"
+        else:
+            filled = _BAR_WIDTH * done // self.total
+            line = f"[{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {done}/{self.total} {self.unit}"
         tty = self.out.isatty()
         self.out.write(("\r" if tty else "") + line + ("\n" if final or not tty else ""))
         self.out.flush()
@@ -125,11 +130,15 @@ async def _import(store: Store, args: argparse.Namespace) -> int:
             if not sep or not column or not prop:
                 raise InvalidRequest(f"--map {item!r}: write COLUMN=PROPERTY")
             mapping[column] = prop
-    bar = _Bar(1, sys.stderr)
-    bar.show(0)
+    bar = _Bar(0, sys.stderr, "users written")
+
+    async def progress(users: int) -> bool:
+        return bar.show(users)
+
     report = await importing.run_import(store, args.bot, data, path.name, mapping, args.key,
-                                        args.dry_run)
-    bar.show(1, final=True)
+                                        args.dry_run, progress)
+    if mapping is not None and not args.dry_run:
+        bar.show(report["created"] + report["updated"], final=True)
     print(f"{path.name}: {report['format']}"
           + (f", {report['encoding']}, delimiter {report['delimiter']!r}"
              if report["format"] == "csv" else "") + f", {report['rows']} rows")

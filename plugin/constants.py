@@ -21,6 +21,8 @@ API_KEYS = "api_keys"
 IMPORTS = "imports"
 # GridFS bucket holding built export files (file id = job id).
 EXPORT_BUCKET = "exports"
+# GridFS bucket holding uploaded import files until their job is done (file id = job id).
+IMPORT_BUCKET = "import_files"
 
 # Capture applies a user's events to the profile in chunks of at most this
 # many, and the profile remembers a token for each of its last APPLIED_CHUNKS

@@ -23,9 +23,8 @@ import logging
 import secrets
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from typing import IO, Any
 from urllib.parse import urlencode, urlsplit
@@ -34,7 +33,7 @@ from . import audience, bulk
 from . import constants as c
 from .errors import Forbidden, InvalidRequest
 from .events import utc_now
-from .jobs import JobKind, JobStatus, JobWorker
+from .jobs import JobKind, JobStatus, JobWorker, runner_job
 from .settings import Settings
 from .store import Store
 
@@ -242,22 +241,11 @@ async def create_export(store: Store, settings: Settings, bot_id: str,
     columns = await export_columns(store, bot_id, body.get("columns"))
     audience_spec, query = await bulk.resolve_audience(store, bot_id, body["audience"])
     total = min(await store.count_profiles(query), limit)
-    job_id = uuid.uuid4().hex
-    now = utc_now()
-    job: dict[str, Any] = {
-        "_id": job_id, "bot_id": bot_id, "kind": str(JobKind.EXPORT),
-        "status": str(JobStatus.QUEUED),
-        "spec": {"format": fmt, "columns": columns, "limit": limit,
-                 "email": body.get("email")},
-        "audience": audience_spec, "total": total, "chunks": 1, "chunk_users": total,
-        "next_chunk": 0, "done": 0, "failed": 0, "skipped": 0, "failures": [],
-        "attempts": 0, "rows_written": 0, "email_sent": None, "file_id": None,
-        "created_at": now, "started_at": None, "finished_at": None,
-        "owner": None, "lease_until": None,
-    }
-    if claimed_by is not None:
-        job.update(status=str(JobStatus.RUNNING), owner=claimed_by, started_at=now,
-                   attempts=1, lease_until=now + timedelta(seconds=c.JOB_LEASE_S))
+    job = runner_job(bot_id, JobKind.EXPORT,
+                     {"format": fmt, "columns": columns, "limit": limit,
+                      "email": body.get("email")},
+                     total, audience=audience_spec, claimed_by=claimed_by)
+    job.update(email_sent=None, file_id=None)
     await store.insert_job(job, [])
     return job
 
@@ -310,7 +298,7 @@ class ExportRunner:
                 return
             out.seek(0)
             filename = f"audience-{job['bot_id']}-{job_id[:8]}.{spec['format']}"
-            await store.put_export_file(job_id, filename, out,
+            await store.put_file(c.EXPORT_BUCKET, job_id, filename, out,
                                         {"bot_id": job["bot_id"], "rows": written,
                                          "content_type": FORMATS[spec["format"]]})
         email_sent, email_error = await self._email(job)

@@ -1,6 +1,9 @@
 """Imports: a CSV or XLSX file of users mapped onto profile properties.
 
-Processed in the request, for files up to ``IMPORT_MAX_BYTES`` (10 MiB):
+Files up to ``IMPORT_MAX_BYTES`` (10 MiB). The API checks the file and the
+mapping in the request (``read_import``), then queues a job (``queue_import``,
+run by ``ImportRunner``; the file waits in GridFS until it is done); the CLI
+runs the same steps in its own process (``run_import``):
 
 1. ``read_table`` reads the whole file or refuses it (wrong format, bad
    encoding, no header, too large) with :class:`UnreadableFile` — nothing is
@@ -25,10 +28,11 @@ import codecs
 import csv
 import hashlib
 import io
+import logging
 import re
 import uuid
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -37,11 +41,15 @@ from . import constants as c
 from . import events as ev
 from .errors import InvalidRequest
 from .events import utc_now
+from .jobs import JobKind, JobStatus, JobWorker, runner_job
 from .properties import SYSTEM_PROPERTIES, InvalidValue, PropertyDef, validate_value
 from .store import Store
 
 __all__ = ["KEYS", "IGNORE", "Table", "ImportPlan", "UnreadableFile", "read_table",
-           "propose_mapping", "plan_import", "apply_plan", "run_import", "rejections_csv"]
+           "propose_mapping", "plan_import", "apply_plan", "read_import", "execute_import",
+           "run_import", "queue_import", "ImportRunner", "shown_import", "rejections_csv"]
+
+log = logging.getLogger(__name__)
 
 KEYS = ("user_id", "email", "phone")
 IGNORE = "ignore"
@@ -281,46 +289,152 @@ async def _existing(store: Store, bot_id: str, key: str,
     return found
 
 
-async def apply_plan(store: Store, bot_id: str, plan: ImportPlan, digest: str) -> None:
+# Rows (users) written so far → whether to go on (False: the job was cancelled or taken over).
+Progress = Callable[[int], Awaitable[bool]]
+
+
+async def apply_plan(store: Store, bot_id: str, plan: ImportPlan, digest: str,
+                     progress: Progress | None = None) -> bool:
+    """Write the plan's changes; False if ``progress`` asked to stop (what is
+    written stays: a re-run finds those rows unchanged)."""
     batch: list[ev.Event] = []
+    users = 0
     for user_id, values in [*plan.created.items(), *plan.updated.items()]:
         for name, value in values.items():
             batch.append(ev.property_set(bot_id, user_id, name, value, source=IMPORT_SOURCE,
                                          event_id=f"import-{digest[:16]}-{name}"))
+        users += 1
         if len(batch) >= c.IMPORT_EVENTS_PER_BATCH:
             await store.ingest(batch)
             batch = []
+            if progress is not None and not await progress(users):
+                return False
     if batch:
         await store.ingest(batch)
+    return progress is None or await progress(users)
 
 
-async def run_import(store: Store, bot_id: str, data: bytes, filename: str,
-                     mapping: Mapping[str, str] | None, key: str,
-                     dry_run: bool) -> dict[str, Any]:
-    """The whole import, as the API reports it (see the module docstring)."""
+async def read_import(store: Store, bot_id: str, data: bytes, filename: str,
+                      mapping: Mapping[str, str] | None,
+                      key: str) -> tuple[Table, dict[str, Any]]:
+    """Everything that can be checked before any row is: the key, the file, the
+    mapping. The table, and the report's head (with a proposed mapping when
+    none is given).
+
+    Raises:
+        UnreadableFile: the file cannot be read. InvalidRequest: a bad key or mapping.
+    """
     if key not in KEYS:
         raise InvalidRequest(f"'key' is one of {', '.join(KEYS)}", field="key")
     table = read_table(data, filename)
     report: dict[str, Any] = {
         "id": None, "format": table.format, "encoding": table.encoding,
         "delimiter": table.delimiter, "columns": table.columns, "rows": len(table.rows),
-        "key": key, "dry_run": dry_run}
+        "key": key}
+    properties = await store.custom_properties(bot_id)
     if mapping is None:
-        report["proposed_mapping"] = propose_mapping(table.columns,
-                                                     await store.custom_properties(bot_id))
-        return report
-    plan = await plan_import(store, bot_id, table, mapping, key)
-    rejected_rows = len({r["row"] for r in plan.rejections})
-    report.update(created=len(plan.created), updated=len(plan.updated),
-                  unchanged=plan.unchanged, rejected=rejected_rows,
-                  rejections=plan.rejections, mapping=dict(mapping))
-    if dry_run:
-        return report
-    await apply_plan(store, bot_id, plan, table.digest)
-    report["id"] = uuid.uuid4().hex
-    await store.insert_import({"_id": report["id"], "bot_id": bot_id, "at": utc_now(),
-                               "digest": table.digest, **report})
+        report["proposed_mapping"] = propose_mapping(table.columns, properties)
+    else:
+        check_mapping(mapping, table.columns, key, properties)
+        report["mapping"] = dict(mapping)
+    return table, report
+
+
+async def execute_import(store: Store, bot_id: str, table: Table, head: Mapping[str, Any],
+                         dry_run: bool, import_id: str,
+                         progress: Progress | None = None) -> dict[str, Any] | None:
+    """Validate every row, write the valid ones (unless a dry run), and store
+    the report under ``import_id``; the report, or None if stopped."""
+    plan = await plan_import(store, bot_id, table, head["mapping"], head["key"])
+    report = {**head, "id": import_id, "dry_run": dry_run, "created": len(plan.created),
+              "updated": len(plan.updated), "unchanged": plan.unchanged,
+              "rejected": len({r["row"] for r in plan.rejections}),
+              "rejections": plan.rejections}
+    if not dry_run and not await apply_plan(store, bot_id, plan, table.digest, progress):
+        return None
+    await store.save_import({"_id": import_id, "bot_id": bot_id, "at": utc_now(),
+                             "digest": table.digest, **report})
     return report
+
+
+async def run_import(store: Store, bot_id: str, data: bytes, filename: str,
+                     mapping: Mapping[str, str] | None, key: str, dry_run: bool,
+                     progress: Progress | None = None) -> dict[str, Any]:
+    """The whole import in this process (the CLI): a proposed mapping, or the report."""
+    table, head = await read_import(store, bot_id, data, filename, mapping, key)
+    if mapping is None:
+        return head
+    report = await execute_import(store, bot_id, table, head, dry_run, uuid.uuid4().hex,
+                                  progress)
+    assert report is not None, "nothing stops an import run in this process"
+    return report
+
+
+async def queue_import(store: Store, bot_id: str, data: bytes, filename: str,
+                       mapping: Mapping[str, str] | None, key: str,
+                       dry_run: bool) -> dict[str, Any]:
+    """The API's import: checked at once, then (with a mapping) queued as a job
+    whose file waits in GridFS. A proposed mapping (nothing queued), or the job."""
+    table, head = await read_import(store, bot_id, data, filename, mapping, key)
+    if mapping is None:
+        return head
+    job = runner_job(bot_id, JobKind.IMPORT,
+                     {"filename": filename, "mapping": dict(mapping), "key": key,
+                      "dry_run": dry_run, "format": table.format}, len(table.rows))
+    await store.put_file(c.IMPORT_BUCKET, job["_id"], filename or "upload", io.BytesIO(data),
+                         {"bot_id": bot_id})
+    await store.insert_job(job, [])
+    return job
+
+
+class ImportRunner:
+    """Runs ``import`` jobs for a :class:`~plugin.jobs.JobWorker`.
+
+    A resumed import reads its file again and re-plans: rows an earlier
+    attempt wrote are then unchanged (the event ids are fixed by the file).
+    """
+
+    async def __call__(self, worker: JobWorker, job: dict[str, Any]) -> None:
+        store, job_id, spec = worker.store, job["_id"], job["spec"]
+        stream = await store.open_file(c.IMPORT_BUCKET, job_id)
+        if stream is None:
+            raise RuntimeError("the uploaded file is gone")
+        data = await stream.read()
+        table, head = await read_import(store, job["bot_id"], data, spec["filename"],
+                                        spec["mapping"], spec["key"])
+
+        async def progress(rows: int) -> bool:
+            renewed = await store.update_owned_job(job_id, worker.owner, {}, {"$set": {
+                "rows_written": rows, "lease_until": worker.lease_from(utc_now())}})
+            return renewed is not None and not worker.stopping
+
+        report = await execute_import(store, job["bot_id"], table, head, spec["dry_run"],
+                                      job_id, progress)
+        if report is None:
+            log.info("import %s: cancelled, taken over or shutting down; stops", job_id)
+            return
+        written = report["created"] + report["updated"]
+        await store.update_owned_job(job_id, worker.owner, {}, {"$set": {
+            "status": str(JobStatus.DONE), "finished_at": utc_now(), "owner": None,
+            "rows_written": 0 if spec["dry_run"] else written, "done": written,
+            "failed": report["rejected"], "skipped": report["unchanged"]}})
+        await store.delete_file(c.IMPORT_BUCKET, job_id)
+        log.info("import %s done: %d created, %d updated, %d unchanged, %d rejected", job_id,
+                 report["created"], report["updated"], report["unchanged"], report["rejected"])
+
+
+def shown_import(job: Mapping[str, Any], report: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An import job as the API shows it, with its report once there is one."""
+    shown: dict[str, Any] = {
+        "id": job["_id"], "bot_id": job["bot_id"], "status": job["status"],
+        "dry_run": job["spec"]["dry_run"], "rows": job["total"],
+        "rows_written": job.get("rows_written", 0), "created_at": job["created_at"],
+        "finished_at": job.get("finished_at"), "error": job.get("error"), "report": None}
+    if report is not None:
+        shown["report"] = {k: v for k, v in report.items() if k not in ("_id", "bot_id", "at",
+                                                                       "digest")}
+        shown["report"]["rejections_url"] = f"/v1/imports/{job['_id']}/rejections.csv"
+    return shown
 
 
 def rejections_csv(report: Mapping[str, Any]) -> bytes:

@@ -63,6 +63,7 @@ __all__ = [
     "JobWorker",
     "JobRunner",
     "create_job",
+    "runner_job",
     "get_job",
     "cancel_job",
     "shown_job",
@@ -81,6 +82,7 @@ class JobKind(StrEnum):
     WORKFLOW = "workflow"
     BULK_UPDATE = "bulk_update"
     EXPORT = "export"
+    IMPORT = "import"
 
 
 # A job kind that is not a walk over user chunks (an export) is run whole by a
@@ -148,6 +150,26 @@ async def create_job(store: Store, bot_id: str, kind: JobKind, spec: Mapping[str
         job.update(status=str(JobStatus.RUNNING), owner=claimed_by, started_at=now,
                    attempts=1, lease_until=now + timedelta(seconds=c.JOB_LEASE_S))
     await store.insert_job(job, targets)
+    return job
+
+
+def runner_job(bot_id: str, kind: JobKind, spec: Mapping[str, Any], total: int, *,
+               audience: Mapping[str, Any] | None = None,
+               claimed_by: str | None = None) -> dict[str, Any]:
+    """A new job of a kind a runner does whole (export, import): no user
+    chunks; the runner reports ``rows_written`` as it goes."""
+    now = utc_now()
+    job: dict[str, Any] = {
+        "_id": uuid.uuid4().hex, "bot_id": bot_id, "kind": str(kind),
+        "status": str(JobStatus.QUEUED), "spec": dict(spec), "audience": dict(audience or {}),
+        "total": total, "chunks": 1, "chunk_users": total, "next_chunk": 0,
+        "done": 0, "failed": 0, "skipped": 0, "failures": [], "attempts": 0,
+        "rows_written": 0, "created_at": now, "started_at": None, "finished_at": None,
+        "owner": None, "lease_until": None,
+    }
+    if claimed_by is not None:
+        job.update(status=str(JobStatus.RUNNING), owner=claimed_by, started_at=now,
+                   attempts=1, lease_until=now + timedelta(seconds=c.JOB_LEASE_S))
     return job
 
 

@@ -616,31 +616,37 @@ class Store:
         async for doc in cursor:
             yield doc
 
-    def _export_bucket(self) -> AsyncGridFSBucket:
-        return AsyncGridFSBucket(self.db, bucket_name=c.EXPORT_BUCKET)
+    def _bucket(self, name: str) -> AsyncGridFSBucket:
+        return AsyncGridFSBucket(self.db, bucket_name=name)
 
     @_unavailable_on_connection_errors
-    async def put_export_file(self, file_id: str, filename: str, source: Any,
-                              metadata: dict[str, Any]) -> None:
-        """Store a built file in GridFS under ``file_id``, replacing any earlier
+    async def put_file(self, bucket: str, file_id: str, filename: str, source: Any,
+                       metadata: dict[str, Any]) -> None:
+        """Store a file in a GridFS bucket under ``file_id``, replacing any earlier
         attempt's (a resumed export builds its file again)."""
-        bucket = self._export_bucket()
-        try:
-            await bucket.delete(file_id)
-        except NoFile:
-            pass
-        await bucket.upload_from_stream_with_id(file_id, filename, source, metadata=metadata)
+        await self.delete_file(bucket, file_id)
+        await self._bucket(bucket).upload_from_stream_with_id(file_id, filename, source,
+                                                              metadata=metadata)
 
-    async def open_export_file(self, file_id: str) -> Any | None:
-        """A GridFS download stream (``.filename``, ``.length``, ``.readchunk()``), or None."""
+    async def open_file(self, bucket: str, file_id: str) -> Any | None:
+        """A GridFS download stream (``.filename``, ``.length``, ``.readchunk()``,
+        ``.read()``), or None."""
         try:
-            return await self._export_bucket().open_download_stream(file_id)
+            return await self._bucket(bucket).open_download_stream(file_id)
         except NoFile:
             return None
 
     @_unavailable_on_connection_errors
-    async def insert_import(self, doc: dict[str, Any]) -> None:
-        await self.db[c.IMPORTS].insert_one(doc)
+    async def delete_file(self, bucket: str, file_id: str) -> None:
+        try:
+            await self._bucket(bucket).delete(file_id)
+        except NoFile:
+            pass
+
+    @_unavailable_on_connection_errors
+    async def save_import(self, doc: dict[str, Any]) -> None:
+        """Store an import's report (again, for a resumed import job)."""
+        await self.db[c.IMPORTS].replace_one({"_id": doc["_id"]}, doc, upsert=True)
 
     @_unavailable_on_connection_errors
     async def get_import(self, import_id: str) -> dict[str, Any] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .. import constants as c
 from .. import exporting, jobs
 from ..errors import NotFound
 from ..jobs import JobKind
@@ -70,7 +71,7 @@ async def download_export(request: web.Request) -> web.StreamResponse:
     job_id = request.match_info["job_id"]
     exporting.check_link(request.app[SETTINGS], job_id, request.query.get("expires"),
                          request.query.get("signature"))
-    stream = await request.app[STORE].open_export_file(job_id)
+    stream = await request.app[STORE].open_file(c.EXPORT_BUCKET, job_id)
     if stream is None:
         raise NotFound(f"export {job_id!r} has no file (yet)", job=job_id)
     metadata = stream.metadata or {}

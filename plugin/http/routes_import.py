@@ -1,6 +1,7 @@
-"""Imports: a CSV or XLSX file posted as multipart, processed in the request
-(files up to ``IMPORT_MAX_BYTES``; see :mod:`plugin.importing`), and the
-rejected rows of a finished import as CSV."""
+"""Imports: a CSV or XLSX file posted as multipart (files up to
+``IMPORT_MAX_BYTES``), checked in the request and run as a job (see
+:mod:`plugin.importing`); the job's status and report; the rejected rows of
+a finished import as CSV."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import json
 from aiohttp import BodyPartReader, web
 
 from .. import constants as c
-from .. import importing
+from .. import importing, jobs
 from ..errors import InvalidRequest, NotFound
+from ..jobs import JobKind, JobStatus
 from ..keys import Role
 from .appkeys import STORE
 from .auth import principal
@@ -53,11 +55,12 @@ async def _read_form(request: web.Request) -> tuple[bytes, str, dict[str, str]]:
 
 
 @routes.post("/v1/bots/{bot_id}/imports")
-@endpoint("Import users from a CSV or XLSX file (multipart: file, mapping, key, dry_run); "
-          "without a mapping, propose one and change nothing. Processed in the request "
-          "(files up to 10 MiB)", role=Role.EDITOR,
-          responses={200: "import.report", 400: "error", 404: "error"}, params=(BOT_ID,),
-          tag="export and import")
+@endpoint("Import users from a CSV or XLSX file (multipart: file, mapping, key, dry_run; files "
+          "up to 10 MiB). Without a mapping, a proposed one (200) and nothing changes; with "
+          "one, the file and mapping are checked at once, then a job validates every row and "
+          "writes (202); follow it at GET /v1/imports/{id}", role=Role.EDITOR,
+          responses={200: "import.report", 202: "import", 400: "error", 404: "error"},
+          params=(BOT_ID,), tag="export and import")
 async def create_import(request: web.Request) -> web.Response:
     data, filename, fields = await _read_form(request)
     mapping = None
@@ -70,12 +73,26 @@ async def create_import(request: web.Request) -> web.Response:
                 isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
             raise InvalidRequest("'mapping' is an object {column: property or \"ignore\"}",
                                  field="mapping")
-    report = await importing.run_import(
+    queued = await importing.queue_import(
         request.app[STORE], request.match_info["bot_id"], data, filename, mapping,
         fields.get("key", "user_id"), fields.get("dry_run", "").lower() in _TRUE)
-    if report["id"]:
-        report["rejections_url"] = f"/v1/imports/{report['id']}/rejections.csv"
-    return json_response(report)
+    if mapping is None:
+        return json_response(queued)
+    return json_response(importing.shown_import(queued, None), status=202)
+
+
+@routes.get("/v1/imports/{import_id}")
+@endpoint("An import: its status, rows written so far, and its report once done",
+          role=Role.VIEWER, responses={200: "import", 404: "error"}, params=(IMPORT_ID,),
+          tag="export and import")
+async def get_import(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    job = await jobs.get_job(store, request.match_info["import_id"])
+    if job["kind"] != JobKind.IMPORT:
+        raise NotFound(f"no import {job['_id']!r}", job=job["_id"])
+    principal(request).authorize(str(job["bot_id"]), Role.VIEWER)
+    report = await store.get_import(job["_id"]) if job["status"] == JobStatus.DONE else None
+    return json_response(importing.shown_import(job, report))
 
 
 @routes.get("/v1/imports/{import_id}/rejections.csv")

@@ -54,6 +54,23 @@ async def post_import(api: Api, bot_id: str, data: bytes, filename: str = "users
         return response.status, await response.json()
 
 
+async def run_import(api: Api, bot_id: str, data: bytes, filename: str = "users.csv",
+                     **fields: Any) -> dict[str, Any]:
+    """Post an import with a mapping, follow its job to the end; the report."""
+    status, job = await post_import(api, bot_id, data, filename, **fields)
+    assert status == 202, job
+    assert job["status"] in ("queued", "running", "done") and job["report"] is None
+    for _ in range(600):
+        status, job = await api.get(f"/v1/imports/{job['id']}")
+        assert status == 200, job
+        if job["status"] not in ("queued", "running"):
+            break
+        await asyncio.sleep(0.05)
+    assert job["status"] == "done", job
+    report: dict[str, Any] = job["report"]
+    return report
+
+
 async def attributes(store: Store, bot_id: str, user_id: str) -> dict[str, Any] | None:
     doc = await store.db[c.PROFILES].find_one({"_id": profile_id(bot_id, user_id)})
     return None if doc is None else dict(doc.get("attributes", {}))
@@ -72,18 +89,17 @@ async def test_without_a_mapping_one_is_proposed_and_nothing_changes(
 async def test_good_rows_are_imported_once_and_shown_on_the_timeline(
         api: Api, store: Store, bot_id: str) -> None:
     await define(store, bot_id)
-    status, report = await post_import(api, bot_id, csv_bytes(GOOD), mapping=MAPPING)
-    assert status == 200, report
+    report = await run_import(api, bot_id, csv_bytes(GOOD), mapping=MAPPING)
     assert (report["created"], report["updated"], report["unchanged"],
             report["rejected"]) == (2, 0, 0, 0)
     assert await attributes(store, bot_id, "u1") == {"email": "ann@example.com", "age": 31,
                                                      "plan": "pro"}
     status, timeline = await api.get(f"/v1/bots/{bot_id}/users/u1/timeline")
     assert status == 200 and any(e["type"] == "property_set" for e in timeline["events"])
-    status, again = await post_import(api, bot_id, csv_bytes(GOOD), mapping=MAPPING)
+    again = await run_import(api, bot_id, csv_bytes(GOOD), mapping=MAPPING)
     assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 2)
     changed = [["u1", "ann@example.com", "32", "pro", ""]]
-    status, third = await post_import(api, bot_id, csv_bytes(changed), mapping=MAPPING)
+    third = await run_import(api, bot_id, csv_bytes(changed), mapping=MAPPING)
     assert (third["updated"], third["unchanged"]) == (1, 0)
     assert (await attributes(store, bot_id, "u1") or {})["age"] == 32
 
@@ -91,12 +107,12 @@ async def test_good_rows_are_imported_once_and_shown_on_the_timeline(
 async def test_bad_and_mixed_rows_are_reported_and_downloadable(
         api: Api, store: Store, bot_id: str) -> None:
     await define(store, bot_id)
-    status, report = await post_import(api, bot_id, csv_bytes(BAD), mapping=MAPPING)
-    assert status == 200 and report["rejected"] == 1 and report["created"] == 0
+    report = await run_import(api, bot_id, csv_bytes(BAD), mapping=MAPPING)
+    assert report["rejected"] == 1 and report["created"] == 0
     assert {(r["row"], r["column"]) for r in report["rejections"]} == {
         (2, "E-mail"), (2, "Age"), (2, "Plan")}
     assert await attributes(store, bot_id, "u3") is None
-    status, mixed = await post_import(api, bot_id, csv_bytes([*GOOD, *BAD]), mapping=MAPPING)
+    mixed = await run_import(api, bot_id, csv_bytes([*GOOD, *BAD]), mapping=MAPPING)
     assert (mixed["created"], mixed["rejected"]) == (2, 1)
     status, text = await api.get(mixed["rejections_url"])
     assert status == 200
@@ -106,9 +122,8 @@ async def test_bad_and_mixed_rows_are_reported_and_downloadable(
 
 async def test_a_dry_run_writes_nothing(api: Api, store: Store, bot_id: str) -> None:
     await define(store, bot_id)
-    status, report = await post_import(api, bot_id, csv_bytes(GOOD), mapping=MAPPING,
-                                       dry_run="true")
-    assert status == 200 and report["created"] == 2 and report["dry_run"] is True
+    report = await run_import(api, bot_id, csv_bytes(GOOD), mapping=MAPPING, dry_run="true")
+    assert report["created"] == 2 and report["dry_run"] is True
     assert await attributes(store, bot_id, "u1") is None
 
 
@@ -122,8 +137,8 @@ async def test_each_delimiter_and_encoding(api: Api, store: Store, bot_id: str,
              else "Hélène; ü"]]
     data = csv_bytes(rows, delimiter, encoding)
     mapping = {**MAPPING, "Notes": "city"}
-    status, report = await post_import(api, bot_id, data, mapping=mapping, key="user_id")
-    assert status == 200 and report["created"] == 1, report
+    report = await run_import(api, bot_id, data, mapping=mapping, key="user_id")
+    assert report["created"] == 1, report
     assert report["delimiter"] == delimiter
     assert (await attributes(store, bot_id, "u1") or {})["city"] == rows[0][4]
 
@@ -137,11 +152,11 @@ async def test_xlsx_by_email_key(api: Api, store: Store, bot_id: str) -> None:
     out = io.BytesIO()
     workbook.save(out)
     mapping = {"Email": "email", "Age": "age"}
-    status, report = await post_import(api, bot_id, out.getvalue(), "u.xlsx", mapping=mapping,
-                                       key="email")
-    assert status == 200 and report["format"] == "xlsx" and report["created"] == 1, report
-    status, again = await post_import(api, bot_id, out.getvalue(), "u.xlsx", mapping=mapping,
-                                      key="email")
+    report = await run_import(api, bot_id, out.getvalue(), "u.xlsx", mapping=mapping,
+                              key="email")
+    assert report["format"] == "xlsx" and report["created"] == 1, report
+    again = await run_import(api, bot_id, out.getvalue(), "u.xlsx", mapping=mapping,
+                             key="email")
     assert again["unchanged"] == 1 and again["created"] == 0
 
 
@@ -203,3 +218,35 @@ async def test_the_command_line_proposes_then_imports(tmp_path: Path) -> None:
     assert "created 2, updated 0, unchanged 0, rejected 1" in out
     code, out = await run(*maps)
     assert "created 0, updated 0, unchanged 2, rejected 1" in out
+
+
+async def test_an_import_is_a_job_whose_file_is_removed_when_done(
+        api: Api, store: Store, bot_id: str, make_key: Any) -> None:
+    await define(store, bot_id)
+    rows = [[f"u{n}", f"user{n}@example.com", str(20 + n % 50), "free", ""] for n in range(1200)]
+    status, job = await post_import(api, bot_id, csv_bytes(rows), mapping=MAPPING)
+    assert status == 202 and job["rows"] == 1200 and job["dry_run"] is False
+    seen_written: set[int] = set()
+    while job["status"] in ("queued", "running"):
+        seen_written.add(job["rows_written"])
+        await asyncio.sleep(0.02)
+        status, job = await api.get(f"/v1/imports/{job['id']}")
+    assert job["status"] == "done" and job["rows_written"] == 1200, job
+    assert job["report"]["created"] == 1200
+    assert job["report"]["rejections_url"] == f"/v1/imports/{job['id']}/rejections.csv"
+    assert await store.open_file(c.IMPORT_BUCKET, job["id"]) is None
+    # The same job read with a key of another bot is not there for it.
+    other = api.as_key(await make_key("viewer", f"other-{bot_id}"))
+    assert (await other.get(f"/v1/imports/{job['id']}"))[0] == 404
+    assert (await api.get("/v1/imports/no-such-import"))[0] == 404
+
+
+async def test_a_bad_mapping_is_refused_before_any_job_is_queued(
+        api: Api, store: Store, bot_id: str) -> None:
+    await define(store, bot_id)
+    rows = [["u1", "ann@example.com", "31", "pro", ""]]
+    status, error = await post_import(api, bot_id, csv_bytes(rows),
+                                      mapping={**MAPPING, "Notes": "nickname"})
+    assert status == 400 and "nickname" in error["message"]
+    assert await store.db[c.JOBS].count_documents({"bot_id": bot_id}) == 0
+    assert await attributes(store, bot_id, "u1") is None
