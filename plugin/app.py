@@ -87,10 +87,11 @@ def create_app(
 
     async def job_worker_ctx(app: web.Application) -> AsyncIterator[None]:
         # Last, so it stops first: a job never outlives the connectors it uses.
+        exports = ExportRunner(settings)
         app[JOB_WORKER] = await JobWorker(
             app[STORE], app[CONNECTORS],
-            runners={JobKind.EXPORT: ExportRunner(settings),
-                     JobKind.IMPORT: ImportRunner()}).start()
+            runners={JobKind.EXPORT: exports, JobKind.IMPORT: ImportRunner()},
+            housekeeping=[exports.remove_expired_files]).start()
         yield
         await app[JOB_WORKER].close()
 

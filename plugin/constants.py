@@ -51,6 +51,7 @@ JOB_LEASE_S = 30.0
 JOB_POLL_INTERVAL_S = 0.2
 JOB_DRAIN_S = 5.0
 JOB_MAX_FAILURES_KEPT = 50
+HOUSEKEEPING_INTERVAL_S = 300.0
 
 # Exports: rows when the request names no limit, the server-wide cap
 # (AUDIENCE_EXPORT_MAX_ROWS), how long a download link lives, and how often
@@ -58,6 +59,8 @@ JOB_MAX_FAILURES_KEPT = 50
 EXPORT_DEFAULT_LIMIT = 10_000
 EXPORT_MAX_ROWS = 100_000
 LINK_TTL_S = 86_400
+# How long a built export file is kept (AUDIENCE_EXPORT_RETENTION_S); then it is removed.
+EXPORT_RETENTION_S = 7 * 86_400
 EXPORT_PROGRESS_ROWS = 1000
 # Imports are processed in the request: files up to this size only.
 IMPORT_MAX_BYTES = 10 * 1024 * 1024

@@ -24,7 +24,7 @@ import secrets
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from typing import IO, Any
 from urllib.parse import urlencode, urlsplit
@@ -262,6 +262,10 @@ def shown_export(job: Mapping[str, Any], settings: Settings, base_url: str) -> d
     }
     if job.get("error"):
         shown["error"] = job["error"]
+    if job.get("file_removed_at"):
+        shown["file_removed_at"] = job["file_removed_at"]
+        shown["error"] = (f"the file was removed {settings.export_retention_s // 3600} h after "
+                          "it was built; export again")
     if job["status"] == JobStatus.DONE and job.get("file_id"):
         shown["download_url"] = base_url.rstrip("/") + sign_link(settings, job["_id"])
         shown["expires_in_s"] = settings.link_ttl_s
@@ -307,6 +311,20 @@ class ExportRunner:
             "rows_written": written, "done": written, "file_id": job_id,
             "email_sent": email_sent, "email_error": email_error}})
         log.info("export %s done: %d rows", job_id, written)
+
+    async def remove_expired_files(self, store: Store) -> int:
+        """Delete the files of exports finished more than ``export_retention_s``
+        ago (housekeeping); how many. Their jobs stay, marked so."""
+        now = utc_now()
+        expired = await store.exports_finished_before(
+            now - timedelta(seconds=self.settings.export_retention_s))
+        for job_id in expired:
+            await store.delete_file(c.EXPORT_BUCKET, job_id)
+            await store.set_job_fields(job_id, {"file_id": None, "file_removed_at": now})
+        if expired:
+            log.info("removed %d export files older than %d s", len(expired),
+                     self.settings.export_retention_s)
+        return len(expired)
 
     async def _email(self, job: Mapping[str, Any]) -> tuple[bool | None, str | None]:
         """(sent?, why not): None when no address was given."""

@@ -44,7 +44,7 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -233,9 +233,13 @@ class JobWorker:
     def __init__(self, store: Store, connectors: ConnectorRegistry, *,
                  owner: str | None = None, lease_s: float = c.JOB_LEASE_S,
                  poll_s: float = c.JOB_POLL_INTERVAL_S,
-                 runners: Mapping[str, JobRunner] | None = None) -> None:
+                 runners: Mapping[str, JobRunner] | None = None,
+                 housekeeping: Sequence[Callable[[Store], Awaitable[object]]] = ()) -> None:
         self.store = store
         self.runners = dict(runners or {})
+        # Chores (removing expired export files) run when idle, now and then.
+        self.housekeeping = tuple(housekeeping)
+        self._next_housekeeping = 0.0
         self.connectors = connectors
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_s = lease_s
@@ -449,8 +453,19 @@ class JobWorker:
                 log.exception("job worker %s: claiming a job failed", self.owner)
                 found = False
             if not found:
+                await self._keep_house()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self.poll_s)
+
+    async def _keep_house(self) -> None:
+        if not self.housekeeping or time.monotonic() < self._next_housekeeping:
+            return
+        self._next_housekeeping = time.monotonic() + c.HOUSEKEEPING_INTERVAL_S
+        for chore in self.housekeeping:
+            try:
+                await chore(self.store)
+            except Exception:  # logged; the next round tries again
+                log.exception("job worker %s: housekeeping failed", self.owner)
 
     async def _release(self, job_id: str) -> None:
         with contextlib.suppress(AudienceError):

@@ -25,6 +25,7 @@ class Settings:
     # None: plugin.exporting signs links with a random per-process secret (and logs so).
     link_secret: str | None = field(default=None, repr=False)
     link_ttl_s: int = constants.LINK_TTL_S
+    export_retention_s: int = constants.EXPORT_RETENTION_S
     smtp_url: str | None = None  # smtp://host:port; no e-mail without it
     public_url: str | None = None  # the base of links sent by e-mail
     # CRM sync: attempts before a delivery is dead-lettered, the first retry's
@@ -45,6 +46,8 @@ class Settings:
             export_max_rows=int(env.get("AUDIENCE_EXPORT_MAX_ROWS", constants.EXPORT_MAX_ROWS)),
             link_secret=env.get("AUDIENCE_LINK_SECRET") or None,
             link_ttl_s=int(env.get("AUDIENCE_LINK_TTL_S", constants.LINK_TTL_S)),
+            export_retention_s=int(env.get("AUDIENCE_EXPORT_RETENTION_S",
+                                           constants.EXPORT_RETENTION_S)),
             smtp_url=env.get("AUDIENCE_SMTP_URL") or None,
             public_url=env.get("AUDIENCE_PUBLIC_URL") or None,
             webhook_max_attempts=int(env.get("AUDIENCE_WEBHOOK_MAX_ATTEMPTS",

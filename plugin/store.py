@@ -546,6 +546,10 @@ class Store:
             return_document=ReturnDocument.AFTER)
 
     @_unavailable_on_connection_errors
+    async def set_job_fields(self, job_id: str, fields: dict[str, Any]) -> None:
+        await self.db[c.JOBS].update_one({"_id": job_id}, {"$set": fields})
+
+    @_unavailable_on_connection_errors
     async def cancel_job(self, job_id: str, now: datetime) -> dict[str, Any] | None:
         """Mark a queued or running job cancelled; the job as it is now."""
         await self.db[c.JOBS].update_one(
@@ -642,6 +646,13 @@ class Store:
             await self._bucket(bucket).delete(file_id)
         except NoFile:
             pass
+
+    @_unavailable_on_connection_errors
+    async def exports_finished_before(self, cutoff: datetime) -> list[str]:
+        """Ids of export jobs whose file was built before ``cutoff`` and is still kept."""
+        query = {"kind": "export", "status": "done", "file_id": {"$ne": None},
+                 "finished_at": {"$lt": cutoff}}
+        return [doc["_id"] async for doc in self.db[c.JOBS].find(query, {"_id": 1})]
 
     @_unavailable_on_connection_errors
     async def save_import(self, doc: dict[str, Any]) -> None:

@@ -73,7 +73,8 @@ async def download_export(request: web.Request) -> web.StreamResponse:
                          request.query.get("signature"))
     stream = await request.app[STORE].open_file(c.EXPORT_BUCKET, job_id)
     if stream is None:
-        raise NotFound(f"export {job_id!r} has no file (yet)", job=job_id)
+        raise NotFound(f"export {job_id!r} has no file: not built yet, or removed once "
+                       "its retention ran out", job=job_id)
     metadata = stream.metadata or {}
     response = web.StreamResponse(headers={
         "Content-Type": metadata.get("content_type", "application/octet-stream"),

@@ -13,6 +13,7 @@ import os
 import socket
 import time
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -223,3 +224,21 @@ async def test_the_command_line_writes_xlsx_with_a_progress_bar(tmp_path: Path) 
     assert "[##############################] 816/816 rows" in stderr.decode()
     rows = xlsx_rows(out)
     assert len(rows) == 817 and b"816 rows" in stdout
+
+
+async def test_files_are_removed_after_the_retention_and_their_links_say_so(
+        api: Api, store: Store, bot_id: str) -> None:
+    await seed(store, bot_id, 3)
+    job, _ = await export(api, bot_id, {"audience": {"filter": {"conditions": []}}})
+    runner = exporting.ExportRunner(Settings())
+    await runner.remove_expired_files(store)  # a fresh file is kept
+    assert await store.open_file(c.EXPORT_BUCKET, job["id"]) is not None
+    eight_days_ago = datetime.now(UTC) - timedelta(days=8)
+    await store.set_job_fields(job["id"], {"finished_at": eight_days_ago})
+    assert await runner.remove_expired_files(store) == 1
+    assert await store.open_file(c.EXPORT_BUCKET, job["id"]) is None
+    status, shown = await api.get(f"/v1/exports/{job['id']}")
+    assert status == 200 and shown["download_url"] is None and shown["file_removed_at"]
+    assert "removed 168 h after" in shown["error"]
+    status, data = await download(api, job["download_url"])
+    assert status == 404 and b"retention" in data

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from plugin import bulk
 from plugin import constants as c
+from plugin.connectors import ConnectorRegistry
 from plugin.events import utc_now
 from plugin.http.appkeys import CONNECTORS
 from plugin.jobs import JobWorker, _broadcast_event, broadcast_event_id, marker_key
@@ -266,3 +267,22 @@ async def test_a_key_sees_only_the_jobs_of_its_bots(api: Api, bot_id: str, make_
     assert (await viewer.get(f"/v1/jobs/{job['id']}"))[0] == 200
     assert (await viewer.post(f"/v1/jobs/{job['id']}/cancel"))[0] == 403
     assert (await api.get("/v1/jobs/no-such-job"))[0] == 404
+
+
+async def test_an_idle_worker_does_its_housekeeping_and_survives_a_failing_chore(
+        store: Store) -> None:
+    done = asyncio.Event()
+
+    async def failing(_: Store) -> None:
+        raise RuntimeError("this chore always fails")
+
+    async def chore(given: Store) -> None:
+        assert given is store
+        done.set()
+
+    worker = await JobWorker(store, ConnectorRegistry(), owner="housekeeper",
+                             housekeeping=[failing, chore]).start()
+    try:
+        await asyncio.wait_for(done.wait(), 10)
+    finally:
+        await worker.close()
