@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from plugin.errors import InvalidRequest, PayloadTooLarge
+from plugin.extensions import Extension
 from plugin.http.appkeys import CONNECTORS, STORE
 from plugin.http.endpoint import Param, endpoint
 from plugin.http.jsonio import json_response, read_body
@@ -113,7 +114,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     return socket
 
 
-class DummyExtension:
+class DummyExtension(Extension):
     """``audience serve --bot FILE [--bot FILE] [--api-base URL]``."""
 
     name = "dummy"
@@ -135,10 +136,6 @@ class DummyExtension:
         group.add_argument("--var", dest="bot_variables", action="append", default=[],
                            metavar="NAME=VALUE",
                            help="a ${NAME} value for the bots' API templates (tokens); repeatable")
-
-    def add_commands(self, commands: argparse._SubParsersAction[argparse.ArgumentParser],
-                     data_options: argparse.ArgumentParser) -> None:
-        pass  # the dummy channel only adds options to serve and demo
 
     def configure(self, args: argparse.Namespace) -> None:
         self.bot_files = list(getattr(args, "bot_files", []) or [])

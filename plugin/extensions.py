@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import logging
 from importlib.metadata import entry_points
-from typing import Protocol
 
 from aiohttp import web
 
@@ -22,8 +21,10 @@ GROUP = "audience.extensions"
 log = logging.getLogger(__name__)
 
 
-class Extension(Protocol):
-    name: str
+class Extension:
+    """A base whose every hook does nothing: an extension overrides the ones it needs."""
+
+    name: str = ""
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         """Add this extension's options to ``audience serve`` and ``audience demo``."""
@@ -42,6 +43,7 @@ class Extension(Protocol):
 
     async def demo(self, app: web.Application, base_url: str, api_key: str) -> list[str]:
         """For ``audience demo``: make demo traffic; return lines to show the user."""
+        return []
 
 
 def load_extensions() -> list[Extension]:

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -24,9 +25,9 @@ from . import constants as c
 from . import events as ev
 from .errors import DatabaseUnavailable
 from .events import Event
-from .store import Store
+from .store import IngestResult, Store
 
-__all__ = ["Recorder", "RecorderStats"]
+__all__ = ["Recorder", "RecorderStats", "ingest_until_stored"]
 
 log = logging.getLogger(__name__)
 
@@ -177,22 +178,35 @@ class Recorder:
                 self._idle.set()
 
     async def _write(self, batch: list[Event]) -> None:
-        delay = 0.05
-        while True:
-            try:
-                result = await self.store.ingest(batch)
-            except DatabaseUnavailable as exc:
-                self.stats.retries += 1
-                log.warning("capture write failed (%s); retrying %d events in %.2fs",
-                            exc.message, len(batch), delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._retry_max_delay)
-                continue
-            except Exception:
-                self.stats.failed += len(batch)
-                log.exception("capture write failed for good; %d events lost", len(batch))
-                return
-            self.stats.written += result.accepted
-            self.stats.duplicates += result.duplicates
-            self.stats.rejected_properties += len(result.rejected)
+        def retrying() -> None:
+            self.stats.retries += 1
+
+        try:
+            result = await ingest_until_stored(self.store, batch,
+                                               max_delay=self._retry_max_delay,
+                                               on_retry=retrying)
+        except Exception:
+            self.stats.failed += len(batch)
+            log.exception("capture write failed for good; %d events lost", len(batch))
             return
+        self.stats.written += result.accepted
+        self.stats.duplicates += result.duplicates
+        self.stats.rejected_properties += len(result.rejected)
+
+
+async def ingest_until_stored(store: Store, events: list[Event], *, max_delay: float,
+                              on_retry: Callable[[], None] | None = None) -> IngestResult:
+    """``store.ingest(events)``, tried again with a doubling delay (up to
+    ``max_delay``) for as long as the database is unavailable. Safe because
+    a retried ingest counts each event once. Other errors are raised."""
+    delay = 0.05
+    while True:
+        try:
+            return await store.ingest(events)
+        except DatabaseUnavailable as exc:
+            if on_retry is not None:
+                on_retry()
+            log.warning("storing %d events failed (%s); retrying in %.2fs", len(events),
+                        exc.message, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)

@@ -13,9 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-from aiohttp import web
-
 from plugin.constants import MEMORY
+from plugin.extensions import Extension
 from plugin.settings import Settings
 from plugin.store import Store
 
@@ -31,13 +30,10 @@ CHANNELS = ("web", "messenger", "whatsapp")
 RASA_SCHEME = "rasa+"
 
 
-class SimulatorExtension:
+class SimulatorExtension(Extension):
     """Adds ``audience simulate``; nothing to ``serve``."""
 
     name = "simulator"
-
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        pass
 
     def add_commands(self, commands: argparse._SubParsersAction[argparse.ArgumentParser],
                      data_options: argparse.ArgumentParser) -> None:
@@ -66,14 +62,6 @@ class SimulatorExtension:
                             help="write a JSON report")
         parser.set_defaults(run_command=run_simulate)
 
-    def configure(self, args: argparse.Namespace) -> None:
-        pass
-
-    def install(self, app: web.Application) -> None:
-        pass
-
-    async def demo(self, app: web.Application, base_url: str, api_key: str) -> list[str]:
-        return []
 
 
 def run_simulate(args: argparse.Namespace, settings: Settings) -> int:

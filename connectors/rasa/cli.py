@@ -22,9 +22,8 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
-from aiohttp import web
-
 from plugin.errors import AudienceError
+from plugin.extensions import Extension
 from plugin.settings import Settings, mask_uri
 from plugin.store import Store
 
@@ -37,13 +36,10 @@ EXIT_STOPPED, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 _AMQP_SCHEMES = ("amqp://", "amqps://")
 
 
-class RasaExtension:
+class RasaExtension(Extension):
     """Adds ``audience rasa consume``; nothing to ``serve``."""
 
     name = "rasa"
-
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        pass
 
     def add_commands(self, commands: argparse._SubParsersAction[argparse.ArgumentParser],
                      data_options: argparse.ArgumentParser) -> None:
@@ -68,14 +64,6 @@ class RasaExtension:
                              help="events per database write (default 2000)")
         consume.set_defaults(run_command=run_consume)
 
-    def configure(self, args: argparse.Namespace) -> None:
-        pass
-
-    def install(self, app: web.Application) -> None:
-        pass
-
-    async def demo(self, app: web.Application, base_url: str, api_key: str) -> list[str]:
-        return []
 
 
 def run_consume(args: argparse.Namespace, settings: Settings) -> int:

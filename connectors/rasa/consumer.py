@@ -42,8 +42,8 @@ from aio_pika.abc import (
 )
 from aiormq.exceptions import AMQPError
 
-from plugin.errors import DatabaseUnavailable
 from plugin.events import Event
+from plugin.recorder import ingest_until_stored
 from plugin.settings import mask_uri
 from plugin.store import Store
 
@@ -292,20 +292,13 @@ class BrokerConsumer:
                     await self._dead_letter(message, f"could not be stored: {single}")
 
     async def _ingest(self, events: list[Event]) -> None:
-        delay = 0.05
-        while True:
-            try:
-                result = await self.store.ingest(events)
-            except DatabaseUnavailable as exc:
-                self.stats.retries += 1
-                log.warning("cannot store %d events (%s); retrying in %.2fs", len(events),
-                            exc.message, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_DELAY_S)
-                continue
-            self.stats.stored += result.accepted
-            self.stats.duplicates += result.duplicates
-            return
+        def retrying() -> None:
+            self.stats.retries += 1
+
+        result = await ingest_until_stored(self.store, events, max_delay=RETRY_MAX_DELAY_S,
+                                           on_retry=retrying)
+        self.stats.stored += result.accepted
+        self.stats.duplicates += result.duplicates
 
     async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
         assert self._dead_exchange is not None
