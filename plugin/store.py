@@ -89,9 +89,9 @@ _INDEXES: Mapping[str, list[IndexModel]] = {
     ],
     c.API_KEYS: [IndexModel([("created_at", ASCENDING)], name="created_at")],
     c.OUTBOX: [
-        # The delivery worker's poll, and a webhook's delivery log.
+        # The delivery worker's poll and a webhook's delivery log (SecantusDB
+        # serves {webhook_id} alone from this compound index too).
         IndexModel([("webhook_id", ASCENDING), ("state", ASCENDING)], name="webhook_state"),
-        IndexModel([("webhook_id", ASCENDING)], name="webhook"),
     ],
     c.WEBHOOKS: [IndexModel([("bot_id", ASCENDING)], name="bot")],
     c.SEGMENTS: [
