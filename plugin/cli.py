@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import audience, cli_bulk, cli_export
+from . import audience, cli_bulk, cli_export, cli_webhooks
 from .app import create_app
 from .constants import DEFAULT_DATA_DIR
 from .errors import AudienceError, InvalidRequest
@@ -72,6 +72,7 @@ def _parser(extensions: Sequence[Extension]) -> argparse.ArgumentParser:
 
     cli_bulk.add_commands(commands, data)
     cli_export.add_commands(commands, data)
+    cli_webhooks.add_commands(commands, data)
 
     keys = commands.add_parser("keys", help="manage API keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)

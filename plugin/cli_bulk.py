@@ -22,7 +22,7 @@ from .errors import InvalidRequest
 from .settings import Settings
 from .store import Store
 
-__all__ = ["add_commands"]
+__all__ = ["add_commands", "print_table", "sync_command", "follow"]
 
 _POLL_S = 0.25
 _NO_WORKER_HINT_S = 3.0
@@ -35,7 +35,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
     seg_commands = seg.add_subparsers(dest="segments_command", required=True)
     listing = seg_commands.add_parser("list", parents=[data], help="the bot's segments")
     listing.add_argument("--bot", required=True)
-    listing.set_defaults(run_command=_sync(_list))
+    listing.set_defaults(run_command=sync_command(_list))
 
     create = seg_commands.add_parser(
         "create", parents=[data], help="a dynamic segment (--where/--expr or --filter) or a "
@@ -49,7 +49,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                         metavar="'PROPERTY OPERATOR [VALUE]'")
     create.add_argument("--expr", default=None)
     create.add_argument("--filter", type=argparse.FileType("r"), default=None)
-    create.set_defaults(run_command=_sync(_create))
+    create.set_defaults(run_command=sync_command(_create))
 
     for name, verb in (("add", "add users to"), ("remove", "remove users from")):
         members = seg_commands.add_parser(name, parents=[data], help=f"{verb} a static segment")
@@ -57,7 +57,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
         members.add_argument("--segment", required=True, help="its name (or id)")
         members.add_argument("--user", dest="users", action="append", required=True,
                              help="a user id; repeatable")
-        members.set_defaults(run_command=_sync(_members), members_command=name)
+        members.set_defaults(run_command=sync_command(_members), members_command=name)
 
     cast = commands.add_parser(
         "broadcast", parents=[data], help="send a message to a segment (a job)",
@@ -71,10 +71,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                       help="also users whose conversation a human holds")
     cast.add_argument("--no-wait", action="store_true",
                       help="print the job id and return without following it")
-    cast.set_defaults(run_command=_sync(_broadcast))
+    cast.set_defaults(run_command=sync_command(_broadcast))
 
 
-def _sync(command: Any) -> Any:
+def sync_command(command: Any) -> Any:
+    """A ``run_command`` that opens the deployment's store and runs ``command(store, args)``."""
     def run(args: argparse.Namespace, settings: Settings) -> int:
         return int(asyncio.run(_with_store(settings, command, args)))
     return run
@@ -93,10 +94,15 @@ async def _list(store: Store, args: argparse.Namespace) -> int:
     rows = [["id", "name", "kind", "favourite", "count"]]
     rows += [[s["id"], s["name"], s["kind"], "*" if s["favourite"] else "", str(s["count"])]
              for s in found]
+    print_table(rows)
+    return 0
+
+
+def print_table(rows: list[list[str]]) -> None:
+    """Rows (the first a header) in aligned columns."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-    return 0
 
 
 async def _create(store: Store, args: argparse.Namespace) -> int:

@@ -30,7 +30,7 @@ _BAR_WIDTH = 30
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                  data: argparse.ArgumentParser) -> None:
-    from .cli_bulk import _sync
+    from .cli_bulk import sync_command
 
     export = commands.add_parser(
         "export", parents=[data], help="write a segment's or a filter's users to CSV or XLSX",
@@ -50,7 +50,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                         help=f"at most this many rows (default: all, up to "
                              f"{c.EXPORT_MAX_ROWS:,} unless AUDIENCE_EXPORT_MAX_ROWS says)")
     export.add_argument("-o", "--output", required=True)
-    export.set_defaults(run_command=_sync(_export))
+    export.set_defaults(run_command=sync_command(_export))
 
     load = commands.add_parser(
         "import", parents=[data], help="set properties from a CSV or XLSX file",
@@ -63,7 +63,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                       metavar="COLUMN=PROPERTY", help="repeatable; PROPERTY may be 'ignore'; "
                                                       "unmapped columns are ignored")
     load.add_argument("--dry-run", action="store_true", help="report, write nothing")
-    load.set_defaults(run_command=_sync(_import))
+    load.set_defaults(run_command=sync_command(_import))
 
 
 async def _export(store: Store, args: argparse.Namespace) -> int:

@@ -777,6 +777,13 @@ class Store:
         return await cursor.to_list(length=limit)
 
     @_unavailable_on_connection_errors
+    async def count_deliveries(self, webhook_id: str) -> dict[str, int]:
+        """How many of the webhook's deliveries are in each state."""
+        return {state: await self.db[c.OUTBOX].count_documents(
+                    {"webhook_id": webhook_id, "state": str(state)})
+                for state in DeliveryState}
+
+    @_unavailable_on_connection_errors
     async def get_delivery(self, webhook_id: str, entry_id: str) -> dict[str, Any] | None:
         return await self.db[c.OUTBOX].find_one({"_id": entry_id, "webhook_id": webhook_id})
 

@@ -16,7 +16,9 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 
-__all__ = ["names", "load", "validator", "errors"]
+from ..errors import InvalidRequest
+
+__all__ = ["names", "load", "validator", "errors", "check"]
 
 _SUFFIX = ".schema.json"
 
@@ -54,6 +56,17 @@ def errors(name: str, document: object) -> list[dict[str, str]]:
         found.append({"path": path, "message": leaf.message})
     unique = {(e["path"], e["message"]): e for e in found}
     return sorted(unique.values(), key=lambda e: (_path_key(e["path"]), e["message"]))
+
+
+def check(name: str, document: object, what: str = "the request body") -> None:
+    """Raises:
+        InvalidRequest: ``document`` fails schema ``name``; ``details`` lists
+            every failure with its path.
+    """
+    problems = errors(name, document)
+    if problems:
+        listed = "; ".join(f"{p['path']}: {p['message']}" for p in problems[:5])
+        raise InvalidRequest(f"{what} is invalid: {listed}", errors=problems)
 
 
 def _path_key(path: str) -> tuple[tuple[int, object], ...]:
