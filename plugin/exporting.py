@@ -105,7 +105,9 @@ def check_link(settings: Settings, job_id: str, expires: str | None, signature: 
         moment = int(expires)
     except ValueError:
         raise Forbidden("the download link is invalid: 'expires' is not a time") from None
-    if not hmac.compare_digest(_signature(settings, job_id, moment), signature):
+    # Bytes: compare_digest refuses str with non-ASCII characters (a 500 otherwise).
+    if not hmac.compare_digest(_signature(settings, job_id, moment).encode(),
+                               signature.encode("utf-8", "replace")):
         raise Forbidden("the download link is invalid: its signature does not match")
     if moment < (now if now is not None else time.time()):
         at = datetime.fromtimestamp(moment, UTC).isoformat()

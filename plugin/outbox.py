@@ -220,7 +220,9 @@ def verify_signature(secret: str, header: str | None, body: bytes, *,
         raise SignatureError(f"the signed timestamp {timestamp} is more than {tolerance_s} s "
                              "away from now: a replayed or delayed request")
     expected = sign(secret, body, timestamp)
-    if not any(hmac.compare_digest(expected, given) for given in signatures):
+    # Bytes: compare_digest refuses str with non-ASCII characters.
+    if not any(hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
+               for given in signatures):
         raise SignatureError("the signature does not match the body and the secret")
     return timestamp
 

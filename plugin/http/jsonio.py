@@ -39,6 +39,13 @@ def json_response(body: object, *, status: int = 200) -> web.Response:
     return web.json_response(body, status=status, dumps=dumps)
 
 
+def _number(text: str) -> float | int:
+    """JSON has one number type: ``1.0`` is the integer 1 (JSON Schema agrees,
+    and so must the handlers that then use it as a count)."""
+    value = float(text)
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+
 async def read_body(request: web.Request, schema: str) -> Any:
     """The request's JSON body, checked against ``schema``.
 
@@ -55,7 +62,7 @@ async def read_body(request: web.Request, schema: str) -> Any:
             f"the request body is larger than {limit} bytes", limit=limit
         ) from None
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_float=_number)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
     schemas.check(schema, body)

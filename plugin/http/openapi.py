@@ -27,6 +27,26 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+def _component(name: str, node: Any) -> Any:
+    """A package schema as a component: every reference made a pointer into
+    the document (``other``, ``other#/$defs/x`` and ``#/$defs/x`` alike), and
+    ``$id``/``$schema`` dropped, so a tool needs no ``$id``-based resolution."""
+    if isinstance(node, list):
+        return [_component(name, item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    shown = {}
+    for key, value in node.items():
+        if key in ("$id", "$schema"):
+            continue
+        if key == "$ref" and isinstance(value, str):
+            target, _, fragment = value.partition("#")
+            shown[key] = f"#/components/schemas/{target or name}{fragment}"
+        else:
+            shown[key] = _component(name, value)
+    return shown
+
+
 def build_document(app: web.Application) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in app.router.routes():
@@ -67,7 +87,7 @@ def build_document(app: web.Application) -> dict[str, Any]:
         "info": {"title": _TITLE, "version": _VERSION},
         "paths": dict(sorted(paths.items())),
         "components": {
-            "schemas": {name: schemas.load(name) for name in schemas.names()},
+            "schemas": {name: _component(name, schemas.load(name)) for name in schemas.names()},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }

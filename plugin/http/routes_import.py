@@ -31,6 +31,13 @@ async def _read_form(request: web.Request) -> tuple[bytes, str, dict[str, str]]:
     if not request.content_type.startswith("multipart/"):
         raise InvalidRequest("send the file as multipart/form-data: a 'file' part, and "
                              "optionally 'mapping' (JSON), 'key' and 'dry_run'")
+    try:
+        return await _read_parts(request)
+    except ValueError as exc:  # aiohttp's word for a malformed multipart body
+        raise InvalidRequest(f"the multipart form cannot be read: {exc}") from None
+
+
+async def _read_parts(request: web.Request) -> tuple[bytes, str, dict[str, str]]:
     reader = await request.multipart()
     data, filename, fields = None, "", {}
     while (part := await reader.next()) is not None:

@@ -154,6 +154,9 @@ async def test_links_are_signed_and_expire(api: Api, store: Store, bot_id: str,
     assert status == 403 and b"expired" in data
     status, data = await download(api, good.split("?")[0])
     assert status == 403
+    # A signature no HMAC could be (non-ASCII) is refused like any other, not a 500.
+    status, data = await download(api, good.split("signature=")[0] + "signature=%C3%B9%F0%9D%B5")
+    assert status == 403 and b"signature does not match" in data
 
 
 def c_settings() -> Any:

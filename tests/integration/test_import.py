@@ -250,3 +250,16 @@ async def test_a_bad_mapping_is_refused_before_any_job_is_queued(
     assert status == 400 and "nickname" in error["message"]
     assert await store.db[c.JOBS].count_documents({"bot_id": bot_id}) == 0
     assert await attributes(store, bot_id, "u1") is None
+
+
+@pytest.mark.parametrize(("body", "content_type"), [
+    (b"", "multipart/form-data"),
+    (b"garbage", "multipart/form-data; boundary=xx"),
+    (b"--xx\r\nContent-Disposition: form-data; name=file\r\n\r\nabc",
+     "multipart/form-data; boundary=xx"),
+])
+async def test_a_malformed_form_is_a_400(api: Api, bot_id: str, body: bytes,
+                                         content_type: str) -> None:
+    status, error = await api.post(f"/v1/bots/{bot_id}/imports", raw=body,
+                                   headers={"Content-Type": content_type})
+    assert status == 400 and "multipart form cannot be read" in error["message"], error

@@ -98,6 +98,11 @@ def test_malformed_signature_headers_are_refused(header: str | None, message: st
         verify_signature("secret", header, b"{}", now=12)
 
 
+def test_a_non_ascii_signature_is_a_mismatch_not_a_crash() -> None:
+    with pytest.raises(ValueError, match="does not match"):
+        verify_signature("secret", "t=12,v1=ù\udcff", b"{}", now=12)
+
+
 def test_any_matching_v1_signature_is_enough() -> None:
     # A receiver may be sent two signatures while a secret is rotated.
     good = signature_header("secret", b"{}", 100)
