@@ -13,28 +13,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import pymongo
 from pymongo import AsyncMongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.datasets import conversation_events
+from bench.results import save
 from plugin import constants
 from plugin.capture import chunk_token
 from plugin.embedded import EmbeddedServer
 from plugin.events import Event, new_event_id, utc_now
 from plugin.recorder import Recorder
 from plugin.store import Store, event_document, event_key
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def _fresh_ids(events: list[Event]) -> list[Event]:
@@ -101,12 +97,8 @@ async def main(count: int, user_mixes: list[int], rounds: int, batch: int) -> di
     result = {
         "benchmark": "capture", "events": count, "rounds": rounds, "batch": batch,
         "results": rows,
-        "env": {"python": platform.python_version(), "pymongo": pymongo.version,
-                "server": "secantusdb (embedded)",
-                "cpu": platform.processor() or platform.machine()},
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"capture-{int(time.time())}.json").write_text(json.dumps(result, indent=2))
+    save("capture", result)
     return result
 
 

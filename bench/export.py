@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import json
-import platform
 import sys
 import tempfile
 import time
@@ -29,12 +27,11 @@ from pymongo import AsyncMongoClient
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.datasets import profile_documents
+from bench.results import save
 from plugin import audience, exporting
 from plugin import constants as c
 from plugin.embedded import EmbeddedServer
 from plugin.store import Store
-
-RESULTS = Path(__file__).parent / "results"
 
 
 async def _seed(store: Store, bot_id: str, count: int) -> None:
@@ -98,10 +95,8 @@ async def main(sizes: list[int]) -> None:
     finally:
         await client.close()
         await server.stop()
-    RESULTS.mkdir(exist_ok=True)
-    result = {"bench": "export", "results": results,
-              "env": {"python": platform.python_version(), "server": "secantusdb (embedded)"}}
-    (RESULTS / f"export-{int(time.time())}.json").write_text(json.dumps(result, indent=2))
+    result = {"bench": "export", "results": results}
+    save("export", result)
 
 
 if __name__ == "__main__":

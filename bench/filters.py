@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import platform
 import statistics
 import sys
 import time
@@ -25,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pymongo
 from aiohttp import web
 from pymongo import AsyncMongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.datasets import profile_documents
+from bench.results import save
 from plugin import constants
 from plugin.app import create_app
 from plugin.embedded import EmbeddedServer
@@ -40,7 +38,6 @@ from plugin.properties import SYSTEM_PROPERTIES, custom_property
 from plugin.settings import Settings
 from plugin.store import Store
 
-RESULTS = Path(__file__).parent / "results"
 BOT = "bench"
 KEY = "bench-admin-key"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -187,11 +184,7 @@ async def main(count: int, repeat: int) -> None:
         print(f"(20-condition compile = {compile_s / indexed_s:.4f} of one indexed count)")
         results.update(indexed_count_s=indexed_s, scanned_count_s=scanned_s,
                        scan_over_index=scanned_s / indexed_s)
-        results["env"] = {"python": platform.python_version(), "pymongo": pymongo.version,
-                          "server": "secantusdb (embedded)"}
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / f"filters-{int(time.time())}.json").write_text(
-            json.dumps(results, indent=2, default=str))
+        save("filters", results)
     finally:
         if runner is not None:
             await runner.cleanup()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import random
 import sys
 import time
@@ -27,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
-import pymongo
 from pymongo import AsyncMongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.results import save
 from connectors.rasa.consumer import (
     BATCH_SIZE,
     PREFETCH_BATCHES,
@@ -43,7 +42,6 @@ from plugin.store import Store
 
 PREFETCH = BATCH_SIZE * PREFETCH_BATCHES
 
-RESULTS = Path(__file__).parent / "results"
 DB_NAME = "bench_rasa"
 
 
@@ -172,12 +170,8 @@ async def main(count: int, users: int, url: str) -> dict[str, Any]:
         "benchmark": "rasa", "events": count, "users": users, "batch": BATCH_SIZE,
         "prefetch": PREFETCH, "consumer_events_per_s": round(ours),
         "raw_consume_insert_events_per_s": round(baseline), "ratio": round(ratio, 3),
-        "env": {"python": platform.python_version(), "pymongo": pymongo.version,
-                "aio_pika": aio_pika.__version__, "server": "secantusdb (embedded)",
-                "cpu": platform.processor() or platform.machine()},
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"rasa-{int(time.time())}.json").write_text(json.dumps(result, indent=2))
+    save("rasa", result, aio_pika=aio_pika.__version__)
     return result
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import platform
 import statistics
 import sys
 import time
@@ -25,6 +23,7 @@ from pymongo import AsyncMongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.results import save
 from connectors.demo import DEMO_API_PREFIX, demo_api_routes, drive_demo_users
 from connectors.dummy import DummyChannel
 from plugin.embedded import EmbeddedServer
@@ -33,7 +32,6 @@ from plugin.store import Store
 from runtime.engine import Runtime
 from runtime.loader import load_bot
 
-RESULTS = Path(__file__).parent / "results"
 LEADS = Path(__file__).resolve().parent.parent / "scenarios" / "bots" / "leads.yaml"
 
 
@@ -90,10 +88,8 @@ async def main(users: int, rounds: int) -> None:
     result = {"benchmark": "runtime", "users": users, "rounds": rounds,
               "capture_off_msgs_per_s": baseline, "capture_on_reply_msgs_per_s": reply,
               "capture_on_written_msgs_per_s": written,
-              "ratio_reply": reply / baseline, "ratio_written": written / baseline,
-              "env": {"python": platform.python_version(), "server": "secantusdb (embedded)"}}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"runtime-{int(time.time())}.json").write_text(json.dumps(result, indent=2))
+              "ratio_reply": reply / baseline, "ratio_written": written / baseline}
+    save("runtime", result)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -29,6 +27,7 @@ from pymongo import AsyncMongoClient
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.datasets import profile_documents
+from bench.results import save
 from connectors.dummy import SOURCE, DummyChannel
 from plugin import bulk, segments
 from plugin import constants as c
@@ -39,7 +38,6 @@ from plugin.jobs import JobWorker
 from plugin.store import Store
 from runtime.engine import Runtime
 
-RESULTS = Path(__file__).parent / "results"
 MESSAGE = {"text": "Our summer sale starts today",
            "quick_replies": [{"title": "Show me", "payload": "SALE"}]}
 
@@ -113,10 +111,8 @@ async def main(users: int) -> None:
               "plain_deliver_msgs_per_s": plain_rate,
               "plain_deliver_record_msgs_per_s": recorded_rate,
               "ratio_vs_deliver": rate / plain_rate,
-              "ratio_vs_deliver_record": rate / recorded_rate,
-              "env": {"python": platform.python_version(), "server": "secantusdb (embedded)"}}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"segments-{int(time.time())}.json").write_text(json.dumps(result, indent=2))
+              "ratio_vs_deliver_record": rate / recorded_rate}
+    save("segments", result)
 
 
 if __name__ == "__main__":

@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +22,13 @@ from pymongo import AsyncMongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.results import save
 from plugin.embedded import EmbeddedServer
 from plugin.store import Store
 from simulator.loader import load_scenarios
 from simulator.model import Scenario
 from simulator.runner import Simulator, SuiteResult
 
-RESULTS = Path(__file__).parent / "results"
 SUITES = Path(__file__).resolve().parent.parent / "scenarios" / "suites"
 FILES = ("buttons.yaml", "branches.yaml", "cta.yaml")
 
@@ -88,10 +85,8 @@ async def main(repeat: int, rounds: int) -> None:
               "bot_share_c1": share(serial, "target_seconds"),
               "bot_share_c20": share(parallel, "target_seconds"),
               "capture_share_c1": share(serial, "capture_seconds"),
-              "capture_share_c20": share(parallel, "capture_seconds"),
-              "env": {"python": platform.python_version(), "server": "secantusdb (embedded)"}}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"simulator-{int(time.time())}.json").write_text(json.dumps(result, indent=2))
+              "capture_share_c20": share(parallel, "capture_seconds")}
+    save("simulator", result)
 
 
 if __name__ == "__main__":

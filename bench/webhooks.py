@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import statistics
 import sys
 import time
@@ -24,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pymongo
 from aiohttp import web
 from pymongo import AsyncMongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.datasets import conversation_events
+from bench.results import save
 from plugin import constants, webhooks
 from plugin.delivery import DeliveryWorker
 from plugin.embedded import EmbeddedServer
@@ -39,7 +38,6 @@ from plugin.outbox import WebhookEvent
 from plugin.settings import Settings
 from plugin.store import Store
 
-RESULTS = Path(__file__).parent / "results"
 BATCH = constants.RECORDER_BATCH_SIZE
 
 
@@ -175,12 +173,8 @@ async def main(count: int, users: int, rounds: int) -> dict[str, Any]:
     result = {
         "benchmark": "webhooks", "events": count, "users": users, "rounds": rounds,
         "capture": capture, "delivery": delivery,
-        "env": {"python": platform.python_version(), "pymongo": pymongo.version,
-                "server": "secantusdb (embedded)",
-                "cpu": platform.processor() or platform.machine()},
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"webhooks-{int(time.time())}.json").write_text(json.dumps(result, indent=2))
+    save("webhooks", result)
     return result
 
 
