@@ -65,6 +65,8 @@ class Recorder:
         self._buffer: deque[Event] = deque()
         self._in_flight = 0
         self._has_events = asyncio.Event()
+        # Set by flush(): the writer stops waiting for a fuller batch.
+        self._flush_requested = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._writer: asyncio.Task[None] | None = None
@@ -143,6 +145,8 @@ class Recorder:
         """Wait until every buffered event is written (or given up on)."""
         if self._writer is None and self._buffer:
             await self.start()
+        if self._buffer:
+            self._flush_requested.set()
         await asyncio.wait_for(self._idle.wait(), timeout)
 
     async def close(self, timeout: float = 30.0) -> None:
@@ -165,8 +169,11 @@ class Recorder:
     async def _write_forever(self) -> None:
         while True:
             await self._has_events.wait()
-            if len(self._buffer) < self._batch_size and self._flush_interval > 0:
-                await asyncio.sleep(self._flush_interval)
+            if (len(self._buffer) < self._batch_size and self._flush_interval > 0
+                    and not self._flush_requested.is_set()):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._flush_requested.wait(), self._flush_interval)
+            self._flush_requested.clear()
             size = min(self._batch_size, len(self._buffer))
             batch = [self._buffer.popleft() for _ in range(size)]
             self._in_flight = len(batch)

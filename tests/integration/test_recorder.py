@@ -204,3 +204,16 @@ async def _queued(store: Store, bot_id: str) -> list[tuple[str, str, str | None]
 def _expected_queue(messages: int, users: int) -> list[tuple[str, str, str | None]]:
     return sorted([("profile.created", f"u{u}", None) for u in range(users)]
                   + [("message.received", f"u{i % users}", f"m{i}") for i in range(messages)])
+
+
+async def test_flush_does_not_wait_out_the_batching_interval(store: Store, bot_id: str) -> None:
+    """A caller waiting for its event (the dummy channel's ?wait=true, the
+    simulator) makes the writer go at once instead of waiting for a fuller batch."""
+    recorder = await Recorder(store, flush_interval=30.0).start()
+    try:
+        await recorder.user_message(bot_id, "u", "hi")
+        await asyncio.sleep(0.05)  # the writer is now waiting for more events
+        await asyncio.wait_for(recorder.flush(), 10.0)
+        assert recorder.stats.written == 1
+    finally:
+        await recorder.close()
