@@ -266,7 +266,9 @@ class DeliveryWorker:
                                           allow_redirects=False) as response:
                 status = response.status
                 if not 200 <= status < 300:
-                    text = (await response.text(errors="replace"))[:_ERROR_TEXT_KEPT]
+                    # Only the start of it: a receiver's error page can be any size.
+                    head = await response.content.read(_ERROR_TEXT_KEPT)
+                    text = head.decode("utf-8", "replace")
                     error = f"HTTP {status}" + (f": {text}" if text else "")
         except TimeoutError:
             error = f"no answer within {self.settings.webhook_timeout_s:g} s"
