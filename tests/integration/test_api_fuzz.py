@@ -11,8 +11,10 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
+import requests
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from connectors.dummy_http import DummyExtension
 from plugin.app import create_app
@@ -23,8 +25,8 @@ from tests.integration.test_dummy_channel import LEADS
 
 KEY = "fuzz-admin-key"
 # Event ingestion picks each event's data schema with if/then, which the
-# generator cannot build from; tests/integration/test_api_events.py sends it
-# every kind of bad input instead.
+# generator cannot build from; test_no_event_batch_gets_a_server_error below
+# generates its bodies instead.
 schema = schemathesis.openapi.from_dict(
     build_document(create_app(Settings(), extensions=[DummyExtension()]))
 ).exclude(method="POST", path="/v1/bots/{bot_id}/events")
@@ -67,3 +69,34 @@ def test_no_request_gets_a_server_error(case: schemathesis.Case, server_url: str
 
 def test_the_fuzzed_document_covers_every_route() -> None:
     assert sum(1 for _ in schema.get_all_operations()) >= 40
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=3),
+    max_leaves=8)
+_DATA_KEYS = st.sampled_from([
+    "text", "payload", "intent", "entities", "message_id", "buttons", "quick_replies", "cards",
+    "title", "module", "campaign", "property", "value", "rejected", "error", "name", "method",
+    "url", "status", "latency_ms", "ok", "branch", "condition", "to", "reason"])
+_EVENT = st.fixed_dictionaries(
+    {"user_id": st.text(max_size=12),
+     "type": st.sampled_from(["user_message", "bot_message", "module_entered", "property_set",
+                              "api_call", "branch", "handover", "custom", "other"]),
+     "data": st.dictionaries(_DATA_KEYS, _JSON, max_size=5)},
+    optional={"id": st.text(max_size=12), "channel": st.text(max_size=12),
+              "source": st.text(max_size=12),
+              "ts": st.text(max_size=30) | st.just("2026-01-01T00:00:00Z")})
+
+
+@settings(max_examples=int(os.environ.get("AUDIENCE_FUZZ_EXAMPLES", "15")) * 4, deadline=None,
+          derandomize=not os.environ.get("AUDIENCE_FUZZ_RANDOM"),
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(events=st.lists(_EVENT, min_size=1, max_size=5))
+def test_no_event_batch_gets_a_server_error(events: list[dict[str, object]],
+                                            server_url: str) -> None:
+    response = requests.post(f"{server_url}/v1/bots/fuzz/events", json={"events": events},
+                             headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
+    assert response.status_code in (202, 400), f"{response.status_code}: {response.text[:500]}"
