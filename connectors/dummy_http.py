@@ -205,5 +205,9 @@ class DummyExtension(Extension):
             "One user's profile and timeline:",
             f"  curl {auth} {base_url}/v1/bots/{bot_id}/users/demo-007",
             f"  curl {auth} {base_url}/v1/bots/{bot_id}/users/demo-007/timeline",
+            "Send every new property to your CRM in real time (signed POSTs; see README):",
+            f"  curl {auth} -H 'Content-Type: application/json' -d "
+            "'{\"url\": \"https://crm.example.com/hook\", \"events\": [\"profile.created\", "
+            f"\"property.set\"]}}' {base_url}/v1/bots/{bot_id}/webhooks",
         ]
 
