@@ -1,4 +1,4 @@
-"""``audience webhooks list|create|deliveries|replay|delete``: real-time CRM
+"""``audience webhooks list|create|deliveries|replay|pause|resume|delete``: real-time CRM
 sync from the command line, on the same deployment as ``audience serve``
 (``--data-dir`` or ``MONGODB_URI``), whose delivery worker sends what capture
 queues."""
@@ -53,6 +53,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
     replay.add_argument("--delivery", default=None, help="one delivery's id")
     replay.set_defaults(run_command=sync_command(_replay))
 
+    for verb, active, what in (("pause", False, "queue deliveries but send none"),
+                               ("resume", True, "send what a paused webhook queued")):
+        toggle = verbs.add_parser(verb, parents=[data], help=what)
+        toggle.add_argument("--bot", required=True)
+        toggle.add_argument("--webhook", required=True, help="its id")
+        toggle.set_defaults(run_command=sync_command(_set_active), active=active)
+
     delete = verbs.add_parser("delete", parents=[data],
                               help="delete a webhook and its delivery log")
     delete.add_argument("--bot", required=True)
@@ -103,6 +110,12 @@ async def _replay(store: Store, args: argparse.Namespace) -> int:
         print("replayed: 1")
     else:
         print(f"replayed: {await webhooks.replay_dead(store, args.bot, args.webhook)}")
+    return 0
+
+
+async def _set_active(store: Store, args: argparse.Namespace) -> int:
+    hook = await webhooks.update_webhook(store, args.bot, args.webhook, {"active": args.active})
+    print(f"webhook {hook['id']}: {'active' if hook['active'] else 'paused'}")
     return 0
 
 

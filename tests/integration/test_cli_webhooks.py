@@ -57,6 +57,12 @@ async def test_webhooks_from_the_command_line(tmp_path: Path, receiver: Receiver
         code, out, err = await _run("webhooks", "create", *data, "--url", receiver.url,
                                     "--event", "handover", "--secret", "short")
         assert code == 2 and "secret" in err
+        code, out, err = await _run("webhooks", "pause", *data, "--webhook", hook_id)
+        assert (code, out.strip()) == (0, f"webhook {hook_id}: paused"), err
+        code, out, err = await _run("webhooks", "list", *data)
+        assert out.splitlines()[1].split()[3] == "paused"
+        code, out, err = await _run("webhooks", "resume", *data, "--webhook", hook_id)
+        assert (code, out.strip()) == (0, f"webhook {hook_id}: active"), err
         code, out, err = await _run("webhooks", "delete", *data, "--webhook", hook_id)
         assert (code, out.strip()) == (0, f"deleted webhook {hook_id}"), err
         code, out, err = await _run("webhooks", "delete", *data, "--webhook", hook_id)
