@@ -19,6 +19,7 @@ demo: $(STAMP)
 	$(BIN)/audience demo
 
 test: $(STAMP)
+	bash .ci/services
 	$(BIN)/ruff check plugin connectors runtime simulator tests bench scenarios rasa_sdk_plugins
 	$(BIN)/python -m pytest
 
