@@ -90,17 +90,7 @@ async def test_a_write_cut_off_halfway_is_retried_exactly_once(
 ) -> None:
     """The connection drops on the event insert, or after it on the profile
     update: the retry must leave every event stored once and counted once."""
-    await fault_store.client.admin.command({
-        "configureFailPoint": "failCommand",
-        "mode": {"times": 1},
-        "data": {"failCommands": [failing_command], "closeConnection": True,
-                 "appName": "recorder-faults"},
-    })
-    recorder = await Recorder(fault_store, flush_interval=0.01, retry_max_delay=0.1).start()
-    for i in range(20):
-        await recorder.user_message(bot_id, f"u{i % 4}", f"m{i}")
-    await recorder.close()
-    assert recorder.stats.retries >= 1
+    recorder = await _record_through_a_dropped_connection(fault_store, bot_id, failing_command)
     assert recorder.stats.written + recorder.stats.duplicates == 20
     events = fault_store.db[constants.EVENTS]
     assert await events.count_documents({"bot_id": bot_id}) == 20
@@ -164,16 +154,7 @@ async def test_crm_deliveries_are_queued_once_whatever_write_is_cut_off(
     await webhooks.create_webhook(fault_store, bot_id, {
         "url": "http://127.0.0.1:9/hook", "events": ["profile.created", "message.received"],
         "active": False})
-    await fault_store.client.admin.command({
-        "configureFailPoint": "failCommand", "mode": {"times": 1},
-        "data": {"failCommands": [failing_command], "closeConnection": True,
-                 "appName": "recorder-faults"},
-    })
-    recorder = await Recorder(fault_store, flush_interval=0.01, retry_max_delay=0.1).start()
-    for i in range(20):
-        await recorder.user_message(bot_id, f"u{i % 4}", f"m{i}")
-    await recorder.close()
-    assert recorder.stats.retries >= 1
+    await _record_through_a_dropped_connection(fault_store, bot_id, failing_command)
     assert await _queued(fault_store, bot_id) == _expected_queue(20, 4)
 
 
@@ -194,6 +175,23 @@ async def test_a_batch_retried_after_its_outbox_write_was_lost_queues_it(
     assert await _queued(store, bot_id) == _expected_queue(9, 3)
     await store.ingest(batch)
     assert await _queued(store, bot_id) == _expected_queue(9, 3)
+
+
+async def _record_through_a_dropped_connection(store: Store, bot_id: str,
+                                               failing_command: str) -> Recorder:
+    """Record 20 messages of 4 users while the first ``failing_command`` of this
+    store's client has its connection closed; the closed recorder."""
+    await store.client.admin.command({
+        "configureFailPoint": "failCommand", "mode": {"times": 1},
+        "data": {"failCommands": [failing_command], "closeConnection": True,
+                 "appName": "recorder-faults"},
+    })
+    recorder = await Recorder(store, flush_interval=0.01, retry_max_delay=0.1).start()
+    for i in range(20):
+        await recorder.user_message(bot_id, f"u{i % 4}", f"m{i}")
+    await recorder.close()
+    assert recorder.stats.retries >= 1, "the failpoint never fired"
+    return recorder
 
 
 async def _queued(store: Store, bot_id: str) -> list[tuple[str, str, str | None]]:
