@@ -12,11 +12,12 @@ from typing import Any
 from plugin.handover import QUEUE
 from plugin.recorder import Recorder
 from runtime.model import BotMessage
+from runtime.observer import Observer
 
 __all__ = ["RecorderObserver"]
 
 
-class RecorderObserver:
+class RecorderObserver(Observer):
     def __init__(self, recorder: Recorder, bot_id: str, user_id: str, channel: str,
                  source: str) -> None:
         self._recorder = recorder

@@ -1,20 +1,21 @@
-"""The observer protocol: how the runtime reports what happens in a
+"""The observer: how the runtime reports what happens in a
 conversation to whoever records it (a connector, forwarding to Audience).
 
-The runtime depends on this protocol only; it never imports Audience capture.
+The runtime depends on this class only; it never imports Audience capture.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from runtime.model import BotMessage
 
 __all__ = ["Observer", "NullObserver"]
 
 
-class Observer(Protocol):
-    """What happens in a conversation, as the runtime reports it.
+class Observer:
+    """What happens in a conversation, as the runtime reports it. Every hook
+    does nothing here: an observer overrides the ones it records.
 
     All methods are awaited in the order things happen. The runtime calls every
     method except :meth:`bot_message`, which the connector calls for each
@@ -55,44 +56,5 @@ class Observer(Protocol):
     async def handover(self, reason: str) -> None: ...
 
 
-class NullObserver:
+class NullObserver(Observer):
     """An observer that ignores everything (the default)."""
-
-    async def user_message(self, text: str | None, payload: str | None) -> None:
-        pass
-
-    async def bot_message(self, message: BotMessage) -> None:
-        pass
-
-    async def module_entered(self, module: str) -> None:
-        pass
-
-    async def property_set(self, name: str, value: Any) -> None:
-        pass
-
-    async def property_rejected(self, name: str, raw_value: object, reason: str) -> None:
-        pass
-
-    async def api_call(
-        self,
-        name: str,
-        method: str,
-        url: str,
-        status: int | None,
-        latency_ms: float,
-        ok: bool,
-        error_kind: str | None,
-    ) -> None:
-        pass
-
-    async def branch(self, module: str, index: int, label: str, condition: str) -> None:
-        pass
-
-    async def faq_answered(self, name: str) -> None:
-        pass
-
-    async def fallback(self, text: str) -> None:
-        pass
-
-    async def handover(self, reason: str) -> None:
-        pass

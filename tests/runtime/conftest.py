@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from runtime import Bot, BotMessage, Runtime, TurnResult, load_bot
+from runtime import Bot, BotMessage, Observer, Runtime, TurnResult, load_bot
 
 BOTS = Path(__file__).parent / "bots"
 LEADS = Path(__file__).parents[2] / "scenarios" / "bots" / "leads.yaml"
@@ -141,7 +141,7 @@ async def runtime(backend: Backend, closed_port: int, bots: list[Bot]) -> AsyncI
         yield runtime
 
 
-class RecordingObserver:
+class RecordingObserver(Observer):
     """Records every report as a tuple; api calls without their latency, which
     is checked and kept apart in ``latencies``."""
 
