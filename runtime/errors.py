@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from plugin.errors import InvalidRequest
 
-__all__ = ["Problem", "BotDefinitionError"]
+__all__ = ["Problem", "DocumentError", "BotDefinitionError"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,19 +27,23 @@ class Problem:
         return {"path": self.path, "line": self.line, "reason": self.reason}
 
 
-class BotDefinitionError(InvalidRequest):
-    """A bot file that cannot be loaded. The message has one line per problem,
-    ``file:line: path/in/document: reason``; the first problem is also in
-    ``path``, ``line`` and ``reason``."""
-
-    code = "invalid_bot"
+class DocumentError(InvalidRequest):
+    """A YAML document (a bot, a scenario file) that cannot be loaded. The
+    message has one line per problem, ``file:line: path/in/document: reason``;
+    the first problem is also in ``path``, ``line`` and ``reason``."""
 
     def __init__(self, source: str, problems: Sequence[Problem]) -> None:
         if not problems:
-            raise ValueError("a BotDefinitionError needs at least one problem")
+            raise ValueError(f"a {type(self).__name__} needs at least one problem")
         self.source = source
         self.problems = tuple(problems)
         first = self.problems[0]
         self.path, self.line, self.reason = first.path, first.line, first.reason
         message = "\n".join(p.describe(source) for p in self.problems)
         super().__init__(message, file=source, errors=[p.to_dict() for p in self.problems])
+
+
+class BotDefinitionError(DocumentError):
+    """A bot file that cannot be loaded (see :class:`DocumentError`)."""
+
+    code = "invalid_bot"

@@ -29,8 +29,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-from plugin.errors import InvalidRequest
-from runtime.errors import BotDefinitionError, Problem
+from runtime.errors import BotDefinitionError, DocumentError, Problem
 from runtime.loader import load_bot
 from runtime.model import Bot
 from runtime.yamldoc import YAML_LOADER, LineMap, did_you_mean, schema_problems
@@ -66,21 +65,10 @@ _PROFILE_KEYS = ("no_fallback", "properties", "set", "not_set", "rejected", "mod
                  "branch", "faq", "assigned_to")
 
 
-class ScenarioError(InvalidRequest):
-    """A scenario file that cannot be loaded: one ``file:line: path: reason`` line
-    per problem; the first one also in ``path``, ``line`` and ``reason``."""
+class ScenarioError(DocumentError):
+    """A scenario file that cannot be loaded (see :class:`runtime.errors.DocumentError`)."""
 
     code = "invalid_scenario"
-
-    def __init__(self, source: str, problems: Iterable[Problem]) -> None:
-        self.source = source
-        self.problems = tuple(problems)
-        if not self.problems:
-            raise ValueError("a ScenarioError needs at least one problem")
-        first = self.problems[0]
-        self.path, self.line, self.reason = first.path, first.line, first.reason
-        message = "\n".join(p.describe(source) for p in self.problems)
-        super().__init__(message, file=source, errors=[p.to_dict() for p in self.problems])
 
 
 @functools.cache
