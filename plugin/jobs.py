@@ -184,15 +184,15 @@ def shown_job(job: Mapping[str, Any]) -> dict[str, Any]:
             "finished_at": job.get("finished_at")}
 
 
-async def get_job(store: Store, job_id: str) -> dict[str, Any]:
-    """The job document.
+async def get_job(store: Store, job_id: str, kind: JobKind | None = None) -> dict[str, Any]:
+    """The job document (of that ``kind``, if given).
 
     Raises:
-        NotFound: no such job.
+        NotFound: no such job (of that kind).
     """
     job = await store.get_job(job_id)
-    if job is None:
-        raise NotFound(f"no job {job_id!r}", job=job_id)
+    if job is None or (kind is not None and job["kind"] != kind):
+        raise NotFound(f"no {kind or 'job'} {job_id!r}", job=job_id)
     return job
 
 

@@ -33,13 +33,6 @@ def _base_url(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
-async def _export_job(request: web.Request) -> dict[str, object]:
-    job = await jobs.get_job(request.app[STORE], request.match_info["job_id"])
-    if job["kind"] != JobKind.EXPORT:
-        raise NotFound(f"no export {job['_id']!r}", job=job["_id"])
-    return job
-
-
 @routes.post("/v1/bots/{bot_id}/exports")
 @endpoint("Export the users of a segment or filter to CSV or XLSX (a job); the row count "
           "is known at once", role=Role.VIEWER, request="export.create",
@@ -57,7 +50,7 @@ async def create_export(request: web.Request) -> web.Response:
           role=Role.VIEWER, responses={200: "export", 404: "error"}, params=(EXPORT_ID,),
           tag="export and import")
 async def get_export(request: web.Request) -> web.Response:
-    job = await _export_job(request)
+    job = await jobs.get_job(request.app[STORE], request.match_info["job_id"], JobKind.EXPORT)
     principal(request).authorize(str(job["bot_id"]), Role.VIEWER)
     return json_response(exporting.shown_export(job, request.app[SETTINGS],
                                                 _base_url(request)))

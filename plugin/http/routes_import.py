@@ -94,9 +94,7 @@ async def create_import(request: web.Request) -> web.Response:
           tag="export and import")
 async def get_import(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    job = await jobs.get_job(store, request.match_info["import_id"])
-    if job["kind"] != JobKind.IMPORT:
-        raise NotFound(f"no import {job['_id']!r}", job=job["_id"])
+    job = await jobs.get_job(store, request.match_info["import_id"], JobKind.IMPORT)
     principal(request).authorize(str(job["bot_id"]), Role.VIEWER)
     report = await store.get_import(job["_id"]) if job["status"] == JobStatus.DONE else None
     return json_response(importing.shown_import(job, report))
