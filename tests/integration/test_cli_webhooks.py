@@ -9,14 +9,14 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.integration.conftest import Receiver
 from tests.integration.test_cli import _run, running_server
 from tests.integration.test_dummy_channel import LEADS
-from tests.integration.test_webhooks import Receiver, receiver  # noqa: F401 (a fixture)
 
 KEY = "cli-webhooks-admin-key"
 
 
-async def test_webhooks_from_the_command_line(tmp_path: Path, receiver: Receiver) -> None:  # noqa: F811
+async def test_webhooks_from_the_command_line(tmp_path: Path, receiver: Receiver) -> None:
     data_dir = str(tmp_path / "data")
     env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
     env["AUDIENCE_ADMIN_KEY"] = KEY

@@ -10,30 +10,15 @@ an index; this is the test that shows the compiler avoids them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pymongo import MongoClient
 from pymongo.collection import Collection
 
-from plugin import constants
 from plugin.filters import compile_filter, matches, scoped_query
-from plugin.store import _INDEXES, profile_id
+from plugin.store import profile_id
 from tests.unit.filters.filter_schema import NOW, PROPERTIES, filters, profiles
-
-
-@pytest.fixture(scope="module")
-def profiles_collection(mongo_uri: str) -> Iterator[Collection[dict[str, Any]]]:
-    client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
-    db_name = f"audience_filters_{uuid.uuid4().hex[:8]}"
-    collection = client[db_name][constants.PROFILES]
-    collection.create_indexes(_INDEXES[constants.PROFILES])
-    yield collection
-    client.drop_database(db_name)
-    client.close()
 
 
 @settings(max_examples=150, deadline=None,

@@ -6,16 +6,12 @@ conditions in expressions, with the production indexes in place."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pymongo import MongoClient
 from pymongo.collection import Collection
 
-from plugin import constants
 from plugin.filters import (
     And,
     Or,
@@ -26,23 +22,12 @@ from plugin.filters import (
     matches,
     scoped_query,
 )
-from plugin.store import _INDEXES, profile_id
+from plugin.store import profile_id
 from tests.unit.filters.filter_schema import NOW, PROPERTIES, conditions, filters, profiles
 
 STATIC = ("s1", "s2")
 DYNAMIC = ("d1", "d2")
 MEMBERSHIPS: list[Any] = [[], ["s1"], ["s2"], ["s1", "s2"], ["other"], "s1", None]
-
-
-@pytest.fixture(scope="module")
-def profiles_collection(mongo_uri: str) -> Iterator[Collection[dict[str, Any]]]:
-    client: MongoClient[dict[str, Any]] = MongoClient(mongo_uri)
-    db_name = f"audience_segments_{uuid.uuid4().hex[:8]}"
-    collection = client[db_name][constants.PROFILES]
-    collection.create_indexes(_INDEXES[constants.PROFILES])
-    yield collection
-    client.drop_database(db_name)
-    client.close()
 
 
 def segment_condition(draw: st.DrawFn, choices: tuple[str, ...]) -> dict[str, Any]:

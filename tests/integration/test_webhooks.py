@@ -8,80 +8,20 @@ import asyncio
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from aiohttp import web
 
 from plugin.delivery import DeliveryWorker
 from plugin.outbox import SignatureError, verify_signature
 from plugin.settings import Settings
 from plugin.store import Store
 from tests.conftest import Api
+from tests.integration.conftest import Received, Receiver
 
 SECRET = "a-shared-secret-of-some-length"
 ALL_EVENTS = ["profile.created", "profile.updated", "property.set", "property.rejected",
               "message.received", "message.sent", "module.entered", "api.called", "handover"]
-
-
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.body)
-        return data
-
-
-@dataclass
-class Receiver:
-    """A CRM endpoint on loopback. ``answer`` decides each response from the
-    request's position (0-based) among all requests received."""
-
-    url: str = ""
-    requests: list[Received] = field(default_factory=list)
-    answer: Callable[[int, Received], int] = lambda n, r: 200
-    delay_s: float = 0.0
-    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
-
-    @property
-    def accepted(self) -> list[Received]:
-        return [r for r in self.requests if r.headers.get("X-Test-Status") == "200"]
-
-    async def handle(self, request: web.Request) -> web.Response:
-        got = Received(dict(request.headers), await request.read())
-        status = self.answer(len(self.requests), got)
-        got.headers["X-Test-Status"] = str(status)
-        self.requests.append(got)
-        async with self.arrived:
-            self.arrived.notify_all()
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
-        return web.Response(status=status, text="" if status < 300 else "receiver says no")
-
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-        async with self.arrived:
-            await asyncio.wait_for(self.arrived.wait_for(predicate), timeout)
-
-
-@pytest_asyncio.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    found = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", found.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    found.url = f"http://{host}:{port}/hook"
-    yield found
-    await runner.cleanup()
 
 
 async def create_hook(api: Api, bot_id: str, url: str, **extra: Any) -> dict[str, Any]:
