@@ -25,7 +25,7 @@ from .app import create_app
 from .constants import DEFAULT_DATA_DIR
 from .errors import AudienceError, InvalidRequest
 from .extensions import Extension, load_extensions
-from .http.jsonio import isoformat
+from .json_format import isoformat
 from .keys import ALL_BOTS, Role, create_key
 from .settings import Settings
 from .store import Store

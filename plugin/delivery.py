@@ -43,7 +43,7 @@ from .errors import FilterError
 from .events import utc_now
 from .filters import parse_filter
 from .filters.evaluate import evaluate
-from .http.jsonio import dumps
+from .json_format import dumps
 from .outbox import (
     ATTEMPT_HEADER,
     DELIVERY_HEADER,

@@ -1,38 +1,18 @@
 """JSON in and out: request bodies checked against the package's schemas,
-responses serialised with datetimes as ISO 8601 UTC."""
+responses written as :mod:`plugin.json_format` writes all JSON."""
 
 from __future__ import annotations
 
-import functools
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from bson import ObjectId
 
 from .. import schemas
 from ..errors import InvalidRequest, PayloadTooLarge
+from ..json_format import dumps
 
-__all__ = ["read_body", "json_response", "isoformat", "dumps"]
-
-
-def isoformat(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    text = moment.astimezone(UTC).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
-
-
-def _default(value: object) -> object:
-    if isinstance(value, datetime):
-        return isoformat(value)
-    if isinstance(value, ObjectId):
-        return str(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-dumps = functools.partial(json.dumps, default=_default, ensure_ascii=False)
+__all__ = ["read_body", "json_response"]
 
 
 def json_response(body: object, *, status: int = 200) -> web.Response:
