@@ -25,12 +25,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.datasets import conversation_events
 from bench.results import save
-from plugin import constants
-from plugin.capture import chunk_token
-from plugin.embedded import EmbeddedServer
-from plugin.events import Event, new_event_id, utc_now
-from plugin.recorder import Recorder
-from plugin.store import Store, event_document, event_key
+from plugin.capture.recorder import Recorder
+from plugin.capture.update import chunk_token
+from plugin.core import constants
+from plugin.core.events import Event, new_event_id, utc_now
+from plugin.db.embedded import EmbeddedServer
+from plugin.db.store import Store, event_document, event_key
 
 
 def _fresh_ids(events: list[Event]) -> list[Event]:

@@ -6,9 +6,9 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from plugin import events as ev
-from plugin.events import Event
-from plugin.store import profile_id
+from plugin.core import events as ev
+from plugin.core.events import Event
+from plugin.db.store import profile_id
 
 
 def conversation_events(count: int, users: int, bot_id: str = "bench",

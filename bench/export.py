@@ -1,5 +1,5 @@
 """Exports of 10,000 and 100,000 profiles to CSV and to XLSX through
-``plugin.exporting`` (the code the export job runs), against a plain loop
+``plugin.transfer.export`` (the code the export job runs), against a plain loop
 writing the same cursor with the ``csv`` module, in one run, with the time
 and the peak Python memory (tracemalloc) of each.
 
@@ -28,10 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.datasets import profile_documents
 from bench.results import save
-from plugin import audience, exporting
-from plugin import constants as c
-from plugin.embedded import EmbeddedServer
-from plugin.store import Store
+from plugin.audience import query as audience
+from plugin.core import constants as c
+from plugin.db.embedded import EmbeddedServer
+from plugin.db.store import Store
+from plugin.transfer import export as exporting
 
 
 async def _seed(store: Store, bot_id: str, count: int) -> None:

@@ -30,13 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.datasets import profile_documents
 from bench.results import save
-from plugin import constants
-from plugin.app import create_app
-from plugin.embedded import EmbeddedServer
-from plugin.filters import compile_filter
-from plugin.properties import SYSTEM_PROPERTIES, custom_property
-from plugin.settings import Settings
-from plugin.store import Store
+from plugin.audience.filters import compile_filter
+from plugin.core import constants
+from plugin.core.properties import SYSTEM_PROPERTIES, custom_property
+from plugin.core.settings import Settings
+from plugin.db.embedded import EmbeddedServer
+from plugin.db.store import Store
+from plugin.http.app import create_app
 
 BOT = "bench"
 KEY = "bench-admin-key"

@@ -37,8 +37,8 @@ from connectors.rasa.consumer import (
     BrokerConsumer,
     dead_letter_name,
 )
-from plugin.embedded import EmbeddedServer
-from plugin.store import Store
+from plugin.db.embedded import EmbeddedServer
+from plugin.db.store import Store
 
 PREFETCH = BATCH_SIZE * PREFETCH_BATCHES
 

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.results import save
 from connectors.demo import DEMO_API_PREFIX, demo_api_routes, drive_demo_users
 from connectors.dummy import DummyChannel
-from plugin.embedded import EmbeddedServer
-from plugin.recorder import Recorder
-from plugin.store import Store
+from plugin.capture.recorder import Recorder
+from plugin.db.embedded import EmbeddedServer
+from plugin.db.store import Store
 from runtime.engine import Runtime
 from runtime.loader import load_bot
 

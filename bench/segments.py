@@ -29,13 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.datasets import profile_documents
 from bench.results import save
 from connectors.dummy import SOURCE, DummyChannel
-from plugin import bulk, segments
-from plugin import constants as c
-from plugin import events as ev
-from plugin.connectors import ConnectorRegistry
-from plugin.embedded import EmbeddedServer
-from plugin.jobs import JobWorker
-from plugin.store import Store
+from plugin.audience import segments
+from plugin.core import constants as c
+from plugin.core import events as ev
+from plugin.db.embedded import EmbeddedServer
+from plugin.db.store import Store
+from plugin.handover.channels import ConnectorRegistry
+from plugin.jobs import actions as bulk
+from plugin.jobs.worker import JobWorker
 from runtime.engine import Runtime
 
 MESSAGE = {"text": "Our summer sale starts today",

@@ -23,8 +23,8 @@ from pymongo import AsyncMongoClient
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.results import save
-from plugin.embedded import EmbeddedServer
-from plugin.store import Store
+from plugin.db.embedded import EmbeddedServer
+from plugin.db.store import Store
 from simulator.loader import load_scenarios
 from simulator.model import Scenario
 from simulator.runner import Simulator, SuiteResult

@@ -30,13 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.datasets import conversation_events
 from bench.results import save
-from plugin import constants, webhooks
-from plugin.delivery import DeliveryWorker
-from plugin.embedded import EmbeddedServer
-from plugin.events import Event, new_event_id
-from plugin.outbox import WebhookEvent
-from plugin.settings import Settings
-from plugin.store import Store
+from plugin.core import constants
+from plugin.core.events import Event, new_event_id
+from plugin.core.settings import Settings
+from plugin.crm import webhooks
+from plugin.crm.delivery import DeliveryWorker
+from plugin.crm.outbox import WebhookEvent
+from plugin.db.embedded import EmbeddedServer
+from plugin.db.store import Store
 
 BATCH = constants.RECORDER_BATCH_SIZE
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugin.handover import QUEUE
-from plugin.recorder import Recorder
+from plugin.capture.recorder import Recorder
+from plugin.handover.takeover import QUEUE
 from runtime.model import BotMessage
 from runtime.observer import Observer
 

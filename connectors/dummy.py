@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from plugin.recorder import Recorder
+from plugin.capture.recorder import Recorder
 from runtime.engine import Runtime
 
 from .capture import RecorderObserver
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 class DummyChannel:
-    """Implements :class:`plugin.connectors.ChannelConnector` for source ``dummy``."""
+    """Implements :class:`plugin.handover.channels.ChannelConnector` for source ``dummy``."""
 
     source = SOURCE
 

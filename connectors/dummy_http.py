@@ -12,14 +12,14 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from plugin.errors import InvalidRequest, PayloadTooLarge
+from plugin.access.keys import Role
+from plugin.capture.recorder import Recorder
+from plugin.core.errors import InvalidRequest, PayloadTooLarge
+from plugin.db.store import Store
 from plugin.extensions import Extension
 from plugin.http.appkeys import CONNECTORS, STORE
 from plugin.http.endpoint import Param, endpoint
 from plugin.http.jsonio import json_response, read_body
-from plugin.keys import Role
-from plugin.recorder import Recorder
-from plugin.store import Store
 from runtime.engine import Runtime
 from runtime.loader import load_bot, parse_bot
 from runtime.model import Bot

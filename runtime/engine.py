@@ -30,9 +30,9 @@ from typing import Any
 
 import aiohttp
 
-from plugin.errors import NotFound
-from plugin.filters import matches
-from plugin.properties import InvalidValue
+from plugin.audience.filters import matches
+from plugin.core.errors import NotFound
+from plugin.core.properties import InvalidValue
 from runtime.apis import ApiOutcome, call_api
 from runtime.loader import load_bot
 from runtime.model import (

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from plugin.errors import InvalidRequest
+from plugin.core.errors import InvalidRequest
 
 __all__ = ["Problem", "DocumentError", "BotDefinitionError"]
 

@@ -34,9 +34,9 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-from plugin.errors import FilterError
-from plugin.filters import parse_filter
-from plugin.properties import (
+from plugin.audience.filters import parse_filter
+from plugin.core.errors import FilterError
+from plugin.core.properties import (
     SYSTEM_PROPERTIES,
     InvalidValue,
     PropertyType,

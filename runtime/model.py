@@ -3,7 +3,7 @@
 Owns the dataclasses the loader builds and the engine reads, and the message
 values (:class:`BotMessage` and its buttons, quick replies and cards) that a
 definition holds as templates and a turn returns rendered. Pure: no I/O, no
-YAML, no HTTP; imports only ``plugin.properties``.
+YAML, no HTTP; imports only ``plugin.core.properties``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from plugin.properties import (
+from plugin.core.properties import (
     SYSTEM_PROPERTIES,
     InvalidValue,
     PropertyDef,

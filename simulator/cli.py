@@ -13,10 +13,10 @@ import os
 import sys
 from pathlib import Path
 
-from plugin.constants import MEMORY
+from plugin.core.constants import MEMORY
+from plugin.core.settings import Settings
+from plugin.db.store import Store
 from plugin.extensions import Extension
-from plugin.settings import Settings
-from plugin.store import Store
 
 from .loader import ScenarioError, find_scenario_files, load_scenarios
 from .model import AudienceTarget, RasaTarget, Scenario

@@ -57,7 +57,7 @@ def _target_options() -> dict[str, Any]:
     url = target.removeprefix("rasa+").rstrip("/")
     if not target.startswith("rasa+") or not url.startswith(("http://", "https://")):
         raise pytest.UsageError(f"AUDIENCE_TARGET must be rasa+http://host:port, not {target!r}")
-    from plugin.constants import DEFAULT_DB_NAME
+    from plugin.core.constants import DEFAULT_DB_NAME
 
     from .model import RasaTarget
 

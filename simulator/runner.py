@@ -31,10 +31,10 @@ from typing import Any
 import aiohttp
 from pymongo import AsyncMongoClient
 
-from plugin.constants import MEMORY
-from plugin.embedded import EmbeddedServer
-from plugin.recorder import Recorder
-from plugin.store import Store
+from plugin.capture.recorder import Recorder
+from plugin.core.constants import MEMORY
+from plugin.db.embedded import EmbeddedServer
+from plugin.db.store import Store
 from runtime.loader import load_bot
 from runtime.model import Bot
 

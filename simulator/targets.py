@@ -2,7 +2,7 @@
 back what was captured.
 
 * :class:`InProcess`: the bot file run by ``runtime`` through the dummy
-  channel, captured by a :class:`~plugin.recorder.Recorder` into a store the
+  channel, captured by a :class:`~plugin.capture.recorder.Recorder` into a store the
   simulator owns (one database per simulate run, one runtime per scenario run
   so each gets its own ``${API_BASE}``).
 * :class:`AudienceServer`: a running Audience server. The bot is deployed
@@ -32,11 +32,11 @@ import aiohttp
 import yaml
 
 from connectors.dummy import DummyChannel
-from plugin.constants import TIMELINE_MAX_LIMIT
-from plugin.errors import AudienceError
-from plugin.events import utc_now
-from plugin.recorder import Recorder
-from plugin.store import Store
+from plugin.capture.recorder import Recorder
+from plugin.core.constants import TIMELINE_MAX_LIMIT
+from plugin.core.errors import AudienceError
+from plugin.core.events import utc_now
+from plugin.db.store import Store
 from runtime.engine import Runtime
 from runtime.model import Bot
 
@@ -135,7 +135,7 @@ class InProcess:
         runtime = Runtime(api_base=api_base, variables=run.scenario.variables,
                           session=self.session)
         runtime.deploy(bot)
-        # Recorded first, so the profile is created as a test user's (see plugin.capture).
+        # Recorded first, so the profile is created as a test user's (see plugin.capture.update).
         # A millisecond early: events of one millisecond are applied in no set order.
         await self.recorder.custom(bot.id, run.user_id, _MARKER, _marker(run),
                                    channel=run.channel, source=SOURCE,

@@ -21,12 +21,12 @@ from aiohttp import web
 from pymongo import AsyncMongoClient
 
 from connectors.dummy_http import DummyExtension
-from plugin.app import create_app
-from plugin.constants import MEMORY
-from plugin.embedded import EmbeddedServer
-from plugin.keys import Role, create_key
-from plugin.settings import Settings
-from plugin.store import Store
+from plugin.access.keys import Role, create_key
+from plugin.core.constants import MEMORY
+from plugin.core.settings import Settings
+from plugin.db.embedded import EmbeddedServer
+from plugin.db.store import Store
+from plugin.http.app import create_app
 
 ADMIN_KEY = "test-admin-key"
 MAX_BODY_BYTES = 64 * 1024

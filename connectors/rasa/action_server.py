@@ -7,7 +7,7 @@ rasa_sdk then calls :func:`attach_sanic_app_extensions` on each app it
 builds (one per Sanic worker), and :func:`install` adds:
 
 * a ``before_server_start`` listener opening the database client and a
-  :class:`~plugin.recorder.Recorder` in the worker (never at import: Sanic
+  :class:`~plugin.capture.recorder.Recorder` in the worker (never at import: Sanic
   may run several workers), and one on ``before_server_stop`` flushing and
   closing them;
 * request/response middleware recording each ``POST /webhook``: the tracker
@@ -42,11 +42,11 @@ import pluggy
 from sanic import Request, Sanic
 from sanic.response import BaseHTTPResponse
 
-from plugin import events as ev
-from plugin.events import Event, utc_now
-from plugin.recorder import Recorder
-from plugin.settings import Settings
-from plugin.store import Store
+from plugin.capture.recorder import Recorder
+from plugin.core import events as ev
+from plugin.core.events import Event, utc_now
+from plugin.core.settings import Settings
+from plugin.db.store import Store
 
 from . import api_calls
 from .events import SOURCE, MalformedEvent, translate

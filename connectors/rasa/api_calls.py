@@ -28,9 +28,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from plugin import events as ev
-from plugin.events import ApiErrorKind, utc_now
-from plugin.recorder import Recorder
+from plugin.capture.recorder import Recorder
+from plugin.core import events as ev
+from plugin.core.events import ApiErrorKind, utc_now
 
 from .events import SOURCE
 

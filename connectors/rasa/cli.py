@@ -22,10 +22,10 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
-from plugin.errors import AudienceError
+from plugin.core.errors import AudienceError
+from plugin.core.settings import Settings, mask_uri
+from plugin.db.store import Store
 from plugin.extensions import Extension
-from plugin.settings import Settings, mask_uri
-from plugin.store import Store
 
 from . import DEFAULT_EXCHANGE, DEFAULT_QUEUE
 

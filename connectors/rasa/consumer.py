@@ -42,10 +42,10 @@ from aio_pika.abc import (
 )
 from aiormq.exceptions import AMQPError
 
-from plugin.events import Event
-from plugin.recorder import ingest_until_stored
-from plugin.settings import mask_uri
-from plugin.store import Store
+from plugin.capture.recorder import ingest_until_stored
+from plugin.core.events import Event
+from plugin.core.settings import mask_uri
+from plugin.db.store import Store
 
 from . import DEFAULT_EXCHANGE, DEFAULT_QUEUE
 from .events import MalformedEvent, parse_message, translate

@@ -42,10 +42,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from plugin import events as ev
-from plugin.errors import AudienceError
-from plugin.events import Event
-from plugin.handover import QUEUE
+from plugin.core import events as ev
+from plugin.core.errors import AudienceError
+from plugin.core.events import Event
+from plugin.handover.takeover import QUEUE
 
 __all__ = [
     "SOURCE",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..connectors import ConnectorRegistry
-from ..delivery import DeliveryWorker
-from ..jobs import JobWorker
-from ..keys import Principal
-from ..settings import Settings
-from ..store import Store
+from plugin.access.keys import Principal
+from plugin.core.settings import Settings
+from plugin.crm.delivery import DeliveryWorker
+from plugin.db.store import Store
+from plugin.handover.channels import ConnectorRegistry
+from plugin.jobs.worker import JobWorker
 
 __all__ = ["SETTINGS", "STORE", "CONNECTORS", "PRINCIPAL", "JOB_WORKER", "DELIVERY_WORKER"]
 

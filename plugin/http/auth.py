@@ -6,9 +6,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from ..keys import Principal, authenticate
-from .appkeys import PRINCIPAL, SETTINGS, STORE
-from .endpoint import endpoint_of
+from plugin.access.keys import Principal, authenticate
+from plugin.http.appkeys import PRINCIPAL, SETTINGS, STORE
+from plugin.http.endpoint import endpoint_of
 
 __all__ = ["auth_middleware", "principal"]
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from ..keys import Role
+from plugin.access.keys import Role
 
 __all__ = ["Endpoint", "Param", "endpoint", "endpoint_of"]
 

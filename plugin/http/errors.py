@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from ..errors import (
+from plugin.core.errors import (
     AudienceError,
     Conflict,
     DatabaseUnavailable,
@@ -17,7 +17,7 @@ from ..errors import (
     PayloadTooLarge,
     Unauthorized,
 )
-from .jsonio import json_response
+from plugin.http.jsonio import json_response
 
 __all__ = ["error_middleware"]
 

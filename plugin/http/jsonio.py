@@ -1,5 +1,5 @@
 """JSON in and out: request bodies checked against the package's schemas,
-responses written as :mod:`plugin.json_format` writes all JSON."""
+responses written as :mod:`plugin.core.json_format` writes all JSON."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import schemas
-from ..errors import InvalidRequest, PayloadTooLarge
-from ..json_format import dumps
+from plugin import schemas
+from plugin.core.errors import InvalidRequest, PayloadTooLarge
+from plugin.core.json_format import dumps
 
 __all__ = ["read_body", "json_response"]
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import schemas
-from .endpoint import endpoint, endpoint_of
-from .jsonio import json_response
+from plugin import schemas
+from plugin.http.endpoint import endpoint, endpoint_of
+from plugin.http.jsonio import json_response
 
 __all__ = ["build_document", "routes"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..errors import InvalidRequest
+from plugin.core.errors import InvalidRequest
 
 __all__ = ["int_param"]
 

@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 
-from ..errors import InvalidRequest
+from plugin.core.errors import InvalidRequest
 
 __all__ = ["names", "load", "validator", "errors", "check"]
 

@@ -16,8 +16,8 @@ from aiohttp import web
 from pymongo import MongoClient
 from pymongo.collection import Collection
 
-from plugin import constants
-from plugin.store import _INDEXES
+from plugin.core import constants
+from plugin.db.store import _INDEXES
 
 
 @pytest.fixture(scope="module")

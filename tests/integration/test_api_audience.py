@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from plugin import events as ev
-from plugin.audience import compile_audience_filter
-from plugin.store import Store
+from plugin.audience.query import compile_audience_filter
+from plugin.core import events as ev
+from plugin.db.store import Store
 from tests.conftest import Api
 
 EMAIL = {"property": "email", "operator": "is_set"}

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.dummy_http import DummyExtension
-from plugin.app import create_app
+from plugin.core.settings import Settings
+from plugin.http.app import create_app
 from plugin.http.openapi import build_document
-from plugin.settings import Settings
 from tests.integration.test_cli import AUDIENCE
 from tests.integration.test_dummy_channel import LEADS
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugin import events as ev
-from plugin.store import Store
+from plugin.core import events as ev
+from plugin.db.store import Store
 from tests.conftest import Api
 from tests.integration.test_api_audience import seed
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from plugin import constants
-from plugin.keys import hash_key
-from plugin.store import Store
+from plugin.access.keys import hash_key
+from plugin.core import constants
+from plugin.db.store import Store
 from tests.conftest import Api
 
 MakeKey = Callable[..., Awaitable[str]]

@@ -22,14 +22,15 @@ import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
-from plugin import audience, exporting
-from plugin import constants as c
-from plugin.connectors import ConnectorRegistry
-from plugin.events import utc_now
-from plugin.jobs import JobKind, JobWorker
-from plugin.properties import custom_property
-from plugin.settings import Settings
-from plugin.store import Store, profile_id
+from plugin.audience import query as audience
+from plugin.core import constants as c
+from plugin.core.events import utc_now
+from plugin.core.properties import custom_property
+from plugin.core.settings import Settings
+from plugin.db.store import Store, profile_id
+from plugin.handover.channels import ConnectorRegistry
+from plugin.jobs.worker import JobKind, JobWorker
+from plugin.transfer import export as exporting
 from tests.conftest import Api
 from tests.integration.test_cli import AUDIENCE
 

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymongo.collection import Collection
 
-from plugin.filters import compile_filter, matches, scoped_query
-from plugin.store import profile_id
+from plugin.audience.filters import compile_filter, matches, scoped_query
+from plugin.db.store import profile_id
 from tests.unit.filters.filter_schema import NOW, PROPERTIES, filters, profiles
 
 

@@ -9,9 +9,9 @@ import aiohttp
 from aiohttp import web
 from pymongo import AsyncMongoClient
 
-from plugin.app import create_app
-from plugin.settings import Settings
-from plugin.store import Store
+from plugin.core.settings import Settings
+from plugin.db.store import Store
+from plugin.http.app import create_app
 
 
 def _closed_port() -> int:

@@ -16,10 +16,10 @@ import aiohttp
 import openpyxl
 import pytest
 
-from plugin import constants as c
-from plugin.properties import custom_property
-from plugin.settings import Settings
-from plugin.store import Store, profile_id
+from plugin.core import constants as c
+from plugin.core.properties import custom_property
+from plugin.core.settings import Settings
+from plugin.db.store import Store, profile_id
 from tests.conftest import Api
 from tests.integration.test_cli import AUDIENCE
 

@@ -15,14 +15,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from plugin import bulk
-from plugin import constants as c
-from plugin.connectors import ConnectorRegistry
-from plugin.events import utc_now
+from plugin.access.keys import Role
+from plugin.core import constants as c
+from plugin.core.events import utc_now
+from plugin.db.store import Store, profile_id
+from plugin.handover.channels import ConnectorRegistry
 from plugin.http.appkeys import CONNECTORS
-from plugin.jobs import JobWorker, _broadcast_event, broadcast_event_id, marker_key
-from plugin.keys import Role
-from plugin.store import Store, profile_id
+from plugin.jobs import actions as bulk
+from plugin.jobs.worker import JobWorker, _broadcast_event, broadcast_event_id, marker_key
 from tests.conftest import Api
 from tests.integration.test_dummy_channel import LEADS, say, timeline
 

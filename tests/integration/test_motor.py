@@ -6,8 +6,8 @@ import uuid
 
 from motor.motor_asyncio import AsyncIOMotorClient
 
-from plugin import events as ev
-from plugin.store import Store
+from plugin.core import events as ev
+from plugin.db.store import Store
 
 
 async def test_store_on_a_motor_client(mongo_uri: str, bot_id: str) -> None:

@@ -13,12 +13,13 @@ import pytest
 import pytest_asyncio
 from pymongo import AsyncMongoClient
 
-from plugin import constants, webhooks
-from plugin import events as ev
-from plugin.embedded import EmbeddedServer
-from plugin.properties import custom_property
-from plugin.recorder import Recorder
-from plugin.store import Store
+from plugin.capture.recorder import Recorder
+from plugin.core import constants
+from plugin.core import events as ev
+from plugin.core.properties import custom_property
+from plugin.crm import webhooks
+from plugin.db.embedded import EmbeddedServer
+from plugin.db.store import Store
 
 
 @pytest_asyncio.fixture

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymongo.collection import Collection
 
-from plugin.filters import (
+from plugin.audience.filters import (
     And,
     Or,
     Ref,
@@ -22,7 +22,7 @@ from plugin.filters import (
     matches,
     scoped_query,
 )
-from plugin.store import profile_id
+from plugin.db.store import profile_id
 from tests.unit.filters.filter_schema import NOW, PROPERTIES, conditions, filters, profiles
 
 STATIC = ("s1", "s2")

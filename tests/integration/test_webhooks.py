@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from plugin.delivery import DeliveryWorker
-from plugin.outbox import SignatureError, verify_signature
-from plugin.settings import Settings
-from plugin.store import Store
+from plugin.core.settings import Settings
+from plugin.crm.delivery import DeliveryWorker
+from plugin.crm.outbox import SignatureError, verify_signature
+from plugin.db.store import Store
 from tests.conftest import Api
 from tests.integration.conftest import Received, Receiver
 

@@ -24,7 +24,7 @@ from aiohttp import web
 
 from connectors.rasa.action_server import CALL_EVENT
 from connectors.rasa.consumer import BrokerConsumer
-from plugin.store import Store
+from plugin.db.store import Store
 
 from .conftest import Broker, Clock, action, bot, eventually, published, session, slot, user
 

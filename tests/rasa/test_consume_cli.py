@@ -8,8 +8,8 @@ import signal
 import sys
 from pathlib import Path
 
-from plugin import constants
-from plugin.store import Store
+from plugin.core import constants
+from plugin.db.store import Store
 
 from .conftest import Broker, Clock, eventually, published, slot, user
 

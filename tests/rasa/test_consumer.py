@@ -9,7 +9,7 @@ from typing import Any
 import pytest_asyncio
 
 from connectors.rasa.consumer import ERROR_HEADER, BrokerConsumer
-from plugin.store import Store
+from plugin.db.store import Store
 
 from .conftest import Broker, Clock, eventually, published, session, slot, user
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connectors.rasa.events import MalformedEvent, parse_message, rasa_event_id, translate
-from plugin.events import EventType
+from plugin.core.events import EventType
 
 TS = 1_700_000_000.25
 

@@ -19,7 +19,7 @@ import pytest_asyncio
 from aiohttp import web
 
 from connectors.rasa.consumer import BrokerConsumer
-from plugin.store import Store
+from plugin.db.store import Store
 from simulator.model import RasaTarget, Scenario, ScenarioRun
 from simulator.targets import Rasa, TargetError
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from plugin.errors import InvalidRequest
+from plugin.core.errors import InvalidRequest
 from runtime import BotDefinitionError, load_bot, parse_bot
 from runtime.loader import bot_schema
 from runtime.model import Ask, Branch, Call, Goto, Handover, Say, SetValues

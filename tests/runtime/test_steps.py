@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from plugin.errors import NotFound
+from plugin.core.errors import NotFound
 from runtime import Button, Card, QuickReply, Runtime
 from tests.runtime.conftest import RecordingObserver
 

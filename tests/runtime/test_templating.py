@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from plugin.properties import InvalidValue, custom_property
+from plugin.core.properties import InvalidValue, custom_property
 from runtime.model import BotMessage, Button, Card, PropertySpec, QuickReply, Validation
 from runtime.templating import placeholders, render_message, render_text, render_value
 
@@ -127,7 +127,7 @@ def test_the_runtime_imports_no_server_code_connectors_or_simulator() -> None:
     code = (
         "import sys, runtime\n"
         "bad = [m for m in sys.modules if m.startswith(('aiohttp.web', 'connectors', "
-        "'simulator', 'pymongo', 'plugin.store', 'plugin.http', 'plugin.app'))]\n"
+        "'simulator', 'pymongo', 'plugin.db.store', 'plugin.http', 'plugin.http.app'))]\n"
         "print(bad)\n"
     )
     root = Path(__file__).parents[2]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from plugin.store import Store
+from plugin.db.store import Store
 from simulator.runner import Simulator
 
 HERE = Path(__file__).parent

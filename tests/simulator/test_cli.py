@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from plugin.cli import main
+from plugin.cli.main import main
 
 from .conftest import INVALID, SCENARIOS
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from plugin import events as ev
-from plugin.capture import check_property_values, chunk_token, profile_chunks, profile_update
-from plugin.properties import custom_property
+from plugin.capture.update import check_property_values, chunk_token, profile_chunks, profile_update
+from plugin.core import events as ev
+from plugin.core.properties import custom_property
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 

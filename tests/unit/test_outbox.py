@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from plugin import events as ev
-from plugin.outbox import (
+from plugin.core import events as ev
+from plugin.crm.outbox import (
     Subscription,
     WebhookEvent,
     outbox_entries,

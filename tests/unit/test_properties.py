@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from plugin.properties import (
+from plugin.core.properties import (
     SYSTEM_PROPERTIES,
     InvalidValue,
     PropertyType,

@@ -10,8 +10,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from plugin.filters import And, Node, Or, Ref, format_expression
-from plugin.properties import SYSTEM_PROPERTIES, PropertyDef, custom_property
+from plugin.audience.filters import And, Node, Or, Ref, format_expression
+from plugin.core.properties import SYSTEM_PROPERTIES, PropertyDef, custom_property
 
 NOW = datetime(2024, 5, 10, 12, 0, 0, 123000, tzinfo=UTC)
 

@@ -33,12 +33,12 @@ from filter_schema import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plugin.filters import (
+from plugin.audience.filters import (
     compile_filter,
     matches,
     scoped_query,
 )
-from plugin.filters.compile import ALLOWED_OPERATORS
+from plugin.audience.filters.compile import ALLOWED_OPERATORS
 
 MISSING = object()
 

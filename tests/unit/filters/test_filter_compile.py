@@ -10,10 +10,10 @@ from filter_schema import NOW, PROPERTIES
 from hypothesis import given
 from hypothesis import strategies as st
 
-from plugin.errors import FilterError
-from plugin.filters import compile_filter, parse_filter, scoped_query
-from plugin.filters.compile import ALLOWED_OPERATORS, MAX_CONDITIONS
-from plugin.filters.conditions import Predicate, operators_for
+from plugin.audience.filters import compile_filter, parse_filter, scoped_query
+from plugin.audience.filters.compile import ALLOWED_OPERATORS, MAX_CONDITIONS
+from plugin.audience.filters.conditions import Predicate, operators_for
+from plugin.core.errors import FilterError
 
 EMAIL = {"property": "email", "operator": "is_set"}
 PHONE = {"property": "phone", "operator": "is_set"}

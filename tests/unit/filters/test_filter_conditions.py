@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from filter_schema import NOW, PROPERTIES
 
-from plugin.errors import FilterError
-from plugin.filters import compile_filter, operators_for
-from plugin.filters.conditions import MAX_TEXT_VALUE_LENGTH, MAX_VALUES
-from plugin.properties import PropertyType
+from plugin.audience.filters import compile_filter, operators_for
+from plugin.audience.filters.conditions import MAX_TEXT_VALUE_LENGTH, MAX_VALUES
+from plugin.core.errors import FilterError
+from plugin.core.properties import PropertyType
 
 
 def _one(prop: str, operator: str, value: Any = None, **extra: Any) -> dict[str, Any]:

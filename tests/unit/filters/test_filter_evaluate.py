@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from filter_schema import NOW, PROPERTIES
 
-from plugin.errors import FilterError
-from plugin.filters import evaluate, matches, parse_filter
+from plugin.audience.filters import evaluate, matches, parse_filter
+from plugin.core.errors import FilterError
 
 ANN = {
     "user_id": "u1",

@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from plugin.errors import FilterError
-from plugin.filters.ast import And, Node, Or, Ref, format_expression
-from plugin.filters.expression import (
+from plugin.audience.filters.ast import And, Node, Or, Ref, format_expression
+from plugin.audience.filters.expression import (
     MAX_EXPRESSION_LENGTH,
     MAX_NESTING_DEPTH,
     parse_expression,
 )
+from plugin.core.errors import FilterError
 
 R1, R2, R3, R4 = Ref(0), Ref(1), Ref(2), Ref(3)
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from filter_schema import NOW, PROPERTIES
 
-from plugin.filters import compile_filter, scoped_query
+from plugin.audience.filters import compile_filter, scoped_query
 
 
 def _scoped(*conditions: dict[str, Any], expression: str | None = None) -> dict[str, Any]:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from plugin.errors import FilterError
-from plugin.filters import SegmentRef, compile_filter, matches
-from plugin.properties import SYSTEM_PROPERTIES
+from plugin.audience.filters import SegmentRef, compile_filter, matches
+from plugin.core.errors import FilterError
+from plugin.core.properties import SYSTEM_PROPERTIES
 
 WEB = {"property": "channel", "operator": "equals", "value": "web"}
 SEGMENTS = {

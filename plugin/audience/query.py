@@ -1,0 +1,221 @@
+"""The audience as an operator sees it: filter, count, page through and search
+the profiles of one bot, and read or change its property schema.
+
+A service over :class:`~plugin.db.store.Store`: it compiles filters with
+:mod:`plugin.audience.filters` and runs them through the store; it knows no HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bson import json_util
+from bson.errors import InvalidBSON
+
+from plugin.audience.filters import (
+    SEGMENT_PROPERTY,
+    SegmentRef,
+    compile_filter,
+    operators_for,
+    scoped_query,
+)
+from plugin.capture.update import INTERNAL_PROFILE_FIELDS
+from plugin.core.errors import InvalidRequest
+from plugin.core.properties import SYSTEM_PROPERTIES, InvalidValue, PropertyDef, custom_property
+from plugin.db.store import Store
+
+__all__ = [
+    "DEFAULT_SORT",
+    "AudiencePage",
+    "catalog",
+    "compile_audience_filter",
+    "segment_refs",
+    "count_audience",
+    "query_audience",
+    "search_users",
+    "describe_properties",
+    "define_properties",
+    "public_profile",
+]
+
+DEFAULT_SORT = "-last_message_at"
+SEARCH_FIELDS = ("user_id", "attributes.first_name", "attributes.last_name", "attributes.name",
+                 "attributes.email", "attributes.phone")
+_PHONE_SEPARATORS = re.compile(r"[\s().\-]")
+_PROFILE_DEFAULTS: Mapping[str, Any] = {"attributes": {}, "message_count": 0, "segments": [],
+                                        "assigned_to": "bot"}
+
+
+@dataclass(frozen=True, slots=True)
+class AudiencePage:
+    total: int
+    users: list[dict[str, Any]]
+    next: str | None
+
+
+def public_profile(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored profile as the API shows it: no internal fields, defaults filled."""
+    shown = {k: v for k, v in doc.items() if k != "_id" and k not in INTERNAL_PROFILE_FIELDS}
+    return {**_PROFILE_DEFAULTS, **shown}
+
+
+async def catalog(store: Store, bot_id: str) -> dict[str, PropertyDef]:
+    """Every property of the bot, system ones first."""
+    return {**SYSTEM_PROPERTIES, **await store.custom_properties(bot_id)}
+
+
+async def compile_audience_filter(
+    store: Store, bot_id: str, filter_: Mapping[str, Any] | None, *, now: datetime | None = None
+) -> dict[str, Any]:
+    filter_ = dict(filter_ or {"conditions": []})
+    segments = await segment_refs(store, bot_id) if _names_a_segment(filter_) else None
+    compiled = compile_filter(filter_, await catalog(store, bot_id), now=now, segments=segments)
+    return scoped_query(compiled, bot_id)
+
+
+async def segment_refs(store: Store, bot_id: str) -> dict[str, SegmentRef]:
+    """Every segment of the bot, as segment conditions in a filter resolve them."""
+    return {doc["_id"]: SegmentRef(doc["_id"], doc["name"],
+                                   doc.get("filter") if doc["kind"] == "dynamic" else None)
+            for doc in await store.list_segments(bot_id)}
+
+
+def _names_a_segment(filter_: Mapping[str, Any]) -> bool:
+    conditions = filter_.get("conditions")
+    return isinstance(conditions, list) and any(
+        isinstance(c, Mapping) and c.get("property") == SEGMENT_PROPERTY for c in conditions)
+
+
+async def count_audience(store: Store, bot_id: str, filter_: Mapping[str, Any] | None) -> int:
+    return await store.count_profiles(await compile_audience_filter(store, bot_id, filter_))
+
+
+async def query_audience(
+    store: Store,
+    bot_id: str,
+    filter_: Mapping[str, Any] | None,
+    *,
+    sort: str = DEFAULT_SORT,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> AudiencePage:
+    """One page of the users matching ``filter_``, with the total.
+
+    Pages are keyed on (sort value, profile id), not skipped over, so a page
+    costs the same however deep it is and no user is shown twice or skipped
+    when others arrive meanwhile.
+    """
+    properties = await catalog(store, bot_id)
+    field, direction = _sort_field(sort, properties)
+    query = await compile_audience_filter(store, bot_id, filter_)
+    total = await store.count_profiles(query)
+    page_query = query
+    if cursor is not None:
+        after = _keyset_condition(field, direction, *_decode_cursor(cursor, sort))
+        page_query = {"$and": [query, after]}
+    docs = await store.find_profiles(page_query, [(field, direction), ("_id", direction)],
+                                     limit + 1)
+    next_cursor = None
+    if len(docs) > limit:
+        docs = docs[:limit]
+        next_cursor = _encode_cursor(sort, _get_path(docs[-1], field), docs[-1]["_id"])
+    return AudiencePage(total, [public_profile(d) for d in docs], next_cursor)
+
+
+async def search_users(store: Store, bot_id: str, text: str, limit: int) -> list[dict[str, Any]]:
+    """Users whose id, name, email or phone starts with ``text`` (any case)."""
+    text = text.strip()
+    if not text:
+        raise InvalidRequest("query parameter 'q' must not be empty", parameter="q")
+    if len(text) > 200:
+        raise InvalidRequest("query parameter 'q' is longer than 200 characters", parameter="q")
+    prefix = {"$regex": "^" + re.escape(text), "$options": "i"}
+    alternatives = [{field: prefix} for field in SEARCH_FIELDS]
+    digits = _PHONE_SEPARATORS.sub("", text)
+    if digits != text and digits:
+        alternatives.append({"attributes.phone": {"$regex": "^" + re.escape(digits)}})
+    docs = await store.find_profiles({"bot_id": bot_id, "$or": alternatives},
+                                     [("last_message_at", -1), ("_id", -1)], limit)
+    return [public_profile(d) for d in docs]
+
+
+def describe_properties(properties: Mapping[str, PropertyDef]) -> list[dict[str, Any]]:
+    return [{**prop.to_dict(), "operators": operators_for(prop.type)}
+            for prop in properties.values()]
+
+
+async def define_properties(store: Store, bot_id: str, raw: list[dict[str, Any]]) -> None:
+    """Define or change custom properties: all of them, or none if one is invalid."""
+    checked: list[PropertyDef] = []
+    seen: set[str] = set()
+    for position, item in enumerate(raw):
+        name = item["name"]
+        if name in seen:
+            raise InvalidRequest(f"properties/{position}: {name!r} is defined twice",
+                                 errors=[{"path": f"properties/{position}/name",
+                                          "message": f"{name!r} is defined twice"}])
+        seen.add(name)
+        try:
+            checked.append(custom_property(name, item["type"], item.get("label", ""),
+                                           tuple(item.get("choices", ()))))
+        except InvalidValue as exc:
+            raise InvalidRequest(f"properties/{position}: {exc.reason}",
+                                 errors=[{"path": f"properties/{position}",
+                                          "message": exc.reason}]) from None
+    for prop in checked:
+        await store.define_property(bot_id, prop)
+
+
+def _sort_field(sort: str, properties: Mapping[str, PropertyDef]) -> tuple[str, int]:
+    name, direction = (sort[1:], -1) if sort.startswith("-") else (sort, 1)
+    prop = properties.get(name)
+    if prop is None:
+        raise InvalidRequest(f"cannot sort by unknown property {name!r}", field="sort")
+    return prop.field, direction
+
+
+def _get_path(doc: Mapping[str, Any], field: str) -> Any:
+    value: Any = doc
+    for part in field.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
+def _keyset_condition(field: str, direction: int, value: Any, last_id: Any) -> dict[str, Any]:
+    """Profiles after (value, last_id) in the order (field, _id) both ``direction``.
+
+    MongoDB puts missing and null values before every other value, so they
+    come first going up and last going down.
+    """
+    after, beyond = ("$gt", "$gt") if direction == 1 else ("$lt", "$lt")
+    if value is None:
+        tie = {field: None, "_id": {beyond: last_id}}
+        return {"$or": [tie, {field: {"$ne": None}}]} if direction == 1 else tie
+    options = [{field: {after: value}}, {field: value, "_id": {beyond: last_id}}]
+    if direction == -1:
+        options.append({field: None})
+    return {"$or": options}
+
+
+def _encode_cursor(sort: str, value: Any, last_id: Any) -> str:
+    raw = json_util.dumps({"s": sort, "v": value, "i": last_id})
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str) -> tuple[Any, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        decoded = json_util.loads(raw)
+        value, last_id, cursor_sort = decoded["v"], decoded["i"], decoded["s"]
+    except (binascii.Error, UnicodeDecodeError, ValueError, KeyError, TypeError, InvalidBSON):
+        raise InvalidRequest("'cursor' is not a cursor this API returned", field="cursor") from None
+    if cursor_sort != sort:
+        raise InvalidRequest("'cursor' belongs to another sort order; start again without it",
+                             field="cursor")
+    return value, last_id

@@ -1,0 +1,83 @@
+"""Storage names and limits, in one place."""
+
+from __future__ import annotations
+
+DEFAULT_DB_NAME = "audience"
+DEFAULT_DATA_DIR = ".audience-data"
+MEMORY = ":memory:"
+
+PROFILES = "profiles"
+EVENTS = "events"
+PROPERTIES = "properties"
+SEGMENTS = "segments"
+JOBS = "jobs"
+# A job's audience, snapshotted when it is created (chunks of user ids), and
+# one marker per (job, user) saying what was done for that user (see plugin.jobs.worker).
+JOB_TARGETS = "job_targets"
+JOB_MARKERS = "job_markers"
+WEBHOOKS = "webhooks"
+OUTBOX = "outbox"
+API_KEYS = "api_keys"
+IMPORTS = "imports"
+# GridFS bucket holding built export files (file id = job id).
+EXPORT_BUCKET = "exports"
+# GridFS bucket holding uploaded import files until their job is done (file id = job id).
+IMPORT_BUCKET = "import_files"
+
+# Capture applies a user's events to the profile in chunks of at most this
+# many, and the profile remembers a token for each of its last APPLIED_CHUNKS
+# chunks, so a retried batch is not counted twice (see Store.ingest). Small
+# on purpose: the embedded server's update cost grows with that array.
+PROFILE_CHUNK_EVENTS = 50
+APPLIED_CHUNKS = 32
+
+MAX_EVENTS_PER_REQUEST = 1000
+MAX_BODY_BYTES = 1024 * 1024
+TIMELINE_DEFAULT_LIMIT = 50
+TIMELINE_MAX_LIMIT = 500
+
+# Recorder: events per database round trip, and how long a partial batch waits.
+RECORDER_BATCH_SIZE = 500
+RECORDER_FLUSH_INTERVAL_S = 0.05
+RECORDER_MAX_BUFFER = 100_000
+RECORDER_RETRY_MAX_DELAY_S = 2.0
+
+# Jobs (broadcasts, workflow runs, bulk updates): users per chunk (a chunk is
+# the unit of progress, resume and lease renewal), how long a claim lasts
+# without renewal, how often an idle worker looks for work, and how many
+# failure reasons a job keeps.
+JOB_CHUNK_USERS = 50
+JOB_LEASE_S = 30.0
+JOB_POLL_INTERVAL_S = 0.2
+JOB_DRAIN_S = 5.0
+JOB_MAX_FAILURES_KEPT = 50
+HOUSEKEEPING_INTERVAL_S = 300.0
+
+# Exports: rows when the request names no limit, the server-wide cap
+# (AUDIENCE_EXPORT_MAX_ROWS), how long a download link lives, and how often
+# (in rows) a running export reports progress and renews its lease.
+EXPORT_DEFAULT_LIMIT = 10_000
+EXPORT_MAX_ROWS = 100_000
+LINK_TTL_S = 86_400
+# How long a built export file is kept (AUDIENCE_EXPORT_RETENTION_S); then it is removed.
+EXPORT_RETENTION_S = 7 * 86_400
+EXPORT_PROGRESS_ROWS = 1000
+# Imports are processed in the request: files up to this size only.
+IMPORT_MAX_BYTES = 10 * 1024 * 1024
+IMPORT_MAX_REJECTIONS_KEPT = 10_000
+IMPORT_EVENTS_PER_BATCH = 500
+
+# CRM sync (webhooks): defaults of the Settings above, webhooks per bot, how
+# many pending deliveries the worker looks at per round, how many it sends at
+# once (lanes), how long a claim lasts beyond its entries' timeouts, and how
+# often it polls.
+WEBHOOK_MAX_ATTEMPTS = 8
+WEBHOOK_BACKOFF_S = 2.0
+WEBHOOK_BACKOFF_MAX_S = 3600.0
+WEBHOOK_TIMEOUT_S = 10.0
+WEBHOOKS_PER_BOT = 20
+DELIVERY_BATCH = 500
+DELIVERY_CONCURRENCY = 16
+DELIVERY_CLAIM_ENTRIES = 20  # a lane's entries claimed, and settled, together
+DELIVERY_LEASE_S = 60.0
+DELIVERY_POLL_INTERVAL_S = 0.2

@@ -1,0 +1,79 @@
+"""Runtime settings: one frozen dataclass, read from the environment once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit, urlunsplit
+
+from plugin.core import constants
+
+__all__ = ["Settings", "mask_uri"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    mongodb_uri: str | None = None
+    data_dir: str = constants.DEFAULT_DATA_DIR
+    db_name: str = constants.DEFAULT_DB_NAME
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_key: str | None = field(default=None, repr=False)
+    max_body_bytes: int = constants.MAX_BODY_BYTES
+    export_max_rows: int = constants.EXPORT_MAX_ROWS
+    # None: plugin.transfer.export signs links with a random per-process secret (and logs so).
+    link_secret: str | None = field(default=None, repr=False)
+    link_ttl_s: int = constants.LINK_TTL_S
+    export_retention_s: int = constants.EXPORT_RETENTION_S
+    smtp_url: str | None = None  # smtp://host:port; no e-mail without it
+    public_url: str | None = None  # the base of links sent by e-mail
+    # CRM sync: attempts before a delivery is dead-lettered, the first retry's
+    # delay (doubling each time, up to the cap), and each request's timeout.
+    webhook_max_attempts: int = constants.WEBHOOK_MAX_ATTEMPTS
+    webhook_backoff_s: float = constants.WEBHOOK_BACKOFF_S
+    webhook_backoff_max_s: float = constants.WEBHOOK_BACKOFF_MAX_S
+    webhook_timeout_s: float = constants.WEBHOOK_TIMEOUT_S
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if env is None else env
+        settings = cls(
+            mongodb_uri=env.get("MONGODB_URI") or None,
+            data_dir=env.get("AUDIENCE_DATA_DIR", constants.DEFAULT_DATA_DIR),
+            db_name=env.get("AUDIENCE_DB_NAME", constants.DEFAULT_DB_NAME),
+            admin_key=env.get("AUDIENCE_ADMIN_KEY") or None,
+            export_max_rows=int(env.get("AUDIENCE_EXPORT_MAX_ROWS", constants.EXPORT_MAX_ROWS)),
+            link_secret=env.get("AUDIENCE_LINK_SECRET") or None,
+            link_ttl_s=int(env.get("AUDIENCE_LINK_TTL_S", constants.LINK_TTL_S)),
+            export_retention_s=int(env.get("AUDIENCE_EXPORT_RETENTION_S",
+                                           constants.EXPORT_RETENTION_S)),
+            smtp_url=env.get("AUDIENCE_SMTP_URL") or None,
+            public_url=env.get("AUDIENCE_PUBLIC_URL") or None,
+            webhook_max_attempts=int(env.get("AUDIENCE_WEBHOOK_MAX_ATTEMPTS",
+                                             constants.WEBHOOK_MAX_ATTEMPTS)),
+            webhook_backoff_s=float(env.get("AUDIENCE_WEBHOOK_BACKOFF_S",
+                                            constants.WEBHOOK_BACKOFF_S)),
+            webhook_backoff_max_s=float(env.get("AUDIENCE_WEBHOOK_BACKOFF_MAX_S",
+                                                constants.WEBHOOK_BACKOFF_MAX_S)),
+            webhook_timeout_s=float(env.get("AUDIENCE_WEBHOOK_TIMEOUT_S",
+                                            constants.WEBHOOK_TIMEOUT_S)),
+        )
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return replace(settings, **given) if given else settings
+
+    def __repr__(self) -> str:
+        uri = mask_uri(self.mongodb_uri) if self.mongodb_uri else None
+        return (
+            f"Settings(mongodb_uri={uri!r}, data_dir={self.data_dir!r}, db_name={self.db_name!r}, "
+            f"host={self.host!r}, port={self.port!r})"
+        )
+
+
+def mask_uri(uri: str) -> str:
+    """``uri`` with any password replaced by ``***``, safe for logs."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

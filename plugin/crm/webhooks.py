@@ -1,0 +1,207 @@
+"""Webhooks: what an operator configures for real-time CRM sync — a URL, the
+events it wants, a signing secret, optionally an audience — and the log of
+what was delivered to it.
+
+Deliveries themselves are written by capture (:mod:`plugin.crm.outbox`) and sent
+by :mod:`plugin.crm.delivery`. A service over :class:`~plugin.db.store.Store`; it
+knows no HTTP.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from yarl import URL
+
+from plugin.core import constants as c
+from plugin.core.errors import Conflict, InvalidRequest, NotFound
+from plugin.core.events import utc_now
+from plugin.crm.outbox import DeliveryState, WebhookEvent
+from plugin.db.store import Store
+from plugin.jobs import actions as bulk
+
+__all__ = [
+    "create_webhook",
+    "list_webhooks",
+    "get_webhook",
+    "update_webhook",
+    "delete_webhook",
+    "list_deliveries",
+    "replay_delivery",
+    "replay_dead",
+    "shown_delivery",
+]
+
+_SECRET_BYTES = 32
+
+
+async def create_webhook(store: Store, bot_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """Store a new webhook; it as the API shows it, with its secret (shown only now).
+
+    Raises:
+        InvalidRequest: a bad URL or audience. Conflict: the bot has the most webhooks allowed.
+        NotFound: the audience names a segment that does not exist.
+    """
+    if len(await store.list_webhooks(bot_id)) >= c.WEBHOOKS_PER_BOT:
+        raise Conflict(f"a bot can have at most {c.WEBHOOKS_PER_BOT} webhooks; delete one first")
+    now = utc_now()
+    secret = body.get("secret") or secrets.token_hex(_SECRET_BYTES)
+    doc: dict[str, Any] = {
+        "_id": uuid.uuid4().hex,
+        "bot_id": bot_id,
+        "url": _url(body["url"]),
+        "events": _events(body["events"]),
+        "secret": secret,
+        "description": body.get("description", ""),
+        "active": body.get("active", True),
+        "created_at": now,
+        "updated_at": now,
+    }
+    if body.get("audience") is not None:
+        doc["audience"] = await _audience(store, bot_id, body["audience"])
+    await store.insert_webhook(doc)
+    return {**_shown(doc), "secret": secret}
+
+
+async def list_webhooks(store: Store, bot_id: str) -> list[dict[str, Any]]:
+    return [_shown(doc) for doc in await store.list_webhooks(bot_id)]
+
+
+async def get_webhook(store: Store, bot_id: str, webhook_id: str) -> dict[str, Any]:
+    return _shown(await _load(store, bot_id, webhook_id))
+
+
+async def update_webhook(store: Store, bot_id: str, webhook_id: str,
+                         body: Mapping[str, Any]) -> dict[str, Any]:
+    """Change a webhook's URL, events, secret, audience (``null`` removes it),
+    description or whether it is active. Deliveries already in the outbox keep
+    going to the webhook as it is when they are sent."""
+    await _load(store, bot_id, webhook_id)
+    changes: dict[str, Any] = {"updated_at": utc_now()}
+    if "url" in body:
+        changes["url"] = _url(body["url"])
+    if "events" in body:
+        changes["events"] = _events(body["events"])
+    if "secret" in body:
+        changes["secret"] = body["secret"]
+    if "audience" in body:
+        changes["audience"] = (None if body["audience"] is None
+                               else await _audience(store, bot_id, body["audience"]))
+    for name in ("description", "active"):
+        if name in body:
+            changes[name] = body[name]
+    updated = await store.update_webhook(bot_id, webhook_id, changes)
+    if updated is None:
+        raise NotFound(f"no webhook {webhook_id!r}", webhook=webhook_id)
+    return _shown(updated)
+
+
+async def delete_webhook(store: Store, bot_id: str, webhook_id: str) -> None:
+    if not await store.delete_webhook(bot_id, webhook_id):
+        raise NotFound(f"no webhook {webhook_id!r}", webhook=webhook_id)
+
+
+async def list_deliveries(store: Store, bot_id: str, webhook_id: str, *, state: str | None,
+                          limit: int, before: str | None) -> dict[str, Any]:
+    """A page of the webhook's delivery log, newest first, and the cursor to the next."""
+    await _load(store, bot_id, webhook_id)
+    cursor = None
+    if before is not None:
+        try:
+            cursor = ObjectId(before)
+        except (InvalidId, TypeError):
+            raise InvalidRequest(f"'before' is not a cursor this API gave: {before!r}",
+                                 field="before") from None
+    docs = await store.list_deliveries(webhook_id, state, limit + 1, cursor)
+    next_cursor = str(docs[limit - 1]["seq"]) if len(docs) > limit else None
+    return {"deliveries": [shown_delivery(d) for d in docs[:limit]], "next": next_cursor}
+
+
+async def replay_delivery(store: Store, bot_id: str, webhook_id: str,
+                          delivery_id: str) -> dict[str, Any]:
+    """Send one delivery again (dead, delivered or skipped); it as it is now.
+
+    Raises:
+        NotFound: no such webhook or delivery. Conflict: it is still pending.
+    """
+    await _load(store, bot_id, webhook_id)
+    entry = await store.get_delivery(webhook_id, delivery_id)
+    if entry is None:
+        raise NotFound(f"no delivery {delivery_id!r}", delivery=delivery_id)
+    if entry["state"] == DeliveryState.PENDING:
+        raise Conflict("the delivery is still pending: it will be tried again by itself")
+    await store.replay_deliveries(webhook_id, delivery_id, utc_now())
+    replayed = await store.get_delivery(webhook_id, delivery_id)
+    assert replayed is not None
+    return shown_delivery(replayed)
+
+
+async def replay_dead(store: Store, bot_id: str, webhook_id: str) -> int:
+    """Put every dead-lettered delivery of the webhook back in the queue; how many."""
+    await _load(store, bot_id, webhook_id)
+    return await store.replay_deliveries(webhook_id, None, utc_now())
+
+
+def shown_delivery(doc: Mapping[str, Any]) -> dict[str, Any]:
+    history = list(doc.get("history", []))
+    last = history[-1] if history else {}
+    return {
+        "id": doc["_id"],
+        "event": doc["event"],
+        "user_id": doc["user_id"],
+        "state": doc["state"],
+        "attempts": doc["attempts"],
+        "occurred_at": doc["occurred_at"],
+        "created_at": doc["created_at"],
+        "next_attempt_at": (doc["next_attempt_at"] if doc["state"] == DeliveryState.PENDING
+                            else None),
+        "delivered_at": doc.get("delivered_at"),
+        "last_status": last.get("status"),
+        "last_error": doc.get("reason") or last.get("error"),
+        "history": history,
+        "data": doc["data"],
+    }
+
+
+async def _load(store: Store, bot_id: str, webhook_id: str) -> dict[str, Any]:
+    doc = await store.get_webhook(bot_id, webhook_id)
+    if doc is None:
+        raise NotFound(f"no webhook {webhook_id!r}", webhook=webhook_id)
+    return doc
+
+
+def _shown(doc: Mapping[str, Any]) -> dict[str, Any]:
+    shown = {k: v for k, v in doc.items() if k not in ("_id", "secret")}
+    # Enough of the secret to tell which one is configured, never enough to sign.
+    return {"id": doc["_id"], **shown, "audience": doc.get("audience"),
+            "secret_hint": f"…{doc['secret'][-4:]}"}
+
+
+def _url(raw: str) -> str:
+    try:
+        url = URL(raw)
+    except (ValueError, TypeError):
+        raise InvalidRequest(f"'url' is not a URL: {raw!r}", field="url") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InvalidRequest(f"'url' must be an absolute http or https URL, not {raw!r}",
+                             field="url")
+    if url.user or url.password:
+        raise InvalidRequest("'url' must not carry credentials: sign with the secret instead",
+                             field="url")
+    return str(url)
+
+
+def _events(raw: list[str]) -> list[str]:
+    # The schema allows only known names; keep them in the order of WebhookEvent.
+    wanted = set(raw)
+    return [str(e) for e in WebhookEvent if e in wanted]
+
+
+async def _audience(store: Store, bot_id: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    shown, _ = await bulk.resolve_audience(store, bot_id, spec)
+    return shown

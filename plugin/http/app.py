@@ -1,0 +1,97 @@
+"""The aiohttp application: shared state, resources in order, routes.
+
+Nothing else happens here. Resources are opened in cleanup contexts (they
+close in reverse); a store handed in (tests, a host runtime) is used as is
+and left open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+from aiohttp import web
+
+from plugin.core.settings import Settings
+from plugin.crm.delivery import DeliveryWorker
+from plugin.db.store import Store
+from plugin.extensions import Extension
+from plugin.handover.channels import ConnectorRegistry
+from plugin.http.appkeys import CONNECTORS, DELIVERY_WORKER, JOB_WORKER, SETTINGS, STORE
+from plugin.http.auth import auth_middleware
+from plugin.http.errors import error_middleware
+from plugin.http.openapi import routes as openapi_routes
+from plugin.http.routes import audience as routes_audience
+from plugin.http.routes import events as routes_events
+from plugin.http.routes import export as routes_export
+from plugin.http.routes import handover as routes_handover
+from plugin.http.routes import health as routes_health
+from plugin.http.routes import imports as routes_import
+from plugin.http.routes import jobs as routes_jobs
+from plugin.http.routes import profiles as routes_profiles
+from plugin.http.routes import segments as routes_segments
+from plugin.http.routes import webhooks as routes_webhooks
+from plugin.jobs.worker import JobKind, JobWorker
+from plugin.transfer.export import ExportRunner
+from plugin.transfer.imports import ImportRunner
+
+__all__ = ["create_app"]
+
+ROUTE_TABLES = (
+    routes_health.routes,
+    openapi_routes,
+    routes_events.routes,
+    routes_profiles.routes,
+    routes_audience.routes,
+    routes_handover.routes,
+    routes_segments.routes,
+    routes_jobs.routes,
+    routes_export.routes,
+    routes_import.routes,
+    routes_webhooks.routes,
+)
+
+
+def create_app(
+    settings: Settings, store: Store | None = None, extensions: Sequence[Extension] = ()
+) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[CONNECTORS] = ConnectorRegistry()
+
+    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+        if store is not None:
+            app[STORE] = store
+            yield
+            return
+        app[STORE] = await Store.open(settings)
+        yield
+        await app[STORE].close()
+
+    app.cleanup_ctx.append(store_ctx)
+    for table in ROUTE_TABLES:
+        app.add_routes(table)
+    for extension in extensions:
+        extension.install(app)
+
+    async def delivery_worker_ctx(app: web.Application) -> AsyncIterator[None]:
+        app[DELIVERY_WORKER] = await DeliveryWorker(app[STORE], settings).start()
+        yield
+        await app[DELIVERY_WORKER].close()
+
+    app.cleanup_ctx.append(delivery_worker_ctx)
+
+    async def job_worker_ctx(app: web.Application) -> AsyncIterator[None]:
+        # Last, so it stops first: a job never outlives the connectors it uses.
+        exports = ExportRunner(settings)
+        app[JOB_WORKER] = await JobWorker(
+            app[STORE], app[CONNECTORS],
+            runners={JobKind.EXPORT: exports, JobKind.IMPORT: ImportRunner()},
+            housekeeping=[exports.remove_expired_files]).start()
+        yield
+        await app[JOB_WORKER].close()
+
+    app.cleanup_ctx.append(job_worker_ctx)
+    return app

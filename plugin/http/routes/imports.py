@@ -1,0 +1,115 @@
+"""Imports: a CSV or XLSX file posted as multipart (files up to
+``IMPORT_MAX_BYTES``), checked in the request and run as a job (see
+:mod:`plugin.transfer.imports`); the job's status and report; the rejected rows of
+a finished import as CSV."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import BodyPartReader, web
+
+from plugin.access.keys import Role
+from plugin.core import constants as c
+from plugin.core.errors import InvalidRequest, NotFound
+from plugin.http.appkeys import STORE
+from plugin.http.auth import principal
+from plugin.http.endpoint import Param, endpoint
+from plugin.http.jsonio import json_response
+from plugin.http.routes.events import BOT_ID
+from plugin.jobs import worker as jobs
+from plugin.jobs.worker import JobKind, JobStatus
+from plugin.transfer import imports as importing
+
+routes = web.RouteTableDef()
+
+IMPORT_ID = Param("import_id", "path", {"type": "string"}, required=True)
+_TRUE = {"1", "true", "yes", "on"}
+
+
+async def _read_form(request: web.Request) -> tuple[bytes, str, dict[str, str]]:
+    """The file (read up to the size limit) and the other fields of the form."""
+    if not request.content_type.startswith("multipart/"):
+        raise InvalidRequest("send the file as multipart/form-data: a 'file' part, and "
+                             "optionally 'mapping' (JSON), 'key' and 'dry_run'")
+    try:
+        return await _read_parts(request)
+    except ValueError as exc:  # aiohttp's word for a malformed multipart body
+        raise InvalidRequest(f"the multipart form cannot be read: {exc}") from None
+
+
+async def _read_parts(request: web.Request) -> tuple[bytes, str, dict[str, str]]:
+    reader = await request.multipart()
+    data, filename, fields = None, "", {}
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader) or part.name is None:
+            continue
+        if part.name == "file":
+            filename = part.filename or ""
+            chunks, size = [], 0
+            while chunk := await part.read_chunk(64 * 1024):
+                size += len(chunk)
+                if size > c.IMPORT_MAX_BYTES:
+                    raise importing.UnreadableFile(
+                        f"the file is larger than {c.IMPORT_MAX_BYTES} bytes; split it",
+                        limit=c.IMPORT_MAX_BYTES)
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        else:
+            fields[part.name] = (await part.read(decode=True)).decode("utf-8", "replace")
+    if data is None:
+        raise InvalidRequest("the form has no 'file' part", field="file")
+    return data, filename, fields
+
+
+@routes.post("/v1/bots/{bot_id}/imports")
+@endpoint("Import users from a CSV or XLSX file (multipart: file, mapping, key, dry_run; files "
+          "up to 10 MiB). Without a mapping, a proposed one (200) and nothing changes; with "
+          "one, the file and mapping are checked at once, then a job validates every row and "
+          "writes (202); follow it at GET /v1/imports/{id}", role=Role.EDITOR,
+          responses={200: "import.report", 202: "import", 400: "error", 404: "error"},
+          params=(BOT_ID,), tag="export and import")
+async def create_import(request: web.Request) -> web.Response:
+    data, filename, fields = await _read_form(request)
+    mapping = None
+    if fields.get("mapping"):
+        try:
+            mapping = json.loads(fields["mapping"])
+        except json.JSONDecodeError as exc:
+            raise InvalidRequest(f"'mapping' is not JSON: {exc}", field="mapping") from None
+        if not isinstance(mapping, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+            raise InvalidRequest("'mapping' is an object {column: property or \"ignore\"}",
+                                 field="mapping")
+    queued = await importing.queue_import(
+        request.app[STORE], request.match_info["bot_id"], data, filename, mapping,
+        fields.get("key", "user_id"), fields.get("dry_run", "").lower() in _TRUE)
+    if mapping is None:
+        return json_response(queued)
+    return json_response(importing.shown_import(queued, None), status=202)
+
+
+@routes.get("/v1/imports/{import_id}")
+@endpoint("An import: its status, rows written so far, and its report once done",
+          role=Role.VIEWER, responses={200: "import", 404: "error"}, params=(IMPORT_ID,),
+          tag="export and import")
+async def get_import(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    job = await jobs.get_job(store, request.match_info["import_id"], JobKind.IMPORT)
+    principal(request).authorize(str(job["bot_id"]), Role.VIEWER)
+    report = await store.get_import(job["_id"]) if job["status"] == JobStatus.DONE else None
+    return json_response(importing.shown_import(job, report))
+
+
+@routes.get("/v1/imports/{import_id}/rejections.csv")
+@endpoint("The rejected rows of an import (row, column, reason) as CSV", role=Role.VIEWER,
+          responses={200: None, 404: "error"}, params=(IMPORT_ID,), tag="export and import")
+async def import_rejections(request: web.Request) -> web.Response:
+    report = await request.app[STORE].get_import(request.match_info["import_id"])
+    if report is None:
+        raise NotFound(f"no import {request.match_info['import_id']!r}")
+    principal(request).authorize(report["bot_id"], Role.VIEWER)
+    return web.Response(body=importing.rejections_csv(report),
+                        content_type="text/csv", charset="utf-8", headers={
+                            "Content-Disposition":
+                                f'attachment; filename="import-{report["_id"][:8]}-rejected.csv"'})
