@@ -1,30 +1,16 @@
 """Errors of the bot runtime. Subclasses of the Audience hierarchy, so that an
-HTTP layer answers them like its own (a bad bot file is a 400)."""
+HTTP layer answers them like its own (a bad bot file is a 400). A
+:class:`Problem` (what is wrong, and where) is :mod:`plugin.core.documents`'
+own, shared by every document reader."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from plugin.core.documents import Problem
 from plugin.core.errors import InvalidRequest
 
 __all__ = ["Problem", "DocumentError", "BotDefinitionError"]
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One thing wrong with a bot file: where (JSON path, 1-based line) and why."""
-
-    path: str
-    line: int | None
-    reason: str
-
-    def describe(self, source: str) -> str:
-        where = f"{source}:{self.line}" if self.line is not None else source
-        return f"{where}: {self.path or '(document)'}: {self.reason}"
-
-    def to_dict(self) -> dict[str, object]:
-        return {"path": self.path, "line": self.line, "reason": self.reason}
 
 
 class DocumentError(InvalidRequest):

@@ -23,18 +23,22 @@ Owns the YAML and JSON Schema handling of bots; imports no HTTP code.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-from jsonschema import Draft202012Validator
-
 from plugin.audience.filters import parse_filter
+from plugin.core.documents import (
+    DocumentPath,
+    LineMap,
+    SchemaSet,
+    UnreadableYaml,
+    did_you_mean,
+    parse_yaml,
+    schema_problems,
+)
 from plugin.core.errors import FilterError
 from plugin.core.properties import (
     SYSTEM_PROPERTIES,
@@ -68,11 +72,10 @@ from runtime.model import (
     Validation,
 )
 from runtime.templating import message_texts, placeholders
-from runtime.yamldoc import YAML_LOADER, LineMap, did_you_mean, schema_problems
 
 __all__ = ["load_bot", "parse_bot", "bot_schema", "describe_conditions"]
 
-Path_ = tuple[str | int, ...]
+_SCHEMAS = SchemaSet("runtime", "schemas")
 _NUMERIC_RULES = ("min", "max")
 _LENGTH_RULES = ("min_length", "max_length")
 _LENGTH_TYPES = frozenset(
@@ -80,17 +83,9 @@ _LENGTH_TYPES = frozenset(
 )
 
 
-@functools.cache
 def bot_schema() -> dict[str, Any]:
     """The JSON Schema of a bot file (``runtime/schemas/bot.schema.json``)."""
-    files = resources.files("runtime").joinpath("schemas", "bot.schema.json")
-    schema: dict[str, Any] = json.loads(files.read_text("utf-8"))
-    return schema
-
-
-@functools.cache
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(bot_schema())
+    return _SCHEMAS.schema("bot")
 
 
 def load_bot(path: str | Path) -> Bot:
@@ -111,24 +106,13 @@ def parse_bot(text: str, source_name: str = "<bot>") -> Bot:
         BotDefinitionError: the text is not a valid bot (every problem listed).
     """
     try:
-        root = yaml.compose(text, Loader=YAML_LOADER)
-        document = yaml.load(text, Loader=YAML_LOADER)  # a safe loader: plain data only
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        reason = f"invalid YAML: {exc.problem or exc.context}"
-        if exc.problem and exc.context and exc.context_mark is not None:
-            reason += f" ({exc.context} started at line {exc.context_mark.line + 1})"
-        raise BotDefinitionError(source_name, [Problem("", line, reason)]) from None
-    except yaml.YAMLError as exc:
-        raise BotDefinitionError(source_name, [Problem("", None, f"invalid YAML: {exc}")]) from None
-    if root is None:
-        raise BotDefinitionError(source_name, [Problem("", None, "the file is empty")])
-    lines = LineMap(root)
-    problems = schema_problems(_validator(), document, lines)
+        document = parse_yaml(text)
+    except UnreadableYaml as exc:
+        raise BotDefinitionError(source_name, [exc.problem]) from None
+    problems = schema_problems(_SCHEMAS.validator("bot"), document.data, document.lines)
     if problems:
         raise BotDefinitionError(source_name, problems)
-    builder = _Builder(document, lines, source_name)
+    builder = _Builder(document.data, document.lines, source_name)
     bot = builder.build()
     if builder.problems:
         raise BotDefinitionError(source_name, builder.problems)
@@ -163,7 +147,7 @@ class _Builder:
         self.property_names = tuple(document.get("properties", {}))
         self.properties: dict[str, PropertySpec] = {}
 
-    def problem(self, path: Path_, reason: str) -> None:
+    def problem(self, path: DocumentPath, reason: str) -> None:
         text = "/".join(str(p) for p in path)
         self.problems.append(Problem(text, self.lines.line(path), reason))
 
@@ -199,12 +183,12 @@ class _Builder:
 
     # --- references ---------------------------------------------------------
 
-    def _module_ref(self, path: Path_, name: str | None) -> str | None:
+    def _module_ref(self, path: DocumentPath, name: str | None) -> str | None:
         if name is not None and name not in self.module_names:
             self.problem(path, f"unknown module {name!r}{did_you_mean(name, self.module_names)}")
         return name
 
-    def _property_ref(self, path: Path_, name: str) -> None:
+    def _property_ref(self, path: DocumentPath, name: str) -> None:
         if name in self.property_names:
             return
         if name in SYSTEM_PROPERTIES:
@@ -213,14 +197,14 @@ class _Builder:
             hint = did_you_mean(name, self.property_names)
             self.problem(path, f"undeclared property {name!r}{hint}; declare it under properties")
 
-    def _templates(self, path: Path_, texts: Iterable[str]) -> None:
+    def _templates(self, path: DocumentPath, texts: Iterable[str]) -> None:
         for text in texts:
             for name in placeholders(text):
                 if name not in self.property_names and name not in SYSTEM_PROPERTIES:
                     hint = did_you_mean(name, self.property_names)
                     self.problem(path, f"template names undeclared property {name!r}{hint}")
 
-    def _regex(self, path: Path_, pattern: str, flags: int = 0) -> re.Pattern[str] | None:
+    def _regex(self, path: DocumentPath, pattern: str, flags: int = 0) -> re.Pattern[str] | None:
         try:
             return re.compile(pattern, flags)
         except re.error as exc:
@@ -230,7 +214,7 @@ class _Builder:
     # --- declarations -------------------------------------------------------
 
     def _property(self, name: str, raw: dict[str, Any]) -> PropertySpec | None:
-        path: Path_ = ("properties", name)
+        path: DocumentPath = ("properties", name)
         type_ = PropertyType(raw["type"])
         if "choices" in raw and type_ is not PropertyType.CHOICE:
             self.problem((*path, "choices"), f"choices are only for choice properties, not {type_}")
@@ -267,7 +251,7 @@ class _Builder:
         return PropertySpec(definition, validation, raw.get("error_message"))
 
     def _api(self, name: str, raw: dict[str, Any]) -> Api:
-        path: Path_ = ("apis", name)
+        path: DocumentPath = ("apis", name)
         self._templates((*path, "url"), [raw["url"]])
         for header, value in raw.get("headers", {}).items():
             self._templates((*path, "headers", header), [value])
@@ -281,7 +265,7 @@ class _Builder:
             timeout=float(raw.get("timeout", 5)),
         )
 
-    def _message(self, path: Path_, raw: str | dict[str, Any]) -> BotMessage:
+    def _message(self, path: DocumentPath, raw: str | dict[str, Any]) -> BotMessage:
         if isinstance(raw, str):
             raw = {"text": raw}
 
@@ -307,7 +291,7 @@ class _Builder:
         self._templates(path, message_texts(message))
         return message
 
-    def _trigger(self, path: Path_, raw: Mapping[str, Any]) -> Trigger:
+    def _trigger(self, path: DocumentPath, raw: Mapping[str, Any]) -> Trigger:
         keywords = tuple(raw.get("keywords", ()))
         keyword_patterns = tuple(
             re.compile(rf"(?<!\w){re.escape(word)}(?!\w)", re.IGNORECASE) for word in keywords
@@ -345,12 +329,12 @@ class _Builder:
                 owner.setdefault(payload, name)
 
     def _module(self, name: str, raw: dict[str, Any]) -> Module:
-        path: Path_ = ("modules", name)
+        path: DocumentPath = ("modules", name)
         start = self._trigger((*path, "start"), raw.get("start", {}))
         steps = tuple(self._step((*path, "steps", i), step) for i, step in enumerate(raw["steps"]))
         return Module(name, steps, bool(raw.get("default", False)), start)
 
-    def _step(self, path: Path_, raw: dict[str, Any]) -> Step:
+    def _step(self, path: DocumentPath, raw: dict[str, Any]) -> Step:
         ((kind, body),) = raw.items()
         path = (*path, kind)
         if kind == "say":
@@ -373,7 +357,7 @@ class _Builder:
             return Handover((body or {}).get("reason", ""))
         return self._set(path, body)
 
-    def _call(self, path: Path_, body: dict[str, Any]) -> Call:
+    def _call(self, path: DocumentPath, body: dict[str, Any]) -> Call:
         if body["api"] not in self.api_names:
             hint = did_you_mean(body["api"], self.api_names) or (
                 f" (declared: {', '.join(self.api_names)})" if self.api_names else ""
@@ -396,7 +380,7 @@ class _Builder:
             on_failure=routes,
         )
 
-    def _branch(self, path: Path_, body: list[dict[str, Any]]) -> Branch:
+    def _branch(self, path: DocumentPath, body: list[dict[str, Any]]) -> Branch:
         arms: list[BranchArm] = []
         otherwise = None
         properties = {
@@ -419,7 +403,7 @@ class _Builder:
             arms.append(BranchArm(arm["when"], arm["goto"], label, description))
         return Branch(tuple(arms), otherwise)
 
-    def _set(self, path: Path_, body: dict[str, Any]) -> SetValues:
+    def _set(self, path: DocumentPath, body: dict[str, Any]) -> SetValues:
         for prop, value in body.items():
             self._property_ref((*path, prop), prop)
             spec = self.properties.get(prop)
@@ -433,7 +417,7 @@ class _Builder:
         return SetValues(dict(body))
 
     def _faq(self, index: int, raw: dict[str, Any]) -> Faq:
-        path: Path_ = ("faqs", index)
+        path: DocumentPath = ("faqs", index)
         return Faq(
             name=raw["name"],
             trigger=self._trigger(path, raw),

@@ -6,8 +6,8 @@
 
 Every problem is reported at once in one :class:`ScenarioError`, each with
 the file, the path in the document (``scenarios/2/steps/1/expect/apis``), the
-line and the reason: the same shape and the same line mapping as bot files
-(``runtime.loader``). Meaning checks: the bot file loads, stubbed and
+line and the reason: the same shape, YAML loader and line mapping as bot files
+(both read through ``plugin.core.documents``). Meaning checks: the bot file loads, stubbed and
 expected APIs, properties, modules and FAQs exist in the bot, regular
 expressions compile, and no profile expectation is made against a target
 that cannot show a profile.
@@ -18,21 +18,26 @@ the files.
 
 from __future__ import annotations
 
-import functools
-import json
 import re
 from collections.abc import Iterable, Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
 
+from plugin.core.documents import (
+    DocumentPath,
+    LineMap,
+    SchemaSet,
+    UnreadableYaml,
+    did_you_mean,
+    load_yaml,
+    parse_yaml,
+    schema_problems,
+)
 from runtime.errors import BotDefinitionError, DocumentError, Problem
 from runtime.loader import load_bot
 from runtime.model import Bot
-from runtime.yamldoc import YAML_LOADER, LineMap, did_you_mean, schema_problems
 
 from .model import (
     DEFAULT_STEP_TIMEOUT,
@@ -59,7 +64,7 @@ __all__ = [
     "find_scenario_files",
 ]
 
-Path_ = tuple[str | int, ...]
+_SCHEMAS = SchemaSet("simulator", "schemas")
 _DEFAULT_KEYS = ("bot", "target", "channel", "variables", "profile", "apis", "timeout")
 _PROFILE_KEYS = ("no_fallback", "properties", "set", "not_set", "rejected", "module", "apis",
                  "branch", "faq", "assigned_to")
@@ -71,24 +76,16 @@ class ScenarioError(DocumentError):
     code = "invalid_scenario"
 
 
-@functools.cache
 def scenario_schema() -> dict[str, Any]:
     """The JSON Schema of a scenario file (``simulator/schemas/scenario.schema.json``)."""
-    text = resources.files("simulator").joinpath("schemas", "scenario.schema.json")
-    schema: dict[str, Any] = json.loads(text.read_text("utf-8"))
-    return schema
-
-
-@functools.cache
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(scenario_schema())
+    return _SCHEMAS.schema("scenario")
 
 
 def is_scenario_file(path: Path) -> bool:
     """Whether the YAML file at ``path`` looks like scenarios (a top-level
     ``scenarios`` key) rather than, say, a bot definition beside them."""
     try:
-        document = yaml.load(path.read_text("utf-8"), Loader=YAML_LOADER)
+        document = load_yaml(path.read_text("utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError):
         return True  # let the loader report it
     return isinstance(document, dict) and "scenarios" in document
@@ -130,21 +127,13 @@ def parse_scenarios(text: str, path: Path, *, target: Target = None,
     """
     source = str(path)
     try:
-        root = yaml.compose(text, Loader=YAML_LOADER)
-        document = yaml.load(text, Loader=YAML_LOADER)  # a safe loader: plain data only
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise ScenarioError(source, [Problem("", line, f"invalid YAML: {exc.problem}")]) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(source, [Problem("", None, f"invalid YAML: {exc}")]) from None
-    if root is None:
-        raise ScenarioError(source, [Problem("", None, "the file is empty")])
-    lines = LineMap(root)
-    problems = schema_problems(_validator(), document, lines)
+        document = parse_yaml(text)
+    except UnreadableYaml as exc:
+        raise ScenarioError(source, [exc.problem]) from None
+    problems = schema_problems(_SCHEMAS.validator("scenario"), document.data, document.lines)
     if problems:
         raise ScenarioError(source, problems)
-    builder = _Builder(document, lines, path, target, channels)
+    builder = _Builder(document.data, document.lines, path, target, channels)
     scenarios = builder.build()
     if builder.problems:
         raise ScenarioError(source, sorted(builder.problems, key=lambda p: (p.line or 0, p.path)))
@@ -164,7 +153,7 @@ class _Builder:
         self.problems: list[Problem] = []
         self._bots: dict[Path, Bot | None] = {}
 
-    def problem(self, path: Path_, reason: str) -> None:
+    def problem(self, path: DocumentPath, reason: str) -> None:
         found = Problem("/".join(str(p) for p in path), self.lines.line(path), reason)
         if found not in self.problems:  # a file-level default is checked once per scenario
             self.problems.append(found)
@@ -173,7 +162,7 @@ class _Builder:
         scenarios = []
         seen: dict[str, int] = {}
         for index, raw in enumerate(self.doc["scenarios"]):
-            path: Path_ = ("scenarios", index)
+            path: DocumentPath = ("scenarios", index)
             if raw["name"] in seen:
                 self.problem((*path, "name"), f"scenario name {raw['name']!r} is already used "
                                               f"by scenario {seen[raw['name']]}")
@@ -181,13 +170,14 @@ class _Builder:
             scenarios.append(self._scenario(path, raw))
         return scenarios
 
-    def _setting(self, raw: Mapping[str, Any], path: Path_, key: str) -> tuple[Any, Path_]:
+    def _setting(self, raw: Mapping[str, Any], path: DocumentPath,
+                 key: str) -> tuple[Any, DocumentPath]:
         """A scenario's own value for ``key``, else the file's default, with its path."""
         if key in raw:
             return raw[key], (*path, key)
         return self.doc.get(key), (key,)
 
-    def _scenario(self, path: Path_, raw: dict[str, Any]) -> Scenario:
+    def _scenario(self, path: DocumentPath, raw: dict[str, Any]) -> Scenario:
         target_raw, _ = self._setting(raw, path, "target")
         target = self.target_override or _target(target_raw)
         bot_raw, bot_path = self._setting(raw, path, "bot")
@@ -232,7 +222,7 @@ class _Builder:
             timeout=float(timeout_raw or DEFAULT_STEP_TIMEOUT),
         )
 
-    def _bot(self, path: Path_, file: Path) -> Bot | None:
+    def _bot(self, path: DocumentPath, file: Path) -> Bot | None:
         if file not in self._bots:
             try:
                 self._bots[file] = load_bot(file)
@@ -245,7 +235,7 @@ class _Builder:
                 self._bots[file] = None
         return self._bots[file]
 
-    def _step(self, path: Path_, raw: dict[str, Any], bot: Bot | None,
+    def _step(self, path: DocumentPath, raw: dict[str, Any], bot: Bot | None,
               known: set[str], target: Target) -> Step:
         kind = StepKind.SAY if "say" in raw else StepKind.TAP
         expect = None
@@ -255,7 +245,7 @@ class _Builder:
 
     # --- expectations -------------------------------------------------------
 
-    def _expect(self, path: Path_, raw: dict[str, Any], bot: Bot | None, known: set[str],
+    def _expect(self, path: DocumentPath, raw: dict[str, Any], bot: Bot | None, known: set[str],
                 target: Target) -> Expect:
         if isinstance(target, WebhookTarget):
             for key in _PROFILE_KEYS:
@@ -293,7 +283,7 @@ class _Builder:
             lines={key: self.lines.line((*path, key)) for key in raw},
         )
 
-    def _check_references(self, path: Path_, raw: dict[str, Any], bot: Bot,
+    def _check_references(self, path: DocumentPath, raw: dict[str, Any], bot: Bot,
                           known: set[str]) -> None:
         properties = set(bot.properties) | known
         for key in ("set", "not_set", "rejected"):
@@ -312,12 +302,12 @@ class _Builder:
                       for arm in getattr(step, "arms", ())} | {"else"}
             self._name_ref((*path, "branch"), "branch label", raw["branch"], labels)
 
-    def _name_ref(self, path: Path_, kind: str, name: str, known: Iterable[str]) -> None:
+    def _name_ref(self, path: DocumentPath, kind: str, name: str, known: Iterable[str]) -> None:
         known = list(known)
         if name not in known:
             self.problem(path, f"the bot has no {kind} {name!r}{did_you_mean(name, known)}")
 
-    def _api_ref(self, path: Path_, bot: Bot, name: str) -> None:
+    def _api_ref(self, path: DocumentPath, bot: Bot, name: str) -> None:
         if name not in bot.apis:
             hint = did_you_mean(name, bot.apis) or f" (it has: {', '.join(bot.apis) or 'none'})"
             self.problem(path, f"the bot has no api {name!r}{hint}")

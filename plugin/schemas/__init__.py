@@ -1,57 +1,41 @@
 """JSON Schema documents for every request and response body and file format.
 
-Loaded once; :func:`validator` gives one compiled validator per schema, and
+Loaded once (a :class:`~plugin.core.documents.SchemaSet` of this folder);
+:func:`validator` gives one compiled validator per schema, and
 :func:`errors` turns a document's schema failures into sorted
 ``{"path", "message"}`` records.
 """
 
 from __future__ import annotations
 
-import functools
-import json
-from importlib import resources
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
-from referencing import Registry, Resource
 
+from plugin.core.documents import SchemaSet, leaf_errors
 from plugin.core.errors import InvalidRequest
 
 __all__ = ["names", "load", "validator", "errors", "check"]
 
-_SUFFIX = ".schema.json"
+_SCHEMAS = SchemaSet(__name__)
 
 
-@functools.cache
 def names() -> tuple[str, ...]:
-    files = resources.files(__name__).iterdir()
-    return tuple(sorted(f.name[: -len(_SUFFIX)] for f in files if f.name.endswith(_SUFFIX)))
+    return _SCHEMAS.names()
 
 
-@functools.cache
 def load(name: str) -> dict[str, Any]:
-    text = resources.files(__name__).joinpath(name + _SUFFIX).read_text("utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+    return _SCHEMAS.schema(name)
 
 
-@functools.cache
-def _registry() -> Registry:
-    return Registry().with_resources((n, Resource.from_contents(load(n))) for n in names())
-
-
-@functools.cache
 def validator(name: str) -> Draft202012Validator:
-    return Draft202012Validator(load(name), registry=_registry())
+    return _SCHEMAS.validator(name)
 
 
 def errors(name: str, document: object) -> list[dict[str, str]]:
     """Every way ``document`` fails schema ``name``, as path + message, sorted."""
     found = []
-    for error in validator(name).iter_errors(document):
-        # For if/then and anyOf failures the useful message is in the sub-errors.
-        leaf = best_match(error.context) if error.context else error
+    for leaf in leaf_errors(validator(name), document):
         path = "/".join(str(p) for p in leaf.absolute_path) or "(body)"
         found.append({"path": path, "message": leaf.message})
     unique = {(e["path"], e["message"]): e for e in found}
