@@ -34,6 +34,7 @@ import yaml
 from connectors.dummy import DummyChannel
 from plugin.capture.recorder import Recorder
 from plugin.core.constants import TIMELINE_MAX_LIMIT
+from plugin.core.documents import load_yaml
 from plugin.core.errors import AudienceError
 from plugin.core.events import utc_now
 from plugin.db.store import Store
@@ -207,7 +208,8 @@ class AudienceServer:
                    ) -> Conversation:
         if run.scenario.bot_file is None or bot is None:
             raise TargetError(f"scenario {run.scenario.name!r} has no bot file to deploy")
-        document = yaml.safe_load(run.scenario.bot_file.read_text("utf-8"))
+        # Read as the runtime reads it: the same loader accepts the same files.
+        document = load_yaml(run.scenario.bot_file.read_text("utf-8"))
         # Its own bot id per run: a deployed bot has one api_base, and this run's
         # stubs live under their own prefix.
         bot_id = f"{bot.id}-sim-{run.run_id}"

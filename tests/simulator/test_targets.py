@@ -7,15 +7,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest_asyncio
 from aiohttp import web
 
+from runtime import load_bot, parse_bot
 from simulator.loader import load_scenarios, parse_scenarios
-from simulator.model import AudienceTarget
+from simulator.model import AudienceTarget, Scenario, ScenarioRun
 from simulator.runner import Outcome, Simulator
+from simulator.targets import AudienceServer
 from tests.conftest import ADMIN_KEY, Api
 
-from .conftest import SCENARIOS
+from .conftest import EXAMPLES, SCENARIOS
 
 
 async def test_the_same_scenarios_pass_on_a_running_audience_server(
@@ -48,6 +51,44 @@ async def test_an_unreachable_server_is_a_scenario_error() -> None:
         (result,) = (await simulator.run_all(scenarios)).results
     assert result.outcome is Outcome.ERROR and result.failure is not None
     assert "cannot reach the Audience server" in result.failure.actual
+
+
+async def test_deploying_to_an_audience_server_reads_the_bot_file_as_the_runtime_does() -> None:
+    # signup.yaml has flow mappings such as ``{prompt: How old are you?, retries: 3}``,
+    # which the pure-Python YAML loader rejects and the runtime's loader reads.
+    deployed: dict[str, str] = {}
+
+    async def definition(request: web.Request) -> web.Response:
+        deployed[request.match_info["bot_id"]] = await request.text()
+        return web.json_response({})
+
+    async def events(request: web.Request) -> web.Response:
+        return web.json_response({"accepted": 1})
+
+    app = web.Application()
+    app.router.add_put("/v1/bots/{bot_id}/definition", definition)
+    app.router.add_post("/v1/bots/{bot_id}/events", events)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    bot_file = EXAMPLES / "bots" / "signup.yaml"
+    bot = load_bot(bot_file)
+    target = AudienceTarget(f"http://{host}:{port}", "key")
+    scenario = Scenario(name="deploy", source="test", line=1, bot_file=bot_file, target=target,
+                        channels=("web",), steps=())
+    run = ScenarioRun(scenario, "web")
+    try:
+        async with aiohttp.ClientSession() as session:
+            conversation = await AudienceServer(target, session).open(run, bot, "http://stubs/1")
+    finally:
+        await runner.cleanup()
+    ((bot_id, text),) = deployed.items()
+    assert bot_id == conversation.bot_id == f"signup-sim-{run.run_id}"
+    redeployed = parse_bot(text, "deployed")
+    assert (redeployed.id, redeployed.api_base) == (bot_id, "http://stubs/1")
+    assert redeployed.modules == bot.modules and redeployed.properties == bot.properties
 
 
 @pytest_asyncio.fixture
