@@ -26,11 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.datasets import conversation_events
 from bench.results import save
 from plugin.capture.recorder import Recorder
+from plugin.capture.store import event_document, event_key
 from plugin.capture.update import chunk_token
 from plugin.core import constants
 from plugin.core.events import Event, new_event_id, utc_now
+from plugin.db.database import Database
 from plugin.db.embedded import EmbeddedServer
-from plugin.db.store import Store, event_document, event_key
 
 
 def _fresh_ids(events: list[Event]) -> list[Event]:
@@ -44,8 +45,8 @@ def _raw_docs(events: list[Event]) -> list[dict[str, Any]]:
     return [event_document(e, event_key(e), chunk_token([e]), recorded_at) for e in events]
 
 
-async def _recorder_rate(store: Store, events: list[Event], batch: int) -> float:
-    recorder = await Recorder(store, batch_size=batch, flush_interval=0).start()
+async def _recorder_rate(db: Database, events: list[Event], batch: int) -> float:
+    recorder = await Recorder(db, batch_size=batch, flush_interval=0).start()
     started = time.perf_counter()
     for event in events:
         await recorder.record(event)
@@ -55,22 +56,22 @@ async def _recorder_rate(store: Store, events: list[Event], batch: int) -> float
     return len(events) / elapsed
 
 
-async def _raw_rate(store: Store, events: list[Event], batch: int) -> float:
+async def _raw_rate(db: Database, events: list[Event], batch: int) -> float:
     docs = _raw_docs(events)
-    collection = store.db[constants.EVENTS]
+    collection = db[constants.EVENTS]
     started = time.perf_counter()
     for i in range(0, len(docs), batch):
         await collection.insert_many(docs[i:i + batch], ordered=False)
     return len(docs) / (time.perf_counter() - started)
 
 
-async def measure(store: Store, count: int, users: int, rounds: int,
+async def measure(db: Database, count: int, users: int, rounds: int,
                   batch: int) -> dict[str, Any]:
     template = conversation_events(count, users)
     recorder_rates, raw_rates = [], []
     for _ in range(rounds):  # interleaved, so drift on a shared machine hits both
-        recorder_rates.append(await _recorder_rate(store, _fresh_ids(template), batch))
-        raw_rates.append(await _raw_rate(store, _fresh_ids(template), batch))
+        recorder_rates.append(await _recorder_rate(db, _fresh_ids(template), batch))
+        raw_rates.append(await _raw_rate(db, _fresh_ids(template), batch))
     ours, baseline = statistics.median(recorder_rates), statistics.median(raw_rates)
     return {"users": users, "recorder_events_per_s": round(ours),
             "raw_insert_many_events_per_s": round(baseline), "ratio": round(ours / baseline, 3)}
@@ -80,12 +81,12 @@ async def main(count: int, user_mixes: list[int], rounds: int, batch: int) -> di
     server = await EmbeddedServer.start()
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(server.uri, tz_aware=True)
     try:
-        store = await Store.from_client(client, "bench_capture")
+        db = await Database.from_client(client, "bench_capture")
         print(f"{count:,} events per round, {rounds} rounds, batches of {batch}")
         print(f"{'users':>6} {'recorder ev/s':>14} {'raw insert_many ev/s':>21} {'ratio':>7}")
         rows = []
         for users in user_mixes:
-            row = await measure(store, count, users, rounds, batch)
+            row = await measure(db, count, users, rounds, batch)
             rows.append(row)
             print(f"{users:>6} {row['recorder_events_per_s']:>14,} "
                   f"{row['raw_insert_many_events_per_s']:>21,} {row['ratio']:>7.3f}")

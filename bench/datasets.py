@@ -8,7 +8,7 @@ from typing import Any
 
 from plugin.core import events as ev
 from plugin.core.events import Event
-from plugin.db.store import profile_id
+from plugin.core.profiles import profile_id
 
 
 def conversation_events(count: int, users: int, bot_id: str = "bench",

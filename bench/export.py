@@ -24,21 +24,23 @@ from typing import IO, Any
 
 from pymongo import AsyncMongoClient
 
+from plugin.audience.profile_store import ProfileStore
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.datasets import profile_documents
 from bench.results import save
 from plugin.audience import query as audience
 from plugin.core import constants as c
+from plugin.db.database import Database
 from plugin.db.embedded import EmbeddedServer
-from plugin.db.store import Store
 from plugin.transfer import export as exporting
 
 
-async def _seed(store: Store, bot_id: str, count: int) -> None:
+async def _seed(db: Database, bot_id: str, count: int) -> None:
     docs = profile_documents(count, bot_id=bot_id)
     for i in range(0, len(docs), 5000):
-        await store.db[c.PROFILES].insert_many(docs[i:i + 5000])
+        await db[c.PROFILES].insert_many(docs[i:i + 5000])
 
 
 async def _measure(run: Callable[[IO[bytes]], Awaitable[int]]) -> dict[str, Any]:
@@ -57,19 +59,19 @@ async def _measure(run: Callable[[IO[bytes]], Awaitable[int]]) -> dict[str, Any]
 async def main(sizes: list[int]) -> None:
     server = await EmbeddedServer.start()
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(server.uri, tz_aware=True)
-    store = await Store.from_client(client, "bench_export")
+    db = await Database.from_client(client, "bench_export")
     results: list[dict[str, Any]] = []
     try:
         for size in sizes:
             bot_id = f"bench-{size}"
-            await _seed(store, bot_id, size)
-            query = await audience.compile_audience_filter(store, bot_id, None)
-            columns = await exporting.export_columns(store, bot_id)
+            await _seed(db, bot_id, size)
+            query = await audience.compile_audience_filter(db, bot_id, None)
+            columns = await exporting.export_columns(db, bot_id)
 
             def job(fmt: str, columns: list[str] = columns, query: dict[str, Any] = query,
                     size: int = size) -> Callable[[IO[bytes]], Awaitable[int]]:
                 async def export_run(out: IO[bytes]) -> int:
-                    rows = exporting.profile_rows(store, query, columns, size,
+                    rows = exporting.profile_rows(db, query, columns, size,
                                                   for_xlsx=fmt == "xlsx")
                     return await exporting.write_rows(fmt, out, columns, rows)
                 return export_run
@@ -80,7 +82,7 @@ async def main(sizes: list[int]) -> None:
                 writer = csv.writer(text)
                 writer.writerow(columns)
                 written = 0
-                async for doc in store.iter_profiles(query, size):
+                async for doc in ProfileStore.of(db).iter_profiles(query, size):
                     attrs = doc.get("attributes") or {}
                     writer.writerow([doc.get(col, attrs.get(col)) for col in columns])
                     written += 1

@@ -26,6 +26,8 @@ import aiohttp
 from aiohttp import web
 from pymongo import AsyncMongoClient
 
+from plugin.audience.property_store import PropertyStore
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.datasets import profile_documents
@@ -34,8 +36,8 @@ from plugin.audience.filters import compile_filter
 from plugin.core import constants
 from plugin.core.properties import SYSTEM_PROPERTIES, custom_property
 from plugin.core.settings import Settings
+from plugin.db.database import Database
 from plugin.db.embedded import EmbeddedServer
-from plugin.db.store import Store
 from plugin.http.app import create_app
 
 BOT = "bench"
@@ -96,16 +98,16 @@ async def median_seconds(action: Callable[[], Awaitable[Any]], repeat: int) -> f
     return statistics.median(times)
 
 
-async def load(store: Store, count: int) -> float:
+async def load(db: Database, count: int) -> float:
     started = time.perf_counter()
     docs = profile_documents(count, BOT, now=NOW)
-    profiles = store.db[constants.PROFILES]
+    profiles = db[constants.PROFILES]
     for i in range(0, len(docs), 5000):
         await profiles.insert_many(docs[i:i + 5000], ordered=False)
         print(f"\rloading profiles {min(i + 5000, count):>7,}/{count:,}", end="", flush=True)
     print()
     for name, type_ in (("email", "email"), ("phone", "phone"), ("age", "number")):
-        await store.define_property(BOT, custom_property(name, type_))
+        await PropertyStore.of(db).define_property(BOT, custom_property(name, type_))
     return time.perf_counter() - started
 
 
@@ -114,16 +116,16 @@ async def main(count: int, repeat: int) -> None:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(server.uri, tz_aware=True)
     runner = None
     try:
-        store = await Store.from_client(client, "bench_filters")
-        load_s = await load(store, count)
-        runner = web.AppRunner(create_app(Settings(admin_key=KEY), store))
+        db = await Database.from_client(client, "bench_filters")
+        load_s = await load(db, count)
+        runner = web.AppRunner(create_app(Settings(admin_key=KEY), db))
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         host, port = runner.addresses[0][:2]
         base = f"http://{host}:{port}/v1/bots/{BOT}/audience"
-        properties = {**SYSTEM_PROPERTIES, **await store.custom_properties(BOT)}
-        profiles = store.db[constants.PROFILES]
+        properties = {**SYSTEM_PROPERTIES, **await PropertyStore.of(db).custom_properties(BOT)}
+        profiles = db[constants.PROFILES]
         results: dict[str, Any] = {"profiles": count, "load_s": round(load_s, 1), "filters": []}
 
         big = twenty_condition_filter()

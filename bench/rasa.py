@@ -37,8 +37,8 @@ from connectors.rasa.consumer import (
     BrokerConsumer,
     dead_letter_name,
 )
+from plugin.db.database import Database
 from plugin.db.embedded import EmbeddedServer
-from plugin.db.store import Store
 
 PREFETCH = BATCH_SIZE * PREFETCH_BATCHES
 
@@ -88,10 +88,10 @@ async def _publish(channel: aio_pika.abc.AbstractChannel, exchange: str,
             for e in events[start:start + 500]])
 
 
-async def consumer_rate(store: Store, url: str, queue: str, exchange: str, bot_id: str,
+async def consumer_rate(db: Database, url: str, queue: str, exchange: str, bot_id: str,
                         count: int) -> float:
     started = time.perf_counter()
-    async with BrokerConsumer(store, bot_id, amqp_url=url, queue=queue,
+    async with BrokerConsumer(db, bot_id, amqp_url=url, queue=queue,
                               exchange=exchange) as consumer:
         for _ in range(120_000):  # at most 10 minutes
             if consumer.stats.received >= count:
@@ -105,9 +105,9 @@ async def consumer_rate(store: Store, url: str, queue: str, exchange: str, bot_i
     return count / elapsed
 
 
-async def raw_rate(store: Store, url: str, queue: str, count: int) -> float:
+async def raw_rate(db: Database, url: str, queue: str, count: int) -> float:
     """The baseline: consume, parse, insert_many a document per message, ack the batch."""
-    collection = store.db["raw_rasa_events"]
+    collection = db["raw_rasa_events"]
     connection = await aio_pika.connect(url)
     started = time.perf_counter()
     try:
@@ -143,16 +143,16 @@ async def main(count: int, users: int, url: str) -> dict[str, Any]:
     queue, exchange = name, f"{name}-exchange"
     connection = await aio_pika.connect(url)
     try:
-        store = await Store.from_client(client, DB_NAME)
+        db = await Database.from_client(client, DB_NAME)
         channel = await connection.channel()
         await _declare(channel, queue, exchange)
         events = rasa_events(count, users)
         print(f"{count:,} Rasa events from {users} users, batches of {BATCH_SIZE}, "
               f"prefetch {PREFETCH}")
         await _publish(channel, exchange, events)
-        ours = await consumer_rate(store, url, queue, exchange, "bench", count)
+        ours = await consumer_rate(db, url, queue, exchange, "bench", count)
         await _publish(channel, exchange, events)
-        baseline = await raw_rate(store, url, queue, count)
+        baseline = await raw_rate(db, url, queue, count)
         ratio = ours / baseline
         print(f"{'consumer ev/s':>14} {'raw consume+insert ev/s':>24} {'ratio':>7}")
         print(f"{ours:>14,.0f} {baseline:>24,.0f} {ratio:>7.3f}")

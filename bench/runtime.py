@@ -27,8 +27,8 @@ from bench.results import save
 from connectors.demo import DEMO_API_PREFIX, demo_api_routes, drive_demo_users
 from connectors.dummy import DummyChannel
 from plugin.capture.recorder import Recorder
+from plugin.db.database import Database
 from plugin.db.embedded import EmbeddedServer
-from plugin.db.store import Store
 from runtime.engine import Runtime
 from runtime.loader import load_bot
 
@@ -54,12 +54,12 @@ async def main(users: int, rounds: int) -> None:
     host, port = backend_runner.addresses[0][:2]
     server = await EmbeddedServer.start()
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(server.uri, tz_aware=True)
-    store = await Store.from_client(client, "bench_runtime")
+    db = await Database.from_client(client, "bench_runtime")
     bot = load_bot(LEADS)
     runtime = Runtime(api_base=f"http://{host}:{port}{DEMO_API_PREFIX}",
                       variables={"CRM_TOKEN": "bench"})
     runtime.deploy(bot)
-    recorder = await Recorder(store, source="dummy").start()
+    recorder = await Recorder(db, source="dummy").start()
     captured, bare = DummyChannel(runtime, recorder), DummyChannel(runtime, None)
     on_reply, on_written, off = [], [], []
     try:

@@ -24,6 +24,9 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
+from plugin.capture.store import CaptureStore
+from plugin.jobs.store import JobStore
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.datasets import profile_documents
@@ -32,8 +35,8 @@ from connectors.dummy import SOURCE, DummyChannel
 from plugin.audience import segments
 from plugin.core import constants as c
 from plugin.core import events as ev
+from plugin.db.database import Database
 from plugin.db.embedded import EmbeddedServer
-from plugin.db.store import Store
 from plugin.handover.channels import ConnectorRegistry
 from plugin.jobs import actions as bulk
 from plugin.jobs.worker import JobWorker
@@ -43,39 +46,39 @@ MESSAGE = {"text": "Our summer sale starts today",
            "quick_replies": [{"title": "Show me", "payload": "SALE"}]}
 
 
-async def _users(store: Store, bot_id: str, count: int, segment_id: str) -> list[str]:
+async def _users(db: Database, bot_id: str, count: int, segment_id: str) -> list[str]:
     docs = profile_documents(count, bot_id=bot_id)
     for doc in docs:
         doc.update(source=SOURCE, segments=[segment_id])
     for i in range(0, len(docs), 1000):
-        await store.db[c.PROFILES].insert_many(docs[i:i + 1000])
+        await db[c.PROFILES].insert_many(docs[i:i + 1000])
     return [d["user_id"] for d in docs]
 
 
 async def main(users: int) -> None:
     server = await EmbeddedServer.start()
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(server.uri, tz_aware=True)
-    store = await Store.from_client(client, "bench_segments")
+    db = await Database.from_client(client, "bench_segments")
     runtime = Runtime()
     channel = DummyChannel(runtime, None)
     connectors = ConnectorRegistry()
     connectors.register(channel)
     try:
-        segment = await segments.create_segment(store, "bench-job", {"name": "All",
+        segment = await segments.create_segment(db, "bench-job", {"name": "All",
                                                                      "kind": "static"})
-        await _users(store, "bench-job", users, segment["id"])
-        plain_users = await _users(store, "bench-plain", users, "none")
-        recorded_users = await _users(store, "bench-recorded", users, "none")
+        await _users(db, "bench-job", users, segment["id"])
+        plain_users = await _users(db, "bench-plain", users, "none")
+        recorded_users = await _users(db, "bench-recorded", users, "none")
 
-        worker = JobWorker(store, connectors, owner="bench")
+        worker = JobWorker(db, connectors, owner="bench")
         started = time.perf_counter()
-        job = await bulk.broadcast(store, "bench-job", {
+        job = await bulk.broadcast(db, "bench-job", {
             "audience": {"segment": segment["id"]}, "message": MESSAGE},
             claimed_by=worker.owner)
         created = time.perf_counter() - started
         await worker.run_job(job)
         job_s = time.perf_counter() - started
-        final = await store.get_job(job["_id"])
+        final = await JobStore.of(db).get_job(job["_id"])
         assert final is not None and final["done"] == users, final
 
         started = time.perf_counter()
@@ -91,7 +94,7 @@ async def main(users: int) -> None:
                     batch.append(ev.bot_message("bench-recorded", user_id, message.get("text"),
                                                 quick_replies=message.get("quick_replies"),
                                                 channel="web", source="broadcast"))
-            await store.ingest(batch)
+            await CaptureStore.of(db).ingest(batch)
         recorded_s = time.perf_counter() - started
     finally:
         await runtime.close()

@@ -23,8 +23,8 @@ from pymongo import AsyncMongoClient
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.results import save
+from plugin.db.database import Database
 from plugin.db.embedded import EmbeddedServer
-from plugin.db.store import Store
 from simulator.loader import load_scenarios
 from simulator.model import Scenario
 from simulator.runner import Simulator, SuiteResult
@@ -45,11 +45,11 @@ async def main(repeat: int, rounds: int) -> None:
     scenarios = [s for _ in range(repeat) for f in FILES for s in load_scenarios(SUITES / f)]
     server = await EmbeddedServer.start()
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(server.uri, tz_aware=True)
-    store = await Store.from_client(client, "bench_simulator")
+    db = await Database.from_client(client, "bench_simulator")
     serial: list[SuiteResult] = []
     parallel: list[SuiteResult] = []
     try:
-        async with Simulator(store=store) as simulator:
+        async with Simulator(db=db) as simulator:
             await measure(simulator, scenarios[:5], 5)  # warm-up: connections, caches
             for _ in range(rounds):  # interleaved, so drift hits both
                 serial.append(await measure(simulator, scenarios, 1))

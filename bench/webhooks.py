@@ -26,6 +26,8 @@ import aiohttp
 from aiohttp import web
 from pymongo import AsyncMongoClient
 
+from plugin.capture.store import CaptureStore
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.datasets import conversation_events
@@ -36,8 +38,8 @@ from plugin.core.settings import Settings
 from plugin.crm import webhooks
 from plugin.crm.delivery import DeliveryWorker
 from plugin.crm.outbox import WebhookEvent
+from plugin.db.database import Database
 from plugin.db.embedded import EmbeddedServer
-from plugin.db.store import Store
 
 BATCH = constants.RECORDER_BATCH_SIZE
 
@@ -47,10 +49,10 @@ def _events(template: list[Event], bot_id: str) -> list[Event]:
             for e in template]
 
 
-async def _ingest_rate(store: Store, events: list[Event]) -> float:
+async def _ingest_rate(db: Database, events: list[Event]) -> float:
     started = time.perf_counter()
     for i in range(0, len(events), BATCH):
-        await store.ingest(events[i:i + BATCH])
+        await CaptureStore.of(db).ingest(events[i:i + BATCH])
     return len(events) / (time.perf_counter() - started)
 
 
@@ -85,10 +87,10 @@ async def _serve(receiver: _Receiver) -> tuple[web.AppRunner, str]:
     return runner, f"http://{host}:{port}/hook"
 
 
-async def _delivery_rate(store: Store, bot_id: str, receiver: _Receiver) -> tuple[float, int]:
-    pending = await store.db[constants.OUTBOX].count_documents({"bot_id": bot_id})
+async def _delivery_rate(db: Database, bot_id: str, receiver: _Receiver) -> tuple[float, int]:
+    pending = await db[constants.OUTBOX].count_documents({"bot_id": bot_id})
     receiver.expect(pending)
-    worker = DeliveryWorker(store, Settings())
+    worker = DeliveryWorker(db, Settings())
     await worker.start()
     started = time.perf_counter()
     await receiver.reached.wait()
@@ -98,7 +100,7 @@ async def _delivery_rate(store: Store, bot_id: str, receiver: _Receiver) -> tupl
     return pending / elapsed, pending
 
 
-async def _plain_post_rate(url: str, count: int, users: int, store: Store | None = None,
+async def _plain_post_rate(url: str, count: int, users: int, db: Database | None = None,
                            bot_id: str = "") -> float:
     """The same number of POSTs, ``users`` lanes at once, DELIVERY_CONCURRENCY at a
     time; with ``store``, each also marks one of the bot's outbox entries delivered
@@ -106,8 +108,8 @@ async def _plain_post_rate(url: str, count: int, users: int, store: Store | None
     body = json.dumps({"event": "message.received", "data": {"text": "x" * 40}}).encode()
     limit = asyncio.Semaphore(constants.DELIVERY_CONCURRENCY)
     per_lane = count // users
-    ids = ([d["_id"] async for d in store.db[constants.OUTBOX].find({"bot_id": bot_id}, {"_id": 1})]
-           if store is not None else [])
+    ids = ([d["_id"] async for d in db[constants.OUTBOX].find({"bot_id": bot_id}, {"_id": 1})]
+           if db is not None else [])
 
     async def lane(session: aiohttp.ClientSession, lane_no: int) -> None:
         async with limit:
@@ -115,8 +117,8 @@ async def _plain_post_rate(url: str, count: int, users: int, store: Store | None
                 async with session.post(url, data=body,
                                         headers={"Content-Type": "application/json"}) as answer:
                     await answer.read()
-                if store is not None:
-                    await store.db[constants.OUTBOX].update_one(
+                if db is not None:
+                    await db[constants.OUTBOX].update_one(
                         {"_id": ids[lane_no * per_lane + n]},
                         {"$set": {"state": "delivered", "delivered_at": time.time()}})
 
@@ -132,20 +134,20 @@ async def main(count: int, users: int, rounds: int) -> dict[str, Any]:
     receiver = _Receiver()
     runner, url = await _serve(receiver)
     try:
-        store = await Store.from_client(client, "bench_webhooks")
+        db = await Database.from_client(client, "bench_webhooks")
         template = conversation_events(count, users)
         print(f"{count:,} events a round over {users} users, {rounds} rounds, batches of {BATCH}")
         with_hook, without, delivered, plain, recorded = [], [], [], [], []
         for n in range(rounds):  # interleaved, so drift on a shared machine hits both
             hooked_bot = f"hooked-{n}"
-            await webhooks.create_webhook(store, hooked_bot, {
+            await webhooks.create_webhook(db, hooked_bot, {
                 "url": url, "events": [str(e) for e in WebhookEvent]})
-            without.append(await _ingest_rate(store, _events(template, f"plain-{n}")))
-            with_hook.append(await _ingest_rate(store, _events(template, hooked_bot)))
-            rate, sent = await _delivery_rate(store, hooked_bot, receiver)
+            without.append(await _ingest_rate(db, _events(template, f"plain-{n}")))
+            with_hook.append(await _ingest_rate(db, _events(template, hooked_bot)))
+            rate, sent = await _delivery_rate(db, hooked_bot, receiver)
             delivered.append(rate)
             plain.append(await _plain_post_rate(url, sent, users))
-            recorded.append(await _plain_post_rate(url, sent, users, store, hooked_bot))
+            recorded.append(await _plain_post_rate(url, sent, users, db, hooked_bot))
         capture = {"with_webhook_events_per_s": round(statistics.median(with_hook)),
                    "without_events_per_s": round(statistics.median(without))}
         capture["ratio"] = round(capture["with_webhook_events_per_s"]

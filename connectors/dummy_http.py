@@ -13,11 +13,12 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from plugin.access.keys import Role
+from plugin.audience.property_store import PropertyStore
 from plugin.capture.recorder import Recorder
 from plugin.core.errors import InvalidRequest, PayloadTooLarge
-from plugin.db.store import Store
+from plugin.db.database import Database
 from plugin.extensions import Extension
-from plugin.http.appkeys import CONNECTORS, STORE
+from plugin.http.appkeys import CONNECTORS, DATABASE
 from plugin.http.endpoint import Param, endpoint
 from plugin.http.jsonio import json_response, read_body
 from runtime.engine import Runtime
@@ -37,10 +38,10 @@ EXAMPLE_BOT = Path(__file__).resolve().parent.parent / "scenarios" / "bots" / "l
 routes = web.RouteTableDef()
 
 
-async def deploy(store: Store, runtime: Runtime, bot: Bot) -> None:
+async def deploy(db: Database, runtime: Runtime, bot: Bot) -> None:
     """Run ``bot`` and register its properties in its property schema."""
     for spec in bot.properties.values():
-        await store.define_property(bot.id, spec.definition)
+        await PropertyStore.of(db).define_property(bot.id, spec.definition)
     runtime.deploy(bot)
 
 
@@ -61,7 +62,7 @@ async def put_definition(request: web.Request) -> web.Response:
         raise InvalidRequest(f"the definition is for bot {bot.id!r}, not {bot_id!r}",
                              field="bot/id")
     channel = request.app[DUMMY]
-    await deploy(request.app[STORE], channel.runtime, bot)
+    await deploy(request.app[DATABASE], channel.runtime, bot)
     return json_response({"bot_id": bot.id, "name": bot.name, "modules": list(bot.modules),
                           "properties": list(bot.properties)})
 
@@ -160,15 +161,15 @@ class DummyExtension(Extension):
             app.add_routes(demo_api_routes)
 
     async def _context(self, app: web.Application) -> AsyncIterator[None]:
-        store = app[STORE]
+        db = app[DATABASE]
         runtime = Runtime(api_base=self.api_base, variables=self.variables)
-        recorder = await Recorder(store, source=SOURCE).start() if self.capture else None
+        recorder = await Recorder(db, source=SOURCE).start() if self.capture else None
         channel = DummyChannel(runtime, recorder)
         app[DUMMY] = channel
         app[CONNECTORS].register(channel)
         try:
             for path in self.bot_files:
-                await deploy(store, runtime, load_bot(path))
+                await deploy(db, runtime, load_bot(path))
             yield
         finally:
             await channel.close_sockets()

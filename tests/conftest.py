@@ -24,8 +24,8 @@ from connectors.dummy_http import DummyExtension
 from plugin.access.keys import Role, create_key
 from plugin.core.constants import MEMORY
 from plugin.core.settings import Settings
+from plugin.db.database import Database
 from plugin.db.embedded import EmbeddedServer
-from plugin.db.store import Store
 from plugin.http.app import create_app
 
 ADMIN_KEY = "test-admin-key"
@@ -43,11 +43,11 @@ async def mongo_uri() -> AsyncIterator[str]:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def store(mongo_uri: str) -> AsyncIterator[Store]:
+async def db(mongo_uri: str) -> AsyncIterator[Database]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
     db_name = f"audience_test_{uuid.uuid4().hex[:8]}"
-    store = await Store.from_client(client, db_name)
-    yield store
+    db = await Database.from_client(client, db_name)
+    yield db
     await client.drop_database(db_name)
     await client.close()
 
@@ -92,12 +92,12 @@ class Api:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def app_server(store: Store) -> AsyncIterator[tuple[web.Application, str]]:
+async def app_server(db: Database) -> AsyncIterator[tuple[web.Application, str]]:
     # Webhook retries in tens of milliseconds, so the retry tests wait little.
     settings = Settings(admin_key=ADMIN_KEY, max_body_bytes=MAX_BODY_BYTES,
                         webhook_max_attempts=4, webhook_backoff_s=0.05,
                         webhook_backoff_max_s=0.2, webhook_timeout_s=1.0)
-    app = create_app(settings, store, [DummyExtension()])
+    app = create_app(settings, db, [DummyExtension()])
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -119,8 +119,8 @@ def api(app_server: tuple[web.Application, str], http_session: aiohttp.ClientSes
 
 
 @pytest.fixture
-def make_key(store: Store):  # type: ignore[no-untyped-def]
+def make_key(db: Database):  # type: ignore[no-untyped-def]
     async def make(role: Role | str, *bots: str) -> str:
-        return await create_key(store, role, bots)
+        return await create_key(db, role, bots)
 
     return make

@@ -46,7 +46,7 @@ from plugin.capture.recorder import Recorder
 from plugin.core import events as ev
 from plugin.core.events import Event, utc_now
 from plugin.core.settings import Settings
-from plugin.db.store import Store
+from plugin.db.database import Database
 
 from . import api_calls
 from .events import SOURCE, MalformedEvent, translate
@@ -85,12 +85,12 @@ def install(app: Sanic, bot_id: str | None = None) -> None:
 
 async def _open_capture(app: Sanic) -> None:
     try:
-        store = await Store.open(Settings.from_env())
+        db = await Database.open(Settings.from_env())
     except Exception:
         log.exception("Audience cannot open its database: this worker captures nothing")
         return
-    recorder = await Recorder(store, source=SOURCE).start()
-    app.ctx.audience = ActionCapture(app.ctx.audience_bot_id, store, recorder)
+    recorder = await Recorder(db, source=SOURCE).start()
+    app.ctx.audience = ActionCapture(app.ctx.audience_bot_id, db, recorder)
     api_calls.attach(recorder, app.ctx.audience_bot_id)
     log.info("Audience captures action calls for bot %s", app.ctx.audience_bot_id)
 
@@ -102,7 +102,7 @@ async def _close_capture(app: Sanic) -> None:
     app.ctx.audience = None
     api_calls.detach()
     await capture.recorder.close()
-    await capture.store.close()
+    await capture.db.close()
 
 
 async def _call_started(request: Request) -> None:
@@ -144,7 +144,7 @@ class ActionCapture:
     the timestamp of the newest tracker event already recorded."""
 
     bot_id: str
-    store: Store
+    db: Database
     recorder: Recorder
     seen: OrderedDict[str, float] = field(default_factory=OrderedDict)
 

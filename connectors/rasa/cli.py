@@ -24,7 +24,7 @@ from typing import Any
 
 from plugin.core.errors import AudienceError
 from plugin.core.settings import Settings, mask_uri
-from plugin.db.store import Store
+from plugin.db.database import Database
 from plugin.extensions import Extension
 
 from . import DEFAULT_EXCHANGE, DEFAULT_QUEUE
@@ -99,13 +99,13 @@ async def _consume(args: argparse.Namespace, settings: Settings) -> int:
     from .consumer import BrokerConsumer
 
     try:
-        store = await Store.open(settings)
+        db = await Database.open(settings)
     except AudienceError as exc:
         print(f"audience rasa consume: {exc.message}", file=sys.stderr)
         return EXIT_FAILED
     try:
         options = {"batch_size": args.batch_size} if args.batch_size else {}
-        consumer = BrokerConsumer(store, args.bot, amqp_url=args.amqp_url, queue=args.queue,
+        consumer = BrokerConsumer(db, args.bot, amqp_url=args.amqp_url, queue=args.queue,
                                   exchange=args.exchange, **options)
         try:
             await consumer.start()
@@ -124,7 +124,7 @@ async def _consume(args: argparse.Namespace, settings: Settings) -> int:
               flush=True)
         return EXIT_STOPPED if stopped else EXIT_FAILED
     finally:
-        await store.close()
+        await db.close()
 
 
 async def _until_signalled_or(work: Coroutine[Any, Any, None]) -> bool:

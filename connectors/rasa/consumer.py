@@ -45,7 +45,7 @@ from aiormq.exceptions import AMQPError
 from plugin.capture.recorder import ingest_until_stored
 from plugin.core.events import Event
 from plugin.core.settings import mask_uri
-from plugin.db.store import Store
+from plugin.db.database import Database
 
 from . import DEFAULT_EXCHANGE, DEFAULT_QUEUE
 from .events import MalformedEvent, parse_message, translate
@@ -89,7 +89,7 @@ class BrokerConsumer:
 
     def __init__(
         self,
-        store: Store,
+        db: Database,
         bot_id: str,
         *,
         amqp_url: str,
@@ -103,7 +103,7 @@ class BrokerConsumer:
             raise ValueError("the bot id must not be empty")
         if not 1 <= batch_size <= MAX_BATCH_SIZE:
             raise ValueError(f"the batch size must be between 1 and {MAX_BATCH_SIZE}")
-        self.store = store
+        self.db = db
         self.bot_id = bot_id
         self.amqp_url = amqp_url
         self.queue_name = queue
@@ -228,7 +228,7 @@ class BrokerConsumer:
                      events: list[tuple[AbstractIncomingMessage, Event]]) -> None:
         try:
             if events:
-                await self._store(events)
+                await self._db(events)
             await self._ack(batch[-1])
         except _CHANNEL_LOST as exc:
             self._lost(exc, batch)
@@ -276,7 +276,7 @@ class BrokerConsumer:
                 events.append((message, event))
         return events
 
-    async def _store(self, events: list[tuple[AbstractIncomingMessage, Event]]) -> None:
+    async def _db(self, events: list[tuple[AbstractIncomingMessage, Event]]) -> None:
         try:
             await self._ingest([event for _, event in events])
         except Exception as exc:
@@ -295,7 +295,7 @@ class BrokerConsumer:
         def retrying() -> None:
             self.stats.retries += 1
 
-        result = await ingest_until_stored(self.store, events, max_delay=RETRY_MAX_DELAY_S,
+        result = await ingest_until_stored(self.db, events, max_delay=RETRY_MAX_DELAY_S,
                                            on_retry=retrying)
         self.stats.stored += result.accepted
         self.stats.duplicates += result.duplicates

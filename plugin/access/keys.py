@@ -14,9 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from plugin.access.store import KeyStore
 from plugin.core.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
 from plugin.core.events import utc_now
-from plugin.db.store import Store
+from plugin.db.database import Database
 
 __all__ = ["Role", "Principal", "ALL_BOTS", "create_key", "authenticate", "hash_key"]
 
@@ -59,13 +60,13 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-async def create_key(store: Store, role: Role | str, bots: Iterable[str], label: str = "") -> str:
+async def create_key(db: Database, role: Role | str, bots: Iterable[str], label: str = "") -> str:
     """Store a new key and return it (the only time it is seen in clear)."""
     bot_list = sorted(set(bots))
     if not bot_list:
         raise InvalidRequest("a key needs at least one bot (or '*' for every bot)")
     key = _PREFIX + secrets.token_urlsafe(32)
-    await store.insert_api_key({
+    await KeyStore.of(db).insert_api_key({
         "_id": hash_key(key),
         "prefix": key[:10],
         "role": str(Role(role)),
@@ -76,7 +77,7 @@ async def create_key(store: Store, role: Role | str, bots: Iterable[str], label:
     return key
 
 
-async def authenticate(store: Store, authorization: str | None, admin_key: str | None) -> Principal:
+async def authenticate(db: Database, authorization: str | None, admin_key: str | None) -> Principal:
     if not authorization:
         raise Unauthorized("missing Authorization header (expected 'Bearer <key>')")
     scheme, _, token = authorization.partition(" ")
@@ -85,7 +86,7 @@ async def authenticate(store: Store, authorization: str | None, admin_key: str |
         raise Unauthorized("the Authorization header must be 'Bearer <key>'")
     if admin_key and hmac.compare_digest(token.encode(), admin_key.encode()):
         return Principal(Role.ADMIN, frozenset({ALL_BOTS}))
-    doc = await store.find_api_key(hash_key(token))
+    doc = await KeyStore.of(db).find_api_key(hash_key(token))
     if doc is None or doc.get("revoked"):
         raise Unauthorized("unknown or revoked API key")
     return Principal(Role(doc["role"]), frozenset(doc["bots"]))

@@ -25,10 +25,13 @@ from plugin.audience.filters import (
     operators_for,
     scoped_query,
 )
-from plugin.capture.update import INTERNAL_PROFILE_FIELDS
+from plugin.audience.profile_store import ProfileStore
+from plugin.audience.property_store import PropertyStore
+from plugin.audience.segment_store import SegmentStore
 from plugin.core.errors import InvalidRequest
+from plugin.core.profiles import INTERNAL_PROFILE_FIELDS
 from plugin.core.properties import SYSTEM_PROPERTIES, InvalidValue, PropertyDef, custom_property
-from plugin.db.store import Store
+from plugin.db.database import Database
 
 __all__ = [
     "DEFAULT_SORT",
@@ -65,25 +68,25 @@ def public_profile(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {**_PROFILE_DEFAULTS, **shown}
 
 
-async def catalog(store: Store, bot_id: str) -> dict[str, PropertyDef]:
+async def catalog(db: Database, bot_id: str) -> dict[str, PropertyDef]:
     """Every property of the bot, system ones first."""
-    return {**SYSTEM_PROPERTIES, **await store.custom_properties(bot_id)}
+    return {**SYSTEM_PROPERTIES, **await PropertyStore.of(db).custom_properties(bot_id)}
 
 
 async def compile_audience_filter(
-    store: Store, bot_id: str, filter_: Mapping[str, Any] | None, *, now: datetime | None = None
+    db: Database, bot_id: str, filter_: Mapping[str, Any] | None, *, now: datetime | None = None
 ) -> dict[str, Any]:
     filter_ = dict(filter_ or {"conditions": []})
-    segments = await segment_refs(store, bot_id) if _names_a_segment(filter_) else None
-    compiled = compile_filter(filter_, await catalog(store, bot_id), now=now, segments=segments)
+    segments = await segment_refs(db, bot_id) if _names_a_segment(filter_) else None
+    compiled = compile_filter(filter_, await catalog(db, bot_id), now=now, segments=segments)
     return scoped_query(compiled, bot_id)
 
 
-async def segment_refs(store: Store, bot_id: str) -> dict[str, SegmentRef]:
+async def segment_refs(db: Database, bot_id: str) -> dict[str, SegmentRef]:
     """Every segment of the bot, as segment conditions in a filter resolve them."""
     return {doc["_id"]: SegmentRef(doc["_id"], doc["name"],
                                    doc.get("filter") if doc["kind"] == "dynamic" else None)
-            for doc in await store.list_segments(bot_id)}
+            for doc in await SegmentStore.of(db).list_segments(bot_id)}
 
 
 def _names_a_segment(filter_: Mapping[str, Any]) -> bool:
@@ -92,12 +95,13 @@ def _names_a_segment(filter_: Mapping[str, Any]) -> bool:
         isinstance(c, Mapping) and c.get("property") == SEGMENT_PROPERTY for c in conditions)
 
 
-async def count_audience(store: Store, bot_id: str, filter_: Mapping[str, Any] | None) -> int:
-    return await store.count_profiles(await compile_audience_filter(store, bot_id, filter_))
+async def count_audience(db: Database, bot_id: str, filter_: Mapping[str, Any] | None) -> int:
+    query = await compile_audience_filter(db, bot_id, filter_)
+    return await ProfileStore.of(db).count_profiles(query)
 
 
 async def query_audience(
-    store: Store,
+    db: Database,
     bot_id: str,
     filter_: Mapping[str, Any] | None,
     *,
@@ -111,16 +115,16 @@ async def query_audience(
     costs the same however deep it is and no user is shown twice or skipped
     when others arrive meanwhile.
     """
-    properties = await catalog(store, bot_id)
+    properties = await catalog(db, bot_id)
     field, direction = _sort_field(sort, properties)
-    query = await compile_audience_filter(store, bot_id, filter_)
-    total = await store.count_profiles(query)
+    query = await compile_audience_filter(db, bot_id, filter_)
+    total = await ProfileStore.of(db).count_profiles(query)
     page_query = query
     if cursor is not None:
         after = _keyset_condition(field, direction, *_decode_cursor(cursor, sort))
         page_query = {"$and": [query, after]}
-    docs = await store.find_profiles(page_query, [(field, direction), ("_id", direction)],
-                                     limit + 1)
+    docs = await ProfileStore.of(db).find_profiles(
+        page_query, [(field, direction), ("_id", direction)], limit + 1)
     next_cursor = None
     if len(docs) > limit:
         docs = docs[:limit]
@@ -128,7 +132,7 @@ async def query_audience(
     return AudiencePage(total, [public_profile(d) for d in docs], next_cursor)
 
 
-async def search_users(store: Store, bot_id: str, text: str, limit: int) -> list[dict[str, Any]]:
+async def search_users(db: Database, bot_id: str, text: str, limit: int) -> list[dict[str, Any]]:
     """Users whose id, name, email or phone starts with ``text`` (any case)."""
     text = text.strip()
     if not text:
@@ -140,7 +144,7 @@ async def search_users(store: Store, bot_id: str, text: str, limit: int) -> list
     digits = _PHONE_SEPARATORS.sub("", text)
     if digits != text and digits:
         alternatives.append({"attributes.phone": {"$regex": "^" + re.escape(digits)}})
-    docs = await store.find_profiles({"bot_id": bot_id, "$or": alternatives},
+    docs = await ProfileStore.of(db).find_profiles({"bot_id": bot_id, "$or": alternatives},
                                      [("last_message_at", -1), ("_id", -1)], limit)
     return [public_profile(d) for d in docs]
 
@@ -150,7 +154,7 @@ def describe_properties(properties: Mapping[str, PropertyDef]) -> list[dict[str,
             for prop in properties.values()]
 
 
-async def define_properties(store: Store, bot_id: str, raw: list[dict[str, Any]]) -> None:
+async def define_properties(db: Database, bot_id: str, raw: list[dict[str, Any]]) -> None:
     """Define or change custom properties: all of them, or none if one is invalid."""
     checked: list[PropertyDef] = []
     seen: set[str] = set()
@@ -169,7 +173,7 @@ async def define_properties(store: Store, bot_id: str, raw: list[dict[str, Any]]
                                  errors=[{"path": f"properties/{position}",
                                           "message": exc.reason}]) from None
     for prop in checked:
-        await store.define_property(bot_id, prop)
+        await PropertyStore.of(db).define_property(bot_id, prop)
 
 
 def _sort_field(sort: str, properties: Mapping[str, PropertyDef]) -> tuple[str, int]:

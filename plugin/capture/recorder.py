@@ -21,11 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from plugin.capture.store import CaptureStore, IngestResult
 from plugin.core import constants as c
 from plugin.core import events as ev
 from plugin.core.errors import DatabaseUnavailable
 from plugin.core.events import Event
-from plugin.db.store import IngestResult, Store
+from plugin.db.database import Database
 
 __all__ = ["Recorder", "RecorderStats", "ingest_until_stored"]
 
@@ -47,7 +48,7 @@ class RecorderStats:
 class Recorder:
     def __init__(
         self,
-        store: Store,
+        db: Database,
         *,
         source: str | None = None,
         batch_size: int = c.RECORDER_BATCH_SIZE,
@@ -55,7 +56,7 @@ class Recorder:
         max_buffer: int = c.RECORDER_MAX_BUFFER,
         retry_max_delay: float = c.RECORDER_RETRY_MAX_DELAY_S,
     ) -> None:
-        self.store = store
+        self.db = db
         self.source = source
         self.stats = RecorderStats()
         self._batch_size = batch_size
@@ -189,7 +190,7 @@ class Recorder:
             self.stats.retries += 1
 
         try:
-            result = await ingest_until_stored(self.store, batch,
+            result = await ingest_until_stored(self.db, batch,
                                                max_delay=self._retry_max_delay,
                                                on_retry=retrying)
         except Exception:
@@ -201,15 +202,15 @@ class Recorder:
         self.stats.rejected_properties += len(result.rejected)
 
 
-async def ingest_until_stored(store: Store, events: list[Event], *, max_delay: float,
+async def ingest_until_stored(db: Database, events: list[Event], *, max_delay: float,
                               on_retry: Callable[[], None] | None = None) -> IngestResult:
-    """``store.ingest(events)``, tried again with a doubling delay (up to
+    """``CaptureStore.of(store).ingest(events)``, tried again with a doubling delay (up to
     ``max_delay``) for as long as the database is unavailable. Safe because
     a retried ingest counts each event once. Other errors are raised."""
     delay = 0.05
     while True:
         try:
-            return await store.ingest(events)
+            return await CaptureStore.of(db).ingest(events)
         except DatabaseUnavailable as exc:
             if on_retry is not None:
                 on_retry()

@@ -26,11 +26,8 @@ from plugin.core.properties import (
     validate_value,
 )
 
-__all__ = ["INTERNAL_PROFILE_FIELDS", "MESSAGE_TYPES", "Rejection", "check_property_values",
-           "profile_chunks", "profile_id", "chunk_token", "profile_update"]
-
-# Bookkeeping on profiles that no reader outside capture is shown.
-INTERNAL_PROFILE_FIELDS = ("applied_chunks", "created_by")
+__all__ = ["MESSAGE_TYPES", "Rejection", "check_property_values",
+           "profile_chunks", "chunk_token", "profile_update"]
 
 MESSAGE_TYPES = frozenset({EventType.USER_MESSAGE, EventType.BOT_MESSAGE})
 
@@ -110,11 +107,6 @@ def profile_chunks(events: Iterable[Event]) -> dict[tuple[str, str], list[list[E
         chunks[key] = [ordered[i:i + PROFILE_CHUNK_EVENTS]
                        for i in range(0, len(ordered), PROFILE_CHUNK_EVENTS)]
     return chunks
-
-
-def profile_id(bot_id: str, user_id: str) -> str:
-    """The profile's ``_id``: unambiguous for any pair of ids (length-prefixed)."""
-    return f"{len(bot_id)}:{bot_id}:{len(user_id)}:{user_id}"
 
 
 def chunk_token(chunk: list[Event]) -> int:

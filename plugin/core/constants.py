@@ -50,6 +50,7 @@ JOB_CHUNK_USERS = 50
 JOB_LEASE_S = 30.0
 JOB_POLL_INTERVAL_S = 0.2
 JOB_DRAIN_S = 5.0
+DELIVERY_DRAIN_S = 5.0  # how long a stopping server lets a delivery round finish
 JOB_MAX_FAILURES_KEPT = 50
 HOUSEKEEPING_INTERVAL_S = 300.0
 

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from plugin.core import constants
 
 __all__ = ["Settings", "mask_uri"]
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def _process_link_secret() -> str:
+    """A random secret made once per process, on first use."""
+    log.warning("AUDIENCE_LINK_SECRET is not set: download links are signed with a random "
+                "secret of this process; they fail on other processes and after a restart")
+    return secrets.token_hex(32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +36,7 @@ class Settings:
     admin_key: str | None = field(default=None, repr=False)
     max_body_bytes: int = constants.MAX_BODY_BYTES
     export_max_rows: int = constants.EXPORT_MAX_ROWS
-    # None: plugin.transfer.export signs links with a random per-process secret (and logs so).
+    # None: links are signed with a random secret of this process (see link_key()).
     link_secret: str | None = field(default=None, repr=False)
     link_ttl_s: int = constants.LINK_TTL_S
     export_retention_s: int = constants.EXPORT_RETENTION_S
@@ -36,7 +50,7 @@ class Settings:
     webhook_timeout_s: float = constants.WEBHOOK_TIMEOUT_S
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         env = os.environ if env is None else env
         settings = cls(
             mongodb_uri=env.get("MONGODB_URI") or None,
@@ -61,6 +75,12 @@ class Settings:
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings
+
+    def link_key(self) -> bytes:
+        """The key download links are signed with: ``link_secret``, or else a random
+        secret of this process (logged once: links then fail on other processes
+        and after a restart)."""
+        return (self.link_secret or _process_link_secret()).encode()
 
     def __repr__(self) -> str:
         uri = mask_uri(self.mongodb_uri) if self.mongodb_uri else None

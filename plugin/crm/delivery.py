@@ -24,7 +24,6 @@ is when the entry is sent; entries of users outside it are ``skipped``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import os
@@ -40,7 +39,9 @@ import aiohttp
 from plugin.audience import query as audience
 from plugin.audience.filters import parse_filter
 from plugin.audience.filters.evaluate import evaluate
+from plugin.audience.profile_store import ProfileStore
 from plugin.core import constants as c
+from plugin.core.background import drain_then_cancel, sleep_unless
 from plugin.core.errors import FilterError
 from plugin.core.events import utc_now
 from plugin.core.json_format import dumps
@@ -54,7 +55,8 @@ from plugin.crm.outbox import (
     retry_delay,
     signature_header,
 )
-from plugin.db.store import Store
+from plugin.crm.store import WebhookStore
+from plugin.db.database import Database
 from plugin.jobs import actions as bulk
 
 __all__ = ["DeliveryWorker"]
@@ -67,8 +69,8 @@ _ERROR_TEXT_KEPT = 300
 class _Audiences:
     """The round's webhooks and their parsed audiences."""
 
-    def __init__(self, store: Store, now: datetime) -> None:
-        self.store = store
+    def __init__(self, db: Database, now: datetime) -> None:
+        self.db = db
         self.now = now
         self._webhooks: dict[str, dict[str, Any]] = {}
         self._parsed: dict[str, Any] = {}
@@ -91,20 +93,21 @@ class _Audiences:
         if webhook["_id"] not in self._parsed:
             bot_id = webhook["bot_id"]
             self._parsed[webhook["_id"]] = parse_filter(
-                bulk.audience_filter(spec), await audience.catalog(self.store, bot_id),
-                now=self.now, segments=await audience.segment_refs(self.store, bot_id))
+                bulk.audience_filter(spec), await audience.catalog(self.db, bot_id),
+                now=self.now, segments=await audience.segment_refs(self.db, bot_id))
         return evaluate(self._parsed[webhook["_id"]], profile)
 
 
 class DeliveryWorker:
-    def __init__(self, store: Store, settings: Settings, *,
+    def __init__(self, db: Database, settings: Settings, *,
                  rng: random.Random | None = None) -> None:
-        self.store = store
+        self.db = db
         self.settings = settings
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._rng = rng or random.Random()
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._limit = asyncio.Semaphore(c.DELIVERY_CONCURRENCY)
         self._claims = itertools.count()
 
@@ -115,18 +118,19 @@ class DeliveryWorker:
         self._task = asyncio.create_task(self._run_forever(), name="audience-delivery")
         return self
 
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def close(self, drain_s: float = c.DELIVERY_DRAIN_S) -> None:
+        """Stop taking lanes; let the round in flight settle its claims for up
+        to ``drain_s`` seconds, then cancel it (its leases then run out)."""
+        self._stopping.set()
+        task, self._task = self._task, None
+        if task is not None:
+            await drain_then_cancel(task, drain_s)
         if self._session is not None:
             await self._session.close()
             self._session = None
 
     async def _run_forever(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 sent = await self.run_once()
             except asyncio.CancelledError:
@@ -135,17 +139,18 @@ class DeliveryWorker:
                 log.exception("the delivery round failed; trying again")
                 sent = 0
             if not sent:
-                await asyncio.sleep(c.DELIVERY_POLL_INTERVAL_S)
+                await sleep_unless(self._stopping, c.DELIVERY_POLL_INTERVAL_S)
 
     async def run_once(self) -> int:
         """One round: every lane whose head is due goes as far as it can; the
         number of entries settled."""
         now = utc_now()
-        audiences = _Audiences(self.store, now)
+        audiences = _Audiences(self.db, now)
         lanes: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for webhook in await self.store.active_webhooks():
+        webhooks = WebhookStore.of(self.db)
+        for webhook in await webhooks.active_webhooks():
             audiences.remember(webhook)
-            for entry in await self.store.pending_deliveries(webhook["_id"], c.DELIVERY_BATCH):
+            for entry in await webhooks.pending_deliveries(webhook["_id"], c.DELIVERY_BATCH):
                 lanes.setdefault((entry["webhook_id"], entry["user_id"]), []).append(entry)
         due = [lane for lane in lanes.values()
                if lane[0]["next_attempt_at"] <= now and lane[0]["lease_until"] <= now]
@@ -153,7 +158,7 @@ class DeliveryWorker:
             return 0
         # The profile each payload carries (and the audience is checked on), as
         # it is at the start of the round: one read for every lane.
-        profiles = await self.store.profiles_by_key(
+        profiles = await ProfileStore.of(self.db).profiles_by_key(
             {(lane[0]["bot_id"], lane[0]["user_id"]) for lane in due})
         settled = await asyncio.gather(*(
             self._run_lane(lane, audiences,
@@ -185,8 +190,8 @@ class DeliveryWorker:
         now = utc_now()
         # Long enough for every entry to time out: the lease must outlast the claim.
         lease_s = len(entries) * self.settings.webhook_timeout_s + c.DELIVERY_LEASE_S
-        owned = await self.store.claim_deliveries([e["_id"] for e in entries], claim, now,
-                                                  now + timedelta(seconds=lease_s))
+        owned = await WebhookStore.of(self.db).claim_deliveries(
+            [e["_id"] for e in entries], claim, now, now + timedelta(seconds=lease_s))
         # Only from the lane's head on: an entry after one held elsewhere must wait.
         mine = list(itertools.takewhile(lambda e: e["_id"] in owned, entries))
         outcomes: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
@@ -198,9 +203,10 @@ class DeliveryWorker:
                 go_on = False
                 break
         attempted = {entry_id for entry_id, _, _ in outcomes}
-        released = [(entry_id, {"lease_until": now}, None) for entry_id in owned
-                    if entry_id not in attempted]
-        await self.store.settle_deliveries(claim, outcomes + released)
+        released: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = [
+            (entry_id, {"lease_until": now}, None) for entry_id in owned
+            if entry_id not in attempted]
+        await WebhookStore.of(self.db).settle_deliveries(claim, outcomes + released)
         return len(outcomes), go_on
 
     async def _attempt(

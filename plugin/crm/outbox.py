@@ -24,8 +24,8 @@ from typing import Any
 
 from bson import ObjectId
 
-from plugin.capture.update import profile_id
 from plugin.core.events import Event, EventType
+from plugin.core.profiles import profile_id
 
 __all__ = [
     "WebhookEvent",

@@ -22,7 +22,8 @@ from plugin.core import constants as c
 from plugin.core.errors import Conflict, InvalidRequest, NotFound
 from plugin.core.events import utc_now
 from plugin.crm.outbox import DeliveryState, WebhookEvent
-from plugin.db.store import Store
+from plugin.crm.store import WebhookStore
+from plugin.db.database import Database
 from plugin.jobs import actions as bulk
 
 __all__ = [
@@ -40,14 +41,14 @@ __all__ = [
 _SECRET_BYTES = 32
 
 
-async def create_webhook(store: Store, bot_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+async def create_webhook(db: Database, bot_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
     """Store a new webhook; it as the API shows it, with its secret (shown only now).
 
     Raises:
         InvalidRequest: a bad URL or audience. Conflict: the bot has the most webhooks allowed.
         NotFound: the audience names a segment that does not exist.
     """
-    if len(await store.list_webhooks(bot_id)) >= c.WEBHOOKS_PER_BOT:
+    if len(await WebhookStore.of(db).list_webhooks(bot_id)) >= c.WEBHOOKS_PER_BOT:
         raise Conflict(f"a bot can have at most {c.WEBHOOKS_PER_BOT} webhooks; delete one first")
     now = utc_now()
     secret = body.get("secret") or secrets.token_hex(_SECRET_BYTES)
@@ -63,25 +64,25 @@ async def create_webhook(store: Store, bot_id: str, body: Mapping[str, Any]) -> 
         "updated_at": now,
     }
     if body.get("audience") is not None:
-        doc["audience"] = await _audience(store, bot_id, body["audience"])
-    await store.insert_webhook(doc)
+        doc["audience"] = await _audience(db, bot_id, body["audience"])
+    await WebhookStore.of(db).insert_webhook(doc)
     return {**_shown(doc), "secret": secret}
 
 
-async def list_webhooks(store: Store, bot_id: str) -> list[dict[str, Any]]:
-    return [_shown(doc) for doc in await store.list_webhooks(bot_id)]
+async def list_webhooks(db: Database, bot_id: str) -> list[dict[str, Any]]:
+    return [_shown(doc) for doc in await WebhookStore.of(db).list_webhooks(bot_id)]
 
 
-async def get_webhook(store: Store, bot_id: str, webhook_id: str) -> dict[str, Any]:
-    return _shown(await _load(store, bot_id, webhook_id))
+async def get_webhook(db: Database, bot_id: str, webhook_id: str) -> dict[str, Any]:
+    return _shown(await _load(db, bot_id, webhook_id))
 
 
-async def update_webhook(store: Store, bot_id: str, webhook_id: str,
+async def update_webhook(db: Database, bot_id: str, webhook_id: str,
                          body: Mapping[str, Any]) -> dict[str, Any]:
     """Change a webhook's URL, events, secret, audience (``null`` removes it),
     description or whether it is active. Deliveries already in the outbox keep
     going to the webhook as it is when they are sent."""
-    await _load(store, bot_id, webhook_id)
+    await _load(db, bot_id, webhook_id)
     changes: dict[str, Any] = {"updated_at": utc_now()}
     if "url" in body:
         changes["url"] = _url(body["url"])
@@ -91,25 +92,25 @@ async def update_webhook(store: Store, bot_id: str, webhook_id: str,
         changes["secret"] = body["secret"]
     if "audience" in body:
         changes["audience"] = (None if body["audience"] is None
-                               else await _audience(store, bot_id, body["audience"]))
+                               else await _audience(db, bot_id, body["audience"]))
     for name in ("description", "active"):
         if name in body:
             changes[name] = body[name]
-    updated = await store.update_webhook(bot_id, webhook_id, changes)
+    updated = await WebhookStore.of(db).update_webhook(bot_id, webhook_id, changes)
     if updated is None:
         raise NotFound(f"no webhook {webhook_id!r}", webhook=webhook_id)
     return _shown(updated)
 
 
-async def delete_webhook(store: Store, bot_id: str, webhook_id: str) -> None:
-    if not await store.delete_webhook(bot_id, webhook_id):
+async def delete_webhook(db: Database, bot_id: str, webhook_id: str) -> None:
+    if not await WebhookStore.of(db).delete_webhook(bot_id, webhook_id):
         raise NotFound(f"no webhook {webhook_id!r}", webhook=webhook_id)
 
 
-async def list_deliveries(store: Store, bot_id: str, webhook_id: str, *, state: str | None,
+async def list_deliveries(db: Database, bot_id: str, webhook_id: str, *, state: str | None,
                           limit: int, before: str | None) -> dict[str, Any]:
     """A page of the webhook's delivery log, newest first, and the cursor to the next."""
-    await _load(store, bot_id, webhook_id)
+    await _load(db, bot_id, webhook_id)
     cursor = None
     if before is not None:
         try:
@@ -117,34 +118,34 @@ async def list_deliveries(store: Store, bot_id: str, webhook_id: str, *, state: 
         except (InvalidId, TypeError):
             raise InvalidRequest(f"'before' is not a cursor this API gave: {before!r}",
                                  field="before") from None
-    docs = await store.list_deliveries(webhook_id, state, limit + 1, cursor)
+    docs = await WebhookStore.of(db).list_deliveries(webhook_id, state, limit + 1, cursor)
     next_cursor = str(docs[limit - 1]["seq"]) if len(docs) > limit else None
     return {"deliveries": [shown_delivery(d) for d in docs[:limit]], "next": next_cursor}
 
 
-async def replay_delivery(store: Store, bot_id: str, webhook_id: str,
+async def replay_delivery(db: Database, bot_id: str, webhook_id: str,
                           delivery_id: str) -> dict[str, Any]:
     """Send one delivery again (dead, delivered or skipped); it as it is now.
 
     Raises:
         NotFound: no such webhook or delivery. Conflict: it is still pending.
     """
-    await _load(store, bot_id, webhook_id)
-    entry = await store.get_delivery(webhook_id, delivery_id)
+    await _load(db, bot_id, webhook_id)
+    entry = await WebhookStore.of(db).get_delivery(webhook_id, delivery_id)
     if entry is None:
         raise NotFound(f"no delivery {delivery_id!r}", delivery=delivery_id)
     if entry["state"] == DeliveryState.PENDING:
         raise Conflict("the delivery is still pending: it will be tried again by itself")
-    await store.replay_deliveries(webhook_id, delivery_id, utc_now())
-    replayed = await store.get_delivery(webhook_id, delivery_id)
+    await WebhookStore.of(db).replay_deliveries(webhook_id, delivery_id, utc_now())
+    replayed = await WebhookStore.of(db).get_delivery(webhook_id, delivery_id)
     assert replayed is not None
     return shown_delivery(replayed)
 
 
-async def replay_dead(store: Store, bot_id: str, webhook_id: str) -> int:
+async def replay_dead(db: Database, bot_id: str, webhook_id: str) -> int:
     """Put every dead-lettered delivery of the webhook back in the queue; how many."""
-    await _load(store, bot_id, webhook_id)
-    return await store.replay_deliveries(webhook_id, None, utc_now())
+    await _load(db, bot_id, webhook_id)
+    return await WebhookStore.of(db).replay_deliveries(webhook_id, None, utc_now())
 
 
 def shown_delivery(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -168,8 +169,8 @@ def shown_delivery(doc: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _load(store: Store, bot_id: str, webhook_id: str) -> dict[str, Any]:
-    doc = await store.get_webhook(bot_id, webhook_id)
+async def _load(db: Database, bot_id: str, webhook_id: str) -> dict[str, Any]:
+    doc = await WebhookStore.of(db).get_webhook(bot_id, webhook_id)
     if doc is None:
         raise NotFound(f"no webhook {webhook_id!r}", webhook=webhook_id)
     return doc
@@ -202,6 +203,6 @@ def _events(raw: list[str]) -> list[str]:
     return [str(e) for e in WebhookEvent if e in wanted]
 
 
-async def _audience(store: Store, bot_id: str, spec: Mapping[str, Any]) -> dict[str, Any]:
-    shown, _ = await bulk.resolve_audience(store, bot_id, spec)
+async def _audience(db: Database, bot_id: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    shown, _ = await bulk.resolve_audience(db, bot_id, spec)
     return shown

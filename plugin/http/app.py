@@ -13,10 +13,10 @@ from aiohttp import web
 
 from plugin.core.settings import Settings
 from plugin.crm.delivery import DeliveryWorker
-from plugin.db.store import Store
+from plugin.db.database import Database
 from plugin.extensions import Extension
 from plugin.handover.channels import ConnectorRegistry
-from plugin.http.appkeys import CONNECTORS, DELIVERY_WORKER, JOB_WORKER, SETTINGS, STORE
+from plugin.http.appkeys import CONNECTORS, DATABASE, DELIVERY_WORKER, JOB_WORKER, SETTINGS
 from plugin.http.auth import auth_middleware
 from plugin.http.errors import error_middleware
 from plugin.http.openapi import routes as openapi_routes
@@ -52,7 +52,7 @@ ROUTE_TABLES = (
 
 
 def create_app(
-    settings: Settings, store: Store | None = None, extensions: Sequence[Extension] = ()
+    settings: Settings, db: Database | None = None, extensions: Sequence[Extension] = ()
 ) -> web.Application:
     app = web.Application(
         middlewares=[error_middleware, auth_middleware],
@@ -62,13 +62,13 @@ def create_app(
     app[CONNECTORS] = ConnectorRegistry()
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
-        if store is not None:
-            app[STORE] = store
+        if db is not None:
+            app[DATABASE] = db
             yield
             return
-        app[STORE] = await Store.open(settings)
+        app[DATABASE] = await Database.open(settings)
         yield
-        await app[STORE].close()
+        await app[DATABASE].close()
 
     app.cleanup_ctx.append(store_ctx)
     for table in ROUTE_TABLES:
@@ -77,7 +77,7 @@ def create_app(
         extension.install(app)
 
     async def delivery_worker_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[DELIVERY_WORKER] = await DeliveryWorker(app[STORE], settings).start()
+        app[DELIVERY_WORKER] = await DeliveryWorker(app[DATABASE], settings).start()
         yield
         await app[DELIVERY_WORKER].close()
 
@@ -87,7 +87,7 @@ def create_app(
         # Last, so it stops first: a job never outlives the connectors it uses.
         exports = ExportRunner(settings)
         app[JOB_WORKER] = await JobWorker(
-            app[STORE], app[CONNECTORS],
+            app[DATABASE], app[CONNECTORS],
             runners={JobKind.EXPORT: exports, JobKind.IMPORT: ImportRunner()},
             housekeeping=[exports.remove_expired_files]).start()
         yield

@@ -7,14 +7,14 @@ from aiohttp import web
 from plugin.access.keys import Principal
 from plugin.core.settings import Settings
 from plugin.crm.delivery import DeliveryWorker
-from plugin.db.store import Store
+from plugin.db.database import Database
 from plugin.handover.channels import ConnectorRegistry
 from plugin.jobs.worker import JobWorker
 
-__all__ = ["SETTINGS", "STORE", "CONNECTORS", "PRINCIPAL", "JOB_WORKER", "DELIVERY_WORKER"]
+__all__ = ["SETTINGS", "DATABASE", "CONNECTORS", "PRINCIPAL", "JOB_WORKER", "DELIVERY_WORKER"]
 
 SETTINGS = web.AppKey("settings", Settings)
-STORE = web.AppKey("store", Store)
+DATABASE = web.AppKey("store", Database)
 CONNECTORS = web.AppKey("connectors", ConnectorRegistry)
 PRINCIPAL = web.RequestKey("principal", Principal)  # the authenticated key
 JOB_WORKER = web.AppKey("job_worker", JobWorker)

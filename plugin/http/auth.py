@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from plugin.access.keys import Principal, authenticate
-from plugin.http.appkeys import PRINCIPAL, SETTINGS, STORE
+from plugin.http.appkeys import DATABASE, PRINCIPAL, SETTINGS
 from plugin.http.endpoint import endpoint_of
 
 __all__ = ["auth_middleware", "principal"]
@@ -22,7 +22,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     app = request.config_dict
     found = await authenticate(
-        app[STORE], request.headers.get("Authorization"), app[SETTINGS].admin_key
+        app[DATABASE], request.headers.get("Authorization"), app[SETTINGS].admin_key
     )
     if "bot_id" in request.match_info:
         found.authorize(request.match_info["bot_id"], meta.role)

@@ -17,7 +17,7 @@ from pymongo import MongoClient
 from pymongo.collection import Collection
 
 from plugin.core import constants
-from plugin.db.store import _INDEXES
+from plugin.db.indexes import INDEXES as _INDEXES
 
 
 @pytest.fixture(scope="module")

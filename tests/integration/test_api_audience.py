@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
+from plugin.audience.profile_store import ProfileStore
 from plugin.audience.query import compile_audience_filter
+from plugin.capture.store import CaptureStore
 from plugin.core import events as ev
-from plugin.db.store import Store
+from plugin.db.database import Database
 from tests.conftest import Api
 
 EMAIL = {"property": "email", "operator": "is_set"}
@@ -28,7 +30,7 @@ PEOPLE: dict[str, tuple[str, str | None, str | None, int]] = {
 }
 
 
-async def seed(store: Store, bot_id: str) -> None:
+async def seed(db: Database, bot_id: str) -> None:
     batch = []
     for minute, (user, (channel, email, phone, messages)) in enumerate(PEOPLE.items()):
         meta: dict[str, Any] = {"channel": channel}
@@ -40,7 +42,7 @@ async def seed(store: Store, bot_id: str) -> None:
             batch.append(ev.property_set(bot_id, user, "email", email))
         if phone:
             batch.append(ev.property_set(bot_id, user, "phone", phone))
-    await store.ingest(batch)
+    await CaptureStore.of(db).ingest(batch)
 
 
 async def query(api: Api, bot_id: str, body: dict[str, Any]) -> tuple[int, Any]:
@@ -53,8 +55,8 @@ async def count(api: Api, bot_id: str, filter_: dict[str, Any]) -> int:
     return int(body["total"])
 
 
-async def test_and_or_expression_changes_the_total(api: Api, store: Store, bot_id: str) -> None:
-    await seed(store, bot_id)
+async def test_and_or_expression_changes_the_total(api: Api, db: Database, bot_id: str) -> None:
+    await seed(db, bot_id)
     assert await count(api, bot_id, {"conditions": [EMAIL, PHONE], "expression": "1 and 2"}) == 2
     assert await count(api, bot_id, {"conditions": [EMAIL, PHONE], "expression": "1 or 2"}) == 4
     assert await count(api, bot_id, {"conditions": [EMAIL, PHONE]}) == 2
@@ -81,8 +83,8 @@ async def all_pages(api: Api, bot_id: str, sort: str, limit: int) -> list[str]:
         body["cursor"] = page["next"]
 
 
-async def test_query_pages_through_everyone_once(api: Api, store: Store, bot_id: str) -> None:
-    await seed(store, bot_id)
+async def test_query_pages_through_everyone_once(api: Api, db: Database, bot_id: str) -> None:
+    await seed(db, bot_id)
     assert await all_pages(api, bot_id, "message_count", 2) == ["bob", "dee", "ann", "eve", "cy"]
     assert await all_pages(api, bot_id, "-message_count", 3) == ["cy", "eve", "ann", "dee", "bob"]
     # Users without the property come first going up, last going down; ties
@@ -95,8 +97,8 @@ async def test_query_pages_through_everyone_once(api: Api, store: Store, bot_id:
         reversed(await all_pages(api, bot_id, "last_message_at", 4)))
 
 
-async def test_cursor_misuse_is_a_clear_400(api: Api, store: Store, bot_id: str) -> None:
-    await seed(store, bot_id)
+async def test_cursor_misuse_is_a_clear_400(api: Api, db: Database, bot_id: str) -> None:
+    await seed(db, bot_id)
     _, page = await query(api, bot_id, {"sort": "message_count", "limit": 2})
     status, body = await query(api, bot_id, {"sort": "-message_count", "cursor": page["next"]})
     assert status == 400 and "another sort order" in body["message"]
@@ -109,9 +111,9 @@ async def test_cursor_misuse_is_a_clear_400(api: Api, store: Store, bot_id: str)
 
 
 async def test_users_in_the_answer_are_public_profiles(
-    api: Api, store: Store, bot_id: str
+    api: Api, db: Database, bot_id: str
 ) -> None:
-    await seed(store, bot_id)
+    await seed(db, bot_id)
     _, page = await query(api, bot_id, {"filter": {"conditions": [
         {"property": "email", "operator": "equals", "value": "ANN@example.com"}]}})
     assert [u["user_id"] for u in page["users"]] == ["ann"]
@@ -181,8 +183,8 @@ async def test_bad_condition_names_its_number(
     assert fragment in body["message"]
 
 
-async def test_regex_metacharacters_are_data(api: Api, store: Store, bot_id: str) -> None:
-    await seed(store, bot_id)
+async def test_regex_metacharacters_are_data(api: Api, db: Database, bot_id: str) -> None:
+    await seed(db, bot_id)
     dot_star = {"property": "email", "operator": "contains", "value": ".*"}
     assert await count(api, bot_id, {"conditions": [dot_star]}) == 0
     dot = {"property": "email", "operator": "ends_with", "value": ".org"}
@@ -196,9 +198,9 @@ async def test_too_many_conditions(api: Api, bot_id: str) -> None:
 
 
 async def test_search_by_prefix_of_id_name_email_or_phone(
-    api: Api, store: Store, bot_id: str
+    api: Api, db: Database, bot_id: str
 ) -> None:
-    await seed(store, bot_id)
+    await seed(db, bot_id)
 
     async def search(q: str) -> list[str]:
         status, body = await api.get(f"/v1/bots/{bot_id}/users?q={q}")
@@ -258,11 +260,11 @@ async def test_property_schema_lists_operators_and_takes_definitions(
     ],
 )
 async def test_common_filters_count_through_an_index(
-    store: Store, bot_id: str, condition: dict[str, Any], index: str
+    db: Database, bot_id: str, condition: dict[str, Any], index: str
 ) -> None:
-    await seed(store, bot_id)
-    query_ = await compile_audience_filter(store, bot_id, {"conditions": [condition]})
-    plan = await store.explain_count(query_)
+    await seed(db, bot_id)
+    query_ = await compile_audience_filter(db, bot_id, {"conditions": [condition]})
+    plan = await ProfileStore.of(db).explain_count(query_)
     winning = str(plan["queryPlanner"]["winningPlan"])
     assert "COLLSCAN" not in winning, winning
     assert index in winning, winning

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from plugin.audience.profile_store import ProfileStore
+from plugin.capture.store import CaptureStore
 from plugin.core import events as ev
-from plugin.db.store import Store
+from plugin.db.database import Database
 from tests.conftest import Api
 from tests.integration.test_api_audience import seed
 
@@ -49,8 +51,8 @@ async def listing(api: Api, bot_id: str) -> list[dict[str, Any]]:
     return list(body["segments"])
 
 
-async def test_dynamic_segment_crud(api: Api, store: Store, bot_id: str) -> None:
-    await seed(store, bot_id)
+async def test_dynamic_segment_crud(api: Api, db: Database, bot_id: str) -> None:
+    await seed(db, bot_id)
     segment = await dynamic(api, bot_id, "  With email  ", EMAIL)
     assert segment["name"] == "With email" and segment["kind"] == "dynamic"
     assert segment["count"] == 3 and segment["favourite"] is False
@@ -73,8 +75,8 @@ async def test_dynamic_segment_crud(api: Api, store: Store, bot_id: str) -> None
     assert await listing(api, bot_id) == []
 
 
-async def test_query_pages_and_sorts_members(api: Api, store: Store, bot_id: str) -> None:
-    await seed(store, bot_id)
+async def test_query_pages_and_sorts_members(api: Api, db: Database, bot_id: str) -> None:
+    await seed(db, bot_id)
     segment = await dynamic(api, bot_id, "Everyone")
     path = f"{base(bot_id)}/{segment['id']}/query"
     seen: list[str] = []
@@ -92,26 +94,26 @@ async def test_query_pages_and_sorts_members(api: Api, store: Store, bot_id: str
 
 
 async def test_dynamic_membership_follows_data_static_does_not(
-    api: Api, store: Store, bot_id: str
+    api: Api, db: Database, bot_id: str
 ) -> None:
-    await seed(store, bot_id)
+    await seed(db, bot_id)
     email = await dynamic(api, bot_id, "With email", EMAIL)
     static = await create(api, bot_id, {"name": "Picked", "kind": "static",
                                         "user_ids": ["ann", "dee", "ghost"]})
     assert static["count"] == 2 and static["added"] == 2 and static["unknown"] == ["ghost"]
-    await store.ingest([ev.property_set(bot_id, "dee", "email", "dee@example.com"),
+    await CaptureStore.of(db).ingest([ev.property_set(bot_id, "dee", "email", "dee@example.com"),
                         ev.property_set(bot_id, "ann", "first_name", "Anne")])
     assert (await api.get(f"{base(bot_id)}/{email['id']}"))[1]["count"] == 4
     assert "dee" in await members(api, bot_id, email["id"])
     assert await members(api, bot_id, static["id"]) == ["ann", "dee"]
     # A new user matching everything joins the dynamic segment only.
-    await store.ingest([ev.property_set(bot_id, "zed", "email", "zed@example.com")])
+    await CaptureStore.of(db).ingest([ev.property_set(bot_id, "zed", "email", "zed@example.com")])
     assert (await api.get(f"{base(bot_id)}/{email['id']}"))[1]["count"] == 5
     assert (await api.get(f"{base(bot_id)}/{static['id']}"))[1]["count"] == 2
 
 
-async def test_static_members_added_and_removed(api: Api, store: Store, bot_id: str) -> None:
-    await seed(store, bot_id)
+async def test_static_members_added_and_removed(api: Api, db: Database, bot_id: str) -> None:
+    await seed(db, bot_id)
     segment = await create(api, bot_id, {"name": "Follow up", "kind": "static"})
     assert segment["count"] == 0 and "filter" not in segment
     path = f"{base(bot_id)}/{segment['id']}/members"
@@ -127,19 +129,19 @@ async def test_static_members_added_and_removed(api: Api, store: Store, bot_id: 
 
 
 async def test_deleting_a_static_segment_clears_it_from_profiles(
-    api: Api, store: Store, bot_id: str
+    api: Api, db: Database, bot_id: str
 ) -> None:
-    await seed(store, bot_id)
+    await seed(db, bot_id)
     keep = await create(api, bot_id, {"name": "Keep", "kind": "static", "user_ids": ["ann"]})
     gone = await create(api, bot_id, {"name": "Gone", "kind": "static",
                                       "user_ids": ["ann", "bob"]})
     assert (await api.request("DELETE", f"{base(bot_id)}/{gone['id']}"))[0] == 204
-    assert (await store.get_profile(bot_id, "ann") or {})["segments"] == [keep["id"]]
-    assert (await store.get_profile(bot_id, "bob") or {})["segments"] == []
+    assert (await ProfileStore.of(db).get_profile(bot_id, "ann") or {})["segments"] == [keep["id"]]
+    assert (await ProfileStore.of(db).get_profile(bot_id, "bob") or {})["segments"] == []
 
 
-async def test_favourites_first_then_by_name(api: Api, store: Store, bot_id: str) -> None:
-    await seed(store, bot_id)
+async def test_favourites_first_then_by_name(api: Api, db: Database, bot_id: str) -> None:
+    await seed(db, bot_id)
     made = {name: await create(api, bot_id, {"name": name, "kind": "static"})
             for name in ("beta", "Alpha", "gamma", "delta")}
     for name in ("gamma", "beta"):
@@ -152,8 +154,8 @@ async def test_favourites_first_then_by_name(api: Api, store: Store, bot_id: str
     assert all(s["count"] == 0 for s in await listing(api, bot_id))
 
 
-async def test_segments_as_filter_conditions(api: Api, store: Store, bot_id: str) -> None:
-    await seed(store, bot_id)
+async def test_segments_as_filter_conditions(api: Api, db: Database, bot_id: str) -> None:
+    await seed(db, bot_id)
     picked = await create(api, bot_id, {"name": "Picked", "kind": "static",
                                         "user_ids": ["ann", "cy"]})
     email = await dynamic(api, bot_id, "With email", EMAIL)
@@ -178,9 +180,9 @@ async def test_segments_as_filter_conditions(api: Api, store: Store, bot_id: str
     assert status == 200 and [u["user_id"] for u in page["users"]] == ["cy", "dee"]
 
 
-async def test_cycles_and_unknown_segments_are_refused(api: Api, store: Store,
+async def test_cycles_and_unknown_segments_are_refused(api: Api, db: Database,
                                                        bot_id: str) -> None:
-    await seed(store, bot_id)
+    await seed(db, bot_id)
     first = await dynamic(api, bot_id, "First", EMAIL)
     second = await dynamic(api, bot_id, "Second",
                            {"property": "segment", "operator": "in", "value": first["id"]})
@@ -201,9 +203,9 @@ async def test_cycles_and_unknown_segments_are_refused(api: Api, store: Store,
 
 
 async def test_every_wrong_request_is_refused_and_changes_nothing(
-    api: Api, store: Store, bot_id: str, make_key: Any
+    api: Api, db: Database, bot_id: str, make_key: Any
 ) -> None:
-    await seed(store, bot_id)
+    await seed(db, bot_id)
     static = await create(api, bot_id, {"name": "Static", "kind": "static", "user_ids": ["ann"]})
     dyn = await dynamic(api, bot_id, "Dynamic", EMAIL)
     before = await listing(api, bot_id)
@@ -255,8 +257,8 @@ async def test_every_wrong_request_is_refused_and_changes_nothing(
     assert await members(api, bot_id, static["id"]) == ["ann"]
 
 
-async def test_roles_and_other_bots(api: Api, store: Store, bot_id: str, make_key: Any) -> None:
-    await seed(store, bot_id)
+async def test_roles_and_other_bots(api: Api, db: Database, bot_id: str, make_key: Any) -> None:
+    await seed(db, bot_id)
     segment = await create(api, bot_id, {"name": "Static", "kind": "static"})
     viewer = api.as_key(await make_key("viewer", bot_id))
     assert (await viewer.get(base(bot_id)))[0] == 200

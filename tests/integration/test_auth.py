@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from plugin.access.keys import hash_key
 from plugin.core import constants
-from plugin.db.store import Store
+from plugin.db.database import Database
 from tests.conftest import Api
 
 MakeKey = Callable[..., Awaitable[str]]
@@ -55,9 +55,9 @@ async def test_all_bots_key_and_env_admin_key(api: Api, bot_id: str, make_key: M
     assert (await api.post(f"/v1/bots/{bot_id}-2/events", EVENT))[0] == 202  # AUDIENCE_ADMIN_KEY
 
 
-async def test_keys_are_stored_hashed(store: Store, make_key: MakeKey, bot_id: str) -> None:
+async def test_keys_are_stored_hashed(db: Database, make_key: MakeKey, bot_id: str) -> None:
     key = await make_key("viewer", bot_id)
-    stored = await store.db[constants.API_KEYS].find_one({"_id": hash_key(key)})
+    stored = await db[constants.API_KEYS].find_one({"_id": hash_key(key)})
     assert stored is not None and stored["role"] == "viewer" and stored["bots"] == [bot_id]
     assert key not in str(stored)
 

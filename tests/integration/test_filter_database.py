@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pymongo.collection import Collection
 
 from plugin.audience.filters import compile_filter, matches, scoped_query
-from plugin.db.store import profile_id
+from plugin.core.profiles import profile_id
 from tests.unit.filters.filter_schema import NOW, PROPERTIES, filters, profiles
 
 

@@ -10,7 +10,7 @@ from aiohttp import web
 from pymongo import AsyncMongoClient
 
 from plugin.core.settings import Settings
-from plugin.db.store import Store
+from plugin.db.database import Database
 from plugin.http.app import create_app
 
 
@@ -25,7 +25,7 @@ async def test_health_is_503_when_the_database_is_unreachable() -> None:
         f"mongodb://127.0.0.1:{_closed_port()}/?directConnection=true",
         serverSelectionTimeoutMS=300,
     )
-    app = create_app(Settings(), Store(client, "unreachable", owns_client=True))
+    app = create_app(Settings(), Database(client, "unreachable", owns_client=True))
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

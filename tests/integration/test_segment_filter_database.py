@@ -22,7 +22,7 @@ from plugin.audience.filters import (
     matches,
     scoped_query,
 )
-from plugin.db.store import profile_id
+from plugin.core.profiles import profile_id
 from tests.unit.filters.filter_schema import NOW, PROPERTIES, conditions, filters, profiles
 
 STATIC = ("s1", "s2")

@@ -12,10 +12,13 @@ from typing import Any
 
 import pytest
 
+from plugin.capture.store import CaptureStore
+from plugin.core.events import Event, EventType, utc_now
 from plugin.core.settings import Settings
+from plugin.crm import webhooks
 from plugin.crm.delivery import DeliveryWorker
 from plugin.crm.outbox import SignatureError, verify_signature
-from plugin.db.store import Store
+from plugin.db.database import Database
 from tests.conftest import Api
 from tests.integration.conftest import Received, Receiver
 
@@ -356,12 +359,12 @@ async def test_deliveries_page_with_a_cursor(api: Api, bot_id: str, receiver: Re
 
 
 async def test_several_workers_share_the_outbox_without_reordering_a_user(
-        api: Api, store: Store, bot_id: str, receiver: Receiver) -> None:
+        api: Api, db: Database, bot_id: str, receiver: Receiver) -> None:
     """Two more workers beside the server's, as with several serve processes:
     each user's messages still arrive in order, each at least once."""
     hook = await create_hook(api, bot_id, receiver.url, events=["message.received"])
     settings = Settings(webhook_timeout_s=1.0)
-    workers = [await DeliveryWorker(store, settings).start() for _ in range(2)]
+    workers = [await DeliveryWorker(db, settings).start() for _ in range(2)]
     try:
         users = [f"user{n}" for n in range(5)]
         await ingest(api, bot_id, [message(f"m{n}-{u}", u, f"{u} {n}", n)
@@ -374,3 +377,26 @@ async def test_several_workers_share_the_outbox_without_reordering_a_user(
         texts = [r.json["data"]["text"] for r in receiver.requests if r.json["user_id"] == user]
         first_seen = list(dict.fromkeys(texts))
         assert first_seen == [f"{user} {n}" for n in range(30)]
+
+
+async def test_a_stopping_worker_settles_the_delivery_it_is_sending(
+        db: Database, bot_id: str, receiver: Receiver) -> None:
+    """close() lets the round in flight finish: the delivery is recorded as
+    delivered, not left leased for another worker to send again."""
+    own = Database(db.client, f"{db.mongo.name}_drain")
+    await own.ensure_indexes()
+    try:
+        hook = await webhooks.create_webhook(
+            own, bot_id, {"url": receiver.url, "events": ["message.received"], "secret": SECRET})
+        await CaptureStore.of(own).ingest([Event(bot_id, "gus", EventType.USER_MESSAGE,
+                                                 {"text": "hi"}, "m1", utc_now(), "web")])
+        receiver.delay_s = 0.5
+        worker = await DeliveryWorker(own, Settings(webhook_timeout_s=5.0)).start()
+        await receiver.wait_for(lambda: len(receiver.requests) == 1)
+        await worker.close(drain_s=5.0)
+        page = await webhooks.list_deliveries(own, bot_id, hook["id"], state=None, limit=10,
+                                             before=None)
+        [entry] = page["deliveries"]
+        assert (entry["state"], entry["attempts"]) == ("delivered", 1)
+    finally:
+        await db.client.drop_database(f"{db.mongo.name}_drain")

@@ -24,7 +24,9 @@ from aiohttp import web
 
 from connectors.rasa.action_server import CALL_EVENT
 from connectors.rasa.consumer import BrokerConsumer
-from plugin.db.store import Store
+from plugin.audience.profile_store import ProfileStore
+from plugin.capture.store import CaptureStore
+from plugin.db.database import Database
 
 from .conftest import Broker, Clock, action, bot, eventually, published, session, slot, user
 
@@ -65,13 +67,13 @@ def _tail(log: Path) -> str:
 
 
 @pytest_asyncio.fixture(scope="module")
-async def action_server(mongo_uri: str, store: Store,
+async def action_server(mongo_uri: str, db: Database,
                         tmp_path_factory: pytest.TempPathFactory
                         ) -> AsyncIterator[ActionServer]:
     port = _free_port()
     bot_id = f"rasa-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "SANIC_HOST": "127.0.0.1", "AUDIENCE_BOT_ID": bot_id,
-           "MONGODB_URI": mongo_uri, "AUDIENCE_DB_NAME": store.db.name,
+           "MONGODB_URI": mongo_uri, "AUDIENCE_DB_NAME": db.mongo.name,
            "ACTION_SERVER_SANIC_WORKERS": "1"}
     log = tmp_path_factory.mktemp("action-server") / "server.log"
     process = _spawn(port, env, log)
@@ -121,23 +123,23 @@ def action_call(name: str, sender: str, events: list[dict[str, Any]],
     }
 
 
-async def _timeline(store: Store, bot_id: str, user_id: str) -> list[dict[str, Any]]:
-    docs, _ = await store.timeline(bot_id, user_id, limit=500)
+async def _timeline(db: Database, bot_id: str, user_id: str) -> list[dict[str, Any]]:
+    docs, _ = await CaptureStore.of(db).timeline(bot_id, user_id, limit=500)
     return list(reversed(docs))
 
 
-async def _calls(store: Store, bot_id: str, user_id: str, count: int) -> list[dict[str, Any]]:
+async def _calls(db: Database, bot_id: str, user_id: str, count: int) -> list[dict[str, Any]]:
     async def recorded() -> bool:
-        timeline = await _timeline(store, bot_id, user_id)
+        timeline = await _timeline(db, bot_id, user_id)
         return sum(e["data"].get("name") == CALL_EVENT for e in timeline) >= count
 
     await eventually(recorded, what=f"{count} action calls recorded")
-    return [e["data"] for e in await _timeline(store, bot_id, user_id)
+    return [e["data"] for e in await _timeline(db, bot_id, user_id)
             if e["data"].get("name") == CALL_EVENT]
 
 
 async def test_a_call_is_recorded_with_its_slots_messages_and_new_events(
-        action_server: ActionServer, http: aiohttp.ClientSession, store: Store) -> None:
+        action_server: ActionServer, http: aiohttp.ClientSession, db: Database) -> None:
     sender, t = f"s-{uuid.uuid4().hex[:6]}", Clock()
     history = [action(t(), "action_session_start"), {"event": "session_started",
                                                      "timestamp": t()},
@@ -145,7 +147,7 @@ async def test_a_call_is_recorded_with_its_slots_messages_and_new_events(
     status, answer = await action_server.call(http, action_call("action_greet_user", sender,
                                                                 history))
     assert status == 200 and answer["responses"][0]["text"] == "Welcome back!"
-    [call] = await _calls(store, action_server.bot_id, sender, 1)
+    [call] = await _calls(db, action_server.bot_id, sender, 1)
     assert call["action"] == "action_greet_user" and call["ok"] and call["status"] == 200
     assert call["slots"] == {"name": "Ada", "vip": True}
     assert call["messages"][0]["buttons"] == [{"title": "Order", "payload": "/order"}]
@@ -159,12 +161,12 @@ async def test_a_call_is_recorded_with_its_slots_messages_and_new_events(
     status, _ = await action_server.call(http, action_call("action_greet_user", sender,
                                                            history), compress=True)
     assert status == 200
-    await _calls(store, action_server.bot_id, sender, 2)
-    timeline = await _timeline(store, action_server.bot_id, sender)
+    await _calls(db, action_server.bot_id, sender, 2)
+    timeline = await _timeline(db, action_server.bot_id, sender)
     assert [e["data"]["text"] for e in timeline if e["type"] == "user_message"] == [
         "hello", "again"]
     assert sum(e["type"] == "bot_message" for e in timeline) == 1
-    profile = await store.get_profile(action_server.bot_id, sender)
+    profile = await ProfileStore.of(db).get_profile(action_server.bot_id, sender)
     assert profile is not None and profile["attributes"] == {"name": "Ada", "vip": True}
 
 
@@ -175,19 +177,19 @@ async def test_a_call_is_recorded_with_its_slots_messages_and_new_events(
     ("action_rejects", 400, "nothing to do here"),
 ])
 async def test_failed_calls_are_recorded_as_failed(
-        action_server: ActionServer, http: aiohttp.ClientSession, store: Store, name: str,
+        action_server: ActionServer, http: aiohttp.ClientSession, db: Database, name: str,
         status: int, error: str) -> None:
     sender, t = f"s-{uuid.uuid4().hex[:6]}", Clock()
     got, _ = await action_server.call(http, action_call(name, sender,
                                                         [user(t(), "do it", "go")]))
     assert got == status  # the action server answers as it would without Audience
-    [call] = await _calls(store, action_server.bot_id, sender, 1)
+    [call] = await _calls(db, action_server.bot_id, sender, 1)
     assert call["action"] == name and call["status"] == status and not call["ok"]
     assert call["error"] == error
 
 
 async def test_api_calls_from_actions_land_on_the_timeline(
-        action_server: ActionServer, http: aiohttp.ClientSession, store: Store) -> None:
+        action_server: ActionServer, http: aiohttp.ClientSession, db: Database) -> None:
     async def order(request: web.Request) -> web.Response:
         if request.match_info["id"] == "down":
             return web.json_response({"error": "maintenance"}, status=503)
@@ -210,8 +212,8 @@ async def test_api_calls_from_actions_land_on_the_timeline(
             assert status == 200, answer
     finally:
         await runner.cleanup()
-    await _calls(store, action_server.bot_id, sender, 3)
-    timeline = await _timeline(store, action_server.bot_id, sender)
+    await _calls(db, action_server.bot_id, sender, 3)
+    timeline = await _timeline(db, action_server.bot_id, sender)
     calls = [e["data"] for e in timeline if e["type"] == "api_call"]
     assert [(c["name"], c["status"], c["ok"], c.get("error")) for c in calls] == [
         ("order_status", 200, True, None),
@@ -224,11 +226,11 @@ async def test_api_calls_from_actions_land_on_the_timeline(
 
 
 async def test_the_two_paths_do_not_duplicate(
-        action_server: ActionServer, http: aiohttp.ClientSession, store: Store,
+        action_server: ActionServer, http: aiohttp.ClientSession, db: Database,
         broker: Broker) -> None:
     sender = f"s-{uuid.uuid4().hex[:6]}"
     events = session()
-    async with BrokerConsumer(store, action_server.bot_id, amqp_url=broker.url,
+    async with BrokerConsumer(db, action_server.bot_id, amqp_url=broker.url,
                               queue=broker.queue, exchange=broker.exchange) as consumer:
         await broker.publish(published(sender, events))
 
@@ -237,13 +239,13 @@ async def test_the_two_paths_do_not_duplicate(
 
         await eventually(consumed)
         await consumer.drained(15)
-    before = await _timeline(store, action_server.bot_id, sender)
+    before = await _timeline(db, action_server.bot_id, sender)
     # The action server then sees the same history in a tracker.
     status, _ = await action_server.call(http, action_call("action_greet_user", sender,
                                                            events))
     assert status == 200
-    await _calls(store, action_server.bot_id, sender, 1)
-    after = await _timeline(store, action_server.bot_id, sender)
+    await _calls(db, action_server.bot_id, sender, 1)
+    after = await _timeline(db, action_server.bot_id, sender)
     assert len(after) == len(before) + 1  # only the call itself
     assert [e["_id"] for e in after if e["data"].get("name") != CALL_EVENT] == [
         e["_id"] for e in before]

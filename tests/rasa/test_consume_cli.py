@@ -8,8 +8,9 @@ import signal
 import sys
 from pathlib import Path
 
+from plugin.audience.profile_store import ProfileStore
 from plugin.core import constants
-from plugin.db.store import Store
+from plugin.db.database import Database
 
 from .conftest import Broker, Clock, eventually, published, slot, user
 
@@ -29,7 +30,7 @@ async def _start(broker: Broker, bot_id: str, env: dict[str, str]) -> asyncio.su
 
 
 async def test_a_consumer_killed_mid_stream_loses_nothing(
-        broker: Broker, store: Store, mongo_uri: str, bot_id: str) -> None:
+        broker: Broker, db: Database, mongo_uri: str, bot_id: str) -> None:
     stream = []
     for n in range(USERS):
         t = Clock()
@@ -37,8 +38,8 @@ async def test_a_consumer_killed_mid_stream_loses_nothing(
             stream += published(f"user-{n}", [user(t(), f"message {turn}", "inform"),
                                                slot(t(), "turn", turn)])
     await broker.publish(stream)
-    env = {**os.environ, "MONGODB_URI": mongo_uri, "AUDIENCE_DB_NAME": store.db.name}
-    events = store.db[constants.EVENTS]
+    env = {**os.environ, "MONGODB_URI": mongo_uri, "AUDIENCE_DB_NAME": db.mongo.name}
+    events = db[constants.EVENTS]
 
     async def stored() -> int:
         return await events.count_documents({"bot_id": bot_id})
@@ -69,7 +70,7 @@ async def test_a_consumer_killed_mid_stream_loses_nothing(
     assert await broker.waiting(broker.queue) == 0
     assert await broker.waiting(broker.dead_letter) == 0
     for n in range(USERS):
-        profile = await store.get_profile(bot_id, f"user-{n}")
+        profile = await ProfileStore.of(db).get_profile(bot_id, f"user-{n}")
         assert profile is not None
         assert profile["attributes"] == {"turn": TURNS // 2 - 1}
         assert profile["message_count"] == TURNS // 2

@@ -9,14 +9,16 @@ from typing import Any
 import pytest_asyncio
 
 from connectors.rasa.consumer import ERROR_HEADER, BrokerConsumer
-from plugin.db.store import Store
+from plugin.audience.profile_store import ProfileStore
+from plugin.capture.store import CaptureStore
+from plugin.db.database import Database
 
 from .conftest import Broker, Clock, eventually, published, session, slot, user
 
 
 @pytest_asyncio.fixture
-async def consumer(store: Store, broker: Broker, bot_id: str) -> AsyncIterator[BrokerConsumer]:
-    async with BrokerConsumer(store, bot_id, amqp_url=broker.url, queue=broker.queue,
+async def consumer(db: Database, broker: Broker, bot_id: str) -> AsyncIterator[BrokerConsumer]:
+    async with BrokerConsumer(db, bot_id, amqp_url=broker.url, queue=broker.queue,
                               exchange=broker.exchange) as running:
         yield running
 
@@ -29,18 +31,18 @@ async def _settled(consumer: BrokerConsumer, count: int) -> None:
     await consumer.drained(15)
 
 
-async def _timeline(store: Store, bot_id: str, user_id: str) -> list[dict[str, Any]]:
-    docs, _ = await store.timeline(bot_id, user_id, limit=500)
+async def _timeline(db: Database, bot_id: str, user_id: str) -> list[dict[str, Any]]:
+    docs, _ = await CaptureStore.of(db).timeline(bot_id, user_id, limit=500)
     return list(reversed(docs))
 
 
 async def test_a_whole_session_becomes_a_profile_and_timeline(
-        consumer: BrokerConsumer, broker: Broker, store: Store, bot_id: str) -> None:
+        consumer: BrokerConsumer, broker: Broker, db: Database, bot_id: str) -> None:
     events = session()
     await broker.publish(published("ada", events))
     await _settled(consumer, len(events))
 
-    profile = await store.get_profile(bot_id, "ada")
+    profile = await ProfileStore.of(db).get_profile(bot_id, "ada")
     assert profile is not None
     assert profile["attributes"] == {"email": "ada@example.com", "quantity": 3.0}
     assert profile["channel"] == "rest" and profile["source"] == "rasa"
@@ -49,7 +51,7 @@ async def test_a_whole_session_becomes_a_profile_and_timeline(
     assert profile["message_count"] == 9
     assert await broker.waiting(broker.queue) == 0
 
-    timeline = await _timeline(store, bot_id, "ada")
+    timeline = await _timeline(db, bot_id, "ada")
     listens = sum(e.get("name") == "action_listen" and e["event"] == "action" for e in events)
     assert len(timeline) == len(events) - listens
     kinds = [(e["type"], e["data"].get("name")) for e in timeline]
@@ -75,7 +77,7 @@ async def test_a_whole_session_becomes_a_profile_and_timeline(
 
 
 async def test_malformed_messages_are_dead_lettered_with_the_reason(
-        consumer: BrokerConsumer, broker: Broker, store: Store, bot_id: str) -> None:
+        consumer: BrokerConsumer, broker: Broker, db: Database, bot_id: str) -> None:
     t = Clock()
     good = published("bob", [user(t(), "hi", "greet"), slot(t(), "name", "Bob")])
     await broker.publish_raw(b"{not json")
@@ -86,7 +88,7 @@ async def test_malformed_messages_are_dead_lettered_with_the_reason(
                           good[1]])  # type: ignore[list-item]
     await _settled(consumer, 7)
 
-    profile = await store.get_profile(bot_id, "bob")
+    profile = await ProfileStore.of(db).get_profile(bot_id, "bob")
     assert profile is not None and profile["attributes"] == {"name": "Bob"}
     dead = await broker.dead_letters()
     reasons = sorted(str(m.headers[ERROR_HEADER]) for m in dead)
@@ -101,20 +103,20 @@ async def test_malformed_messages_are_dead_lettered_with_the_reason(
 
 
 async def test_redelivered_events_count_once(consumer: BrokerConsumer, broker: Broker,
-                                             store: Store, bot_id: str) -> None:
+                                             db: Database, bot_id: str) -> None:
     events = published("cy", session())
     await broker.publish(events)
     await broker.publish(events)  # as after a crash before the acknowledgement
     await _settled(consumer, 2 * len(events))
-    timeline = await _timeline(store, bot_id, "cy")
+    timeline = await _timeline(db, bot_id, "cy")
     assert len(timeline) == consumer.stats.stored == len({e["timestamp"] for e in events}) - 5
     assert consumer.stats.duplicates == consumer.stats.stored
-    profile = await store.get_profile(bot_id, "cy")
+    profile = await ProfileStore.of(db).get_profile(bot_id, "cy")
     assert profile is not None and profile["message_count"] == 9
 
 
 async def test_many_users_in_one_stream(consumer: BrokerConsumer, broker: Broker,
-                                        store: Store, bot_id: str) -> None:
+                                        db: Database, bot_id: str) -> None:
     senders = [f"u-{uuid.uuid4().hex[:6]}" for _ in range(20)]
     stream = []
     for n, sender in enumerate(senders):
@@ -123,5 +125,5 @@ async def test_many_users_in_one_stream(consumer: BrokerConsumer, broker: Broker
     await broker.publish(stream)
     await _settled(consumer, len(stream))
     for n, sender in enumerate(senders):
-        profile = await store.get_profile(bot_id, sender)
+        profile = await ProfileStore.of(db).get_profile(bot_id, sender)
         assert profile is not None and profile["attributes"] == {"n": n}

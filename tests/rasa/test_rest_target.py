@@ -19,7 +19,8 @@ import pytest_asyncio
 from aiohttp import web
 
 from connectors.rasa.consumer import BrokerConsumer
-from plugin.db.store import Store
+from plugin.audience.profile_store import ProfileStore
+from plugin.db.database import Database
 from simulator.model import RasaTarget, Scenario, ScenarioRun
 from simulator.targets import Rasa, TargetError
 
@@ -80,7 +81,7 @@ class FakeRasa:
 
 
 @pytest_asyncio.fixture
-async def rasa(broker: Broker, store: Store, bot_id: str) -> AsyncIterator[str]:
+async def rasa(broker: Broker, db: Database, bot_id: str) -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_post("/webhooks/rest/webhook", FakeRasa(broker).webhook)
     runner = web.AppRunner(app)
@@ -88,7 +89,7 @@ async def rasa(broker: Broker, store: Store, bot_id: str) -> AsyncIterator[str]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     try:
-        async with BrokerConsumer(store, bot_id, amqp_url=broker.url, queue=broker.queue,
+        async with BrokerConsumer(db, bot_id, amqp_url=broker.url, queue=broker.queue,
                                   exchange=broker.exchange, batch_wait=0.01):
             yield "http://{}:{}".format(*runner.addresses[0][:2])
     finally:
@@ -96,11 +97,11 @@ async def rasa(broker: Broker, store: Store, bot_id: str) -> AsyncIterator[str]:
 
 
 async def test_simulate_runs_yaml_scenarios_against_rasa(
-        rasa: str, tmp_path: Path, mongo_uri: str, store: Store, bot_id: str) -> None:
+        rasa: str, tmp_path: Path, mongo_uri: str, db: Database, bot_id: str) -> None:
     suite = tmp_path / "rasa.yaml"
     suite.write_text(SUITE)
     report = tmp_path / "report.json"
-    env = {**os.environ, "MONGODB_URI": mongo_uri, "AUDIENCE_DB_NAME": store.db.name}
+    env = {**os.environ, "MONGODB_URI": mongo_uri, "AUDIENCE_DB_NAME": db.mongo.name}
     process = await asyncio.create_subprocess_exec(
         AUDIENCE, "simulate", str(suite), "--target", f"rasa+{rasa}", "--bot-id", bot_id,
         "--json", str(report), stdout=asyncio.subprocess.PIPE,
@@ -109,7 +110,7 @@ async def test_simulate_runs_yaml_scenarios_against_rasa(
     assert process.returncode == 0, out.decode() + err.decode()
     [result] = json.loads(report.read_text())["results"]
     assert result["target"] == "rasa" and result["outcome"] == "passed"
-    profile = await store.get_profile(bot_id, result["user_id"])
+    profile = await ProfileStore.of(db).get_profile(bot_id, result["user_id"])
     assert profile is not None and profile["current_module"] == "order_form"
 
 
@@ -128,13 +129,13 @@ Feature: an order on Rasa
 
 
 async def test_gherkin_features_run_against_rasa(
-        rasa: str, tmp_path: Path, mongo_uri: str, store: Store, bot_id: str) -> None:
+        rasa: str, tmp_path: Path, mongo_uri: str, db: Database, bot_id: str) -> None:
     # A feature written for a YAML bot runs as it is; the bot file is only read.
     (tmp_path / "order.feature").write_text(FEATURE.format(bot=LEADS_BOT))
     (tmp_path / "test_order.py").write_text(
         'from pytest_bdd import scenarios\n\nscenarios("order.feature")\n')
     env = {**os.environ, "AUDIENCE_TARGET": f"rasa+{rasa}", "AUDIENCE_BOT_ID": bot_id,
-           "MONGODB_URI": mongo_uri, "AUDIENCE_DB_NAME": store.db.name}
+           "MONGODB_URI": mongo_uri, "AUDIENCE_DB_NAME": db.mongo.name}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path),
         cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -145,11 +146,11 @@ async def test_gherkin_features_run_against_rasa(
 
 
 async def test_replies_are_read_in_the_rest_channel_format(rasa: str, bot_id: str,
-                                                           store: Store) -> None:
+                                                           db: Database) -> None:
     scenario = Scenario(name="direct", source="-", line=0, bot_file=None,
                         target=RasaTarget(rasa, bot_id), channels=("web",), steps=())
     async with aiohttp.ClientSession() as http:
-        target = Rasa(RasaTarget(rasa, bot_id), http, store)
+        target = Rasa(RasaTarget(rasa, bot_id), http, db)
         conversation = await target.open(ScenarioRun(scenario, "web"), None, None)
         replies = await conversation.send(text="hello")
         assert replies == [{"text": "Hi! What would you like?", "buttons": GREETING},
@@ -162,11 +163,11 @@ async def test_replies_are_read_in_the_rest_channel_format(rasa: str, bot_id: st
             "user_message", "property_set", "bot_message"]
         with pytest.raises(TargetError, match="HTTP 500"):
             await conversation.send(text="boom")
-        blind = await Rasa(RasaTarget(rasa), http, store).open(
+        blind = await Rasa(RasaTarget(rasa), http, db).open(
             ScenarioRun(scenario, "web"), None, None)
         with pytest.raises(TargetError, match="--bot-id"):
             await blind.captured()
-        unreachable = await Rasa(RasaTarget("http://127.0.0.1:9"), http, store).open(
+        unreachable = await Rasa(RasaTarget("http://127.0.0.1:9"), http, db).open(
             ScenarioRun(scenario, "web"), None, None)
         with pytest.raises(TargetError, match="cannot reach Rasa"):
             await unreachable.send(text="hi")

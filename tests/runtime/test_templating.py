@@ -127,7 +127,7 @@ def test_the_runtime_imports_no_server_code_connectors_or_simulator() -> None:
     code = (
         "import sys, runtime\n"
         "bad = [m for m in sys.modules if m.startswith(('aiohttp.web', 'connectors', "
-        "'simulator', 'pymongo', 'plugin.db.store', 'plugin.http', 'plugin.http.app'))]\n"
+        "'simulator', 'pymongo', 'plugin.db', 'plugin.http', 'plugin.http.app'))]\n"
         "print(bad)\n"
     )
     root = Path(__file__).parents[2]

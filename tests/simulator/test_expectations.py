@@ -3,6 +3,8 @@ message (what was expected, what came back, where) when it should not."""
 
 from __future__ import annotations
 
+from plugin.audience.profile_store import ProfileStore
+from plugin.capture.store import CaptureStore
 from simulator.loader import load_scenarios
 from simulator.runner import Outcome, RunResult, Simulator
 
@@ -81,12 +83,12 @@ async def test_a_scenario_stops_at_its_first_failure(simulator: Simulator) -> No
 async def test_simulated_users_are_test_users_with_the_whole_run_on_their_timeline(
         simulator: Simulator) -> None:
     suite = await simulator.run_all(load_scenarios(SCENARIOS / "right.yaml"))
-    assert simulator.store is not None
+    assert simulator.db is not None
     for result in suite.results:
-        profile = await simulator.store.get_profile("leads", result.user_id)
+        profile = await ProfileStore.of(simulator.db).get_profile("leads", result.user_id)
         assert profile is not None and profile["test"] is True
         assert profile["attributes"]["price"] == 360
-        events, _ = await simulator.store.timeline("leads", result.user_id, limit=500)
+        events, _ = await CaptureStore.of(simulator.db).timeline("leads", result.user_id, limit=500)
         assert events[-1]["data"]["name"] == "simulation"
         assert events[-1]["data"]["scenario"] == "every kind holds"
 

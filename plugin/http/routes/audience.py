@@ -6,7 +6,7 @@ from aiohttp import web
 
 from plugin.access.keys import Role
 from plugin.audience import query as audience
-from plugin.http.appkeys import STORE
+from plugin.http.appkeys import DATABASE
 from plugin.http.endpoint import Param, endpoint
 from plugin.http.jsonio import json_response, read_body
 from plugin.http.params import int_param
@@ -25,7 +25,7 @@ SEARCH_MAX_LIMIT = 100
 async def query_audience(request: web.Request) -> web.Response:
     body = await read_body(request, "audience.query")
     page = await audience.query_audience(
-        request.app[STORE], request.match_info["bot_id"], body.get("filter"),
+        request.app[DATABASE], request.match_info["bot_id"], body.get("filter"),
         sort=body.get("sort", audience.DEFAULT_SORT), limit=body.get("limit", 50),
         cursor=body.get("cursor"),
     )
@@ -37,7 +37,7 @@ async def query_audience(request: web.Request) -> web.Response:
           responses={200: "audience.total", 400: "error"}, params=(BOT_ID,), tag="audience")
 async def count_audience(request: web.Request) -> web.Response:
     body = await read_body(request, "audience.count")
-    total = await audience.count_audience(request.app[STORE], request.match_info["bot_id"],
+    total = await audience.count_audience(request.app[DATABASE], request.match_info["bot_id"],
                                           body.get("filter"))
     return json_response({"total": total})
 
@@ -58,7 +58,7 @@ async def count_audience(request: web.Request) -> web.Response:
 async def search_users(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", default=SEARCH_DEFAULT_LIMIT, low=1,
                       high=SEARCH_MAX_LIMIT)
-    users = await audience.search_users(request.app[STORE], request.match_info["bot_id"],
+    users = await audience.search_users(request.app[DATABASE], request.match_info["bot_id"],
                                         request.query.get("q", ""), limit)
     return json_response({"users": users})
 
@@ -68,7 +68,7 @@ async def search_users(request: web.Request) -> web.Response:
           role=Role.VIEWER, responses={200: "properties.list"}, params=(BOT_ID,),
           tag="audience")
 async def list_properties(request: web.Request) -> web.Response:
-    properties = await audience.catalog(request.app[STORE], request.match_info["bot_id"])
+    properties = await audience.catalog(request.app[DATABASE], request.match_info["bot_id"])
     return json_response({"properties": audience.describe_properties(properties)})
 
 
@@ -78,7 +78,7 @@ async def list_properties(request: web.Request) -> web.Response:
           params=(BOT_ID,), tag="audience")
 async def define_properties(request: web.Request) -> web.Response:
     body = await read_body(request, "properties.define")
-    store, bot_id = request.app[STORE], request.match_info["bot_id"]
-    await audience.define_properties(store, bot_id, body["properties"])
-    properties = await audience.catalog(store, bot_id)
+    db, bot_id = request.app[DATABASE], request.match_info["bot_id"]
+    await audience.define_properties(db, bot_id, body["properties"])
+    properties = await audience.catalog(db, bot_id)
     return json_response({"properties": audience.describe_properties(properties)})

@@ -8,10 +8,11 @@ from typing import Any
 from aiohttp import web
 
 from plugin.access.keys import Role
+from plugin.capture.store import CaptureStore
 from plugin.core.constants import MAX_EVENTS_PER_REQUEST
 from plugin.core.errors import InvalidRequest, PayloadTooLarge
 from plugin.core.events import Event, EventType, new_event_id, to_utc, utc_now
-from plugin.http.appkeys import STORE
+from plugin.http.appkeys import DATABASE
 from plugin.http.endpoint import Param, endpoint
 from plugin.http.jsonio import json_response, read_body
 
@@ -39,7 +40,7 @@ async def ingest_events(request: web.Request) -> web.Response:
             limit=MAX_EVENTS_PER_REQUEST,
         )
     events = _to_events(bot_id, raw_events)
-    result = await request.app[STORE].ingest(events)
+    result = await CaptureStore.of(request.app[DATABASE]).ingest(events)
     index_of = {event.id: i for i, event in enumerate(events)}
     return json_response(
         {

@@ -7,7 +7,7 @@ from aiohttp import web
 from plugin.access.keys import Role
 from plugin.audience.query import public_profile
 from plugin.handover import takeover as handover
-from plugin.http.appkeys import CONNECTORS, STORE
+from plugin.http.appkeys import CONNECTORS, DATABASE
 from plugin.http.endpoint import endpoint
 from plugin.http.jsonio import json_response, read_body
 from plugin.http.routes.events import BOT_ID
@@ -23,7 +23,7 @@ _IDS = (BOT_ID, USER_ID)
           responses={200: "profile", 404: "error", 409: "error"}, params=_IDS, tag="handover")
 async def take_over(request: web.Request) -> web.Response:
     body = await read_body(request, "handover.takeover")
-    profile = await handover.take_over(request.app[STORE], request.app[CONNECTORS],
+    profile = await handover.take_over(request.app[DATABASE], request.app[CONNECTORS],
                                        request.match_info["bot_id"],
                                        request.match_info["user_id"], body["agent"])
     return json_response(public_profile(profile))
@@ -37,7 +37,7 @@ async def take_over(request: web.Request) -> web.Response:
 async def send_message(request: web.Request) -> web.Response:
     body = await read_body(request, "handover.message")
     delivered = await handover.send_agent_message(
-        request.app[STORE], request.app[CONNECTORS], request.match_info["bot_id"],
+        request.app[DATABASE], request.app[CONNECTORS], request.match_info["bot_id"],
         request.match_info["user_id"], body)
     return json_response({"delivered": delivered})
 
@@ -46,7 +46,7 @@ async def send_message(request: web.Request) -> web.Response:
 @endpoint("Assign to Bot: the bot answers the user again", role=Role.EDITOR,
           responses={200: "profile", 404: "error"}, params=_IDS, tag="handover")
 async def assign_to_bot(request: web.Request) -> web.Response:
-    profile = await handover.assign_to_bot(request.app[STORE], request.app[CONNECTORS],
+    profile = await handover.assign_to_bot(request.app[DATABASE], request.app[CONNECTORS],
                                            request.match_info["bot_id"],
                                            request.match_info["user_id"])
     return json_response(public_profile(profile))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from plugin.core.errors import DatabaseUnavailable
-from plugin.http.appkeys import STORE
+from plugin.http.appkeys import DATABASE
 from plugin.http.endpoint import endpoint
 from plugin.http.jsonio import json_response
 
@@ -17,7 +17,7 @@ routes = web.RouteTableDef()
           responses={200: "health", 503: "health"}, tag="system")
 async def health(request: web.Request) -> web.Response:
     try:
-        await request.app[STORE].ping()
+        await request.app[DATABASE].ping()
     except DatabaseUnavailable as exc:
         return json_response({"status": "unavailable", "db": "error", "reason": exc.message},
                              status=503)

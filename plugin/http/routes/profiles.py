@@ -11,12 +11,13 @@ from bson import ObjectId
 from bson.errors import InvalidId
 
 from plugin.access.keys import Role
+from plugin.audience.profile_store import ProfileStore
 from plugin.audience.query import public_profile
+from plugin.capture.store import CaptureStore, TimelineCursor
 from plugin.core.constants import TIMELINE_DEFAULT_LIMIT, TIMELINE_MAX_LIMIT
 from plugin.core.errors import InvalidRequest, NotFound
 from plugin.core.events import to_utc
-from plugin.db.store import TimelineCursor
-from plugin.http.appkeys import STORE
+from plugin.http.appkeys import DATABASE
 from plugin.http.endpoint import Param, endpoint
 from plugin.http.jsonio import json_response
 from plugin.http.params import int_param
@@ -33,7 +34,7 @@ USER_ID = Param("user_id", "path", {"type": "string"}, required=True)
           responses={200: "profile", 404: "error"}, params=(BOT_ID, USER_ID), tag="profiles")
 async def get_profile(request: web.Request) -> web.Response:
     bot_id, user_id = request.match_info["bot_id"], request.match_info["user_id"]
-    profile = await request.app[STORE].get_profile(bot_id, user_id)
+    profile = await ProfileStore.of(request.app[DATABASE]).get_profile(bot_id, user_id)
     if profile is None:
         raise NotFound(f"user {user_id!r} not found in bot {bot_id!r}")
     return json_response(public_profile(profile))
@@ -60,10 +61,11 @@ async def get_timeline(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", default=TIMELINE_DEFAULT_LIMIT, low=1,
                       high=TIMELINE_MAX_LIMIT)
     before = _parse_before(request.query.get("before"))
-    store = request.app[STORE]
-    if await store.get_profile(bot_id, user_id) is None:
+    db = request.app[DATABASE]
+    if await ProfileStore.of(db).get_profile(bot_id, user_id) is None:
         raise NotFound(f"user {user_id!r} not found in bot {bot_id!r}")
-    docs, next_cursor = await store.timeline(bot_id, user_id, limit=limit, before=before)
+    docs, next_cursor = await CaptureStore.of(db).timeline(bot_id, user_id, limit=limit,
+                                                           before=before)
     return json_response({
         "events": [
             {"id": d["eid"], "type": d["type"], "ts": d["ts"], "channel": d.get("channel"),

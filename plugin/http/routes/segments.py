@@ -8,7 +8,7 @@ from aiohttp import web
 from plugin.access.keys import Role
 from plugin.audience import query as audience
 from plugin.audience import segments
-from plugin.http.appkeys import STORE
+from plugin.http.appkeys import DATABASE
 from plugin.http.endpoint import Param, endpoint
 from plugin.http.jsonio import json_response, read_body
 from plugin.http.routes.events import BOT_ID
@@ -30,7 +30,7 @@ def _ids(request: web.Request) -> tuple[str, str]:
           tag="segments")
 async def create_segment(request: web.Request) -> web.Response:
     body = await read_body(request, "segment.create")
-    segment = await segments.create_segment(request.app[STORE], request.match_info["bot_id"],
+    segment = await segments.create_segment(request.app[DATABASE], request.match_info["bot_id"],
                                             body)
     return json_response(segment, status=201)
 
@@ -39,7 +39,7 @@ async def create_segment(request: web.Request) -> web.Response:
 @endpoint("The bot's segments, favourites first, then by name, each with its count",
           role=Role.VIEWER, responses={200: "segment.list"}, params=(BOT_ID,), tag="segments")
 async def list_segments(request: web.Request) -> web.Response:
-    found = await segments.list_segments(request.app[STORE], request.match_info["bot_id"])
+    found = await segments.list_segments(request.app[DATABASE], request.match_info["bot_id"])
     return json_response({"segments": found})
 
 
@@ -47,7 +47,7 @@ async def list_segments(request: web.Request) -> web.Response:
 @endpoint("A segment with its current count", role=Role.VIEWER,
           responses={200: "segment", 404: "error"}, params=_ONE, tag="segments")
 async def get_segment(request: web.Request) -> web.Response:
-    return json_response(await segments.get_segment(request.app[STORE], *_ids(request)))
+    return json_response(await segments.get_segment(request.app[DATABASE], *_ids(request)))
 
 
 @routes.patch("/v1/bots/{bot_id}/segments/{segment_id}")
@@ -57,7 +57,7 @@ async def get_segment(request: web.Request) -> web.Response:
           tag="segments")
 async def update_segment(request: web.Request) -> web.Response:
     body = await read_body(request, "segment.update")
-    return json_response(await segments.update_segment(request.app[STORE], *_ids(request), body))
+    return json_response(await segments.update_segment(request.app[DATABASE], *_ids(request), body))
 
 
 @routes.delete("/v1/bots/{bot_id}/segments/{segment_id}")
@@ -65,7 +65,7 @@ async def update_segment(request: web.Request) -> web.Response:
           role=Role.EDITOR, responses={204: None, 404: "error", 409: "error"}, params=_ONE,
           tag="segments")
 async def delete_segment(request: web.Request) -> web.Response:
-    await segments.delete_segment(request.app[STORE], *_ids(request))
+    await segments.delete_segment(request.app[DATABASE], *_ids(request))
     return web.Response(status=204)
 
 
@@ -76,7 +76,7 @@ async def delete_segment(request: web.Request) -> web.Response:
           params=_ONE, tag="segments")
 async def add_members(request: web.Request) -> web.Response:
     body = await read_body(request, "segment.members")
-    result = await segments.add_members(request.app[STORE], *_ids(request), body["user_ids"])
+    result = await segments.add_members(request.app[DATABASE], *_ids(request), body["user_ids"])
     return json_response(result)
 
 
@@ -87,7 +87,7 @@ async def add_members(request: web.Request) -> web.Response:
           params=_ONE, tag="segments")
 async def remove_members(request: web.Request) -> web.Response:
     body = await read_body(request, "segment.members")
-    result = await segments.remove_members(request.app[STORE], *_ids(request), body["user_ids"])
+    result = await segments.remove_members(request.app[DATABASE], *_ids(request), body["user_ids"])
     return json_response(result)
 
 
@@ -98,6 +98,6 @@ async def remove_members(request: web.Request) -> web.Response:
 async def query_members(request: web.Request) -> web.Response:
     body = await read_body(request, "segment.query")
     page = await segments.query_members(
-        request.app[STORE], *_ids(request), sort=body.get("sort", audience.DEFAULT_SORT),
+        request.app[DATABASE], *_ids(request), sort=body.get("sort", audience.DEFAULT_SORT),
         limit=body.get("limit", 50), cursor=body.get("cursor"))
     return json_response({"total": page.total, "users": page.users, "next": page.next})

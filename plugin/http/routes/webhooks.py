@@ -9,7 +9,7 @@ from plugin.access.keys import Role
 from plugin.core.errors import InvalidRequest
 from plugin.crm import webhooks
 from plugin.crm.outbox import DeliveryState
-from plugin.http.appkeys import STORE
+from plugin.http.appkeys import DATABASE
 from plugin.http.endpoint import Param, endpoint
 from plugin.http.jsonio import json_response, read_body
 from plugin.http.params import int_param
@@ -36,7 +36,7 @@ def _ids(request: web.Request) -> tuple[str, str]:
           params=(BOT_ID,), tag=_TAG)
 async def create_webhook(request: web.Request) -> web.Response:
     body = await read_body(request, "webhook.create")
-    hook = await webhooks.create_webhook(request.app[STORE], request.match_info["bot_id"], body)
+    hook = await webhooks.create_webhook(request.app[DATABASE], request.match_info["bot_id"], body)
     return json_response(hook, status=201)
 
 
@@ -44,7 +44,7 @@ async def create_webhook(request: web.Request) -> web.Response:
 @endpoint("The bot's webhooks", role=Role.VIEWER, responses={200: "webhook.list"},
           params=(BOT_ID,), tag=_TAG)
 async def list_webhooks(request: web.Request) -> web.Response:
-    found = await webhooks.list_webhooks(request.app[STORE], request.match_info["bot_id"])
+    found = await webhooks.list_webhooks(request.app[DATABASE], request.match_info["bot_id"])
     return json_response({"webhooks": found})
 
 
@@ -52,7 +52,7 @@ async def list_webhooks(request: web.Request) -> web.Response:
 @endpoint("A webhook", role=Role.VIEWER, responses={200: "webhook", 404: "error"},
           params=_ONE, tag=_TAG)
 async def get_webhook(request: web.Request) -> web.Response:
-    return json_response(await webhooks.get_webhook(request.app[STORE], *_ids(request)))
+    return json_response(await webhooks.get_webhook(request.app[DATABASE], *_ids(request)))
 
 
 @routes.patch("/v1/bots/{bot_id}/webhooks/{webhook_id}")
@@ -61,14 +61,14 @@ async def get_webhook(request: web.Request) -> web.Response:
           responses={200: "webhook", 400: "error", 404: "error"}, params=_ONE, tag=_TAG)
 async def update_webhook(request: web.Request) -> web.Response:
     body = await read_body(request, "webhook.update")
-    return json_response(await webhooks.update_webhook(request.app[STORE], *_ids(request), body))
+    return json_response(await webhooks.update_webhook(request.app[DATABASE], *_ids(request), body))
 
 
 @routes.delete("/v1/bots/{bot_id}/webhooks/{webhook_id}")
 @endpoint("Delete a webhook with its delivery log (pending deliveries are dropped)",
           role=Role.EDITOR, responses={204: None, 404: "error"}, params=_ONE, tag=_TAG)
 async def delete_webhook(request: web.Request) -> web.Response:
-    await webhooks.delete_webhook(request.app[STORE], *_ids(request))
+    await webhooks.delete_webhook(request.app[DATABASE], *_ids(request))
     return web.Response(status=204)
 
 
@@ -90,7 +90,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
                              f"{', '.join(DeliveryState)}, not {state!r}", parameter="state")
     limit = int_param(request, "limit", default=DELIVERIES_DEFAULT_LIMIT, low=1,
                       high=DELIVERIES_MAX_LIMIT)
-    page = await webhooks.list_deliveries(request.app[STORE], *_ids(request), state=state,
+    page = await webhooks.list_deliveries(request.app[DATABASE], *_ids(request), state=state,
                                           limit=limit, before=request.query.get("before"))
     return json_response(page)
 
@@ -100,7 +100,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
           responses={200: "webhook.delivery", 404: "error", 409: "error"},
           params=(*_ONE, DELIVERY_ID), tag=_TAG)
 async def replay_delivery(request: web.Request) -> web.Response:
-    delivery = await webhooks.replay_delivery(request.app[STORE], *_ids(request),
+    delivery = await webhooks.replay_delivery(request.app[DATABASE], *_ids(request),
                                               request.match_info["delivery_id"])
     return json_response(delivery)
 
@@ -110,5 +110,5 @@ async def replay_delivery(request: web.Request) -> web.Response:
           role=Role.EDITOR, responses={200: "webhook.replayed", 404: "error"}, params=_ONE,
           tag=_TAG)
 async def replay_dead(request: web.Request) -> web.Response:
-    return json_response({"replayed": await webhooks.replay_dead(request.app[STORE],
+    return json_response({"replayed": await webhooks.replay_dead(request.app[DATABASE],
                                                                  *_ids(request))})

@@ -1,0 +1,151 @@
+"""The one handle on MongoDB: client, embedded server, indexes, health.
+
+It knows no capability. Each capability keeps a small repository of its own
+(a :class:`Repository` subclass) over this handle; ``SegmentStore.of(db)``
+gives the one instance of a repository per handle, so the caches a
+repository keeps are shared by everyone using the same database.
+
+It accepts a PyMongo ``AsyncMongoClient`` (its own, or one handed in) or a
+Motor client handed in by a host runtime; the two differ in ``aggregate``
+(awaited in PyMongo) and ``close`` (a coroutine in PyMongo), which
+:func:`maybe_await` papers over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, Self, TypeVar
+
+from pymongo import AsyncMongoClient
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    ExecutionTimeout,
+    PyMongoError,
+    WriteConcernError,
+)
+
+from plugin.core import constants as c
+from plugin.core.errors import DatabaseUnavailable
+from plugin.core.settings import Settings
+from plugin.db.embedded import EmbeddedServer
+from plugin.db.indexes import INDEXES
+
+__all__ = ["Database", "Repository", "duplicate_key_indexes", "maybe_await",
+           "reports_unavailable"]
+
+_DUPLICATE_KEY = 11000
+# Failures after which the same operation may simply be tried again later.
+_TRANSIENT = (ConnectionFailure, ExecutionTimeout, WriteConcernError)
+_Method = TypeVar("_Method", bound=Callable[..., Awaitable[Any]])
+_Repo = TypeVar("_Repo", bound="Repository")
+
+
+class Database:
+    def __init__(
+        self,
+        client: Any,
+        db_name: str,
+        *,
+        embedded: EmbeddedServer | None = None,
+        owns_client: bool = True,
+    ) -> None:
+        self.client = client
+        self.mongo = client[db_name]
+        self.embedded = embedded
+        self._owns_client = owns_client
+        self._repositories: dict[type[Repository], Repository] = {}
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Database:
+        """Connect to ``MONGODB_URI``, or to the embedded server for the data dir."""
+        embedded = None
+        uri = settings.mongodb_uri
+        if uri is None:
+            embedded = await EmbeddedServer.attach_or_start(settings.data_dir)
+            uri = embedded.uri
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            uri, tz_aware=True, serverSelectionTimeoutMS=10_000
+        )
+        db = cls(client, settings.db_name, embedded=embedded)
+        try:
+            await db.ensure_indexes()
+        except BaseException:
+            await db.close()
+            raise
+        return db
+
+    @classmethod
+    async def from_client(cls, client: Any, db_name: str = c.DEFAULT_DB_NAME) -> Database:
+        """Use a client the host runtime owns (PyMongo async or Motor); we never close it."""
+        db = cls(client, db_name, owns_client=False)
+        await db.ensure_indexes()
+        return db
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await maybe_await(self.client.close())
+        if self.embedded is not None:
+            await self.embedded.stop()
+            self.embedded = None
+
+    def __getitem__(self, collection: str) -> Any:
+        return self.mongo[collection]
+
+    def shared(self, repository: type[_Repo]) -> _Repo:
+        """The one instance of ``repository`` over this handle."""
+        found = self._repositories.get(repository)
+        if found is None:
+            found = self._repositories[repository] = repository(self)
+        return found  # type: ignore[return-value]  # keyed by its own type
+
+    async def ensure_indexes(self) -> None:
+        for collection, indexes in INDEXES.items():
+            await self.mongo[collection].create_indexes(indexes)
+
+    async def ping(self, timeout: float = 2.0) -> None:
+        try:
+            await asyncio.wait_for(self.mongo.command("ping"), timeout)
+        except (PyMongoError, TimeoutError) as exc:
+            raise DatabaseUnavailable(f"the database does not answer: {exc or 'timeout'}") from exc
+
+
+class Repository:
+    """A capability's collections, over a shared :class:`Database` handle."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @classmethod
+    def of(cls, db: Database) -> Self:
+        return db.shared(cls)
+
+
+async def maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+def reports_unavailable(method: _Method) -> _Method:
+    """Report a database that is away as :class:`DatabaseUnavailable`."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(*args, **kwargs)
+        except _TRANSIENT as exc:
+            raise DatabaseUnavailable(f"the database is unavailable: {exc}") from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def duplicate_key_indexes(exc: BulkWriteError) -> list[int]:
+    """Indexes of the operations that hit a unique index; any other error is re-raised."""
+    errors = exc.details.get("writeErrors", [])
+    if any(err.get("code") != _DUPLICATE_KEY for err in errors) or exc.details.get(
+        "writeConcernErrors"
+    ):
+        raise exc
+    return [err["index"] for err in errors]
