@@ -31,7 +31,7 @@ from typing import Any
 
 import aiohttp
 
-from plugin.core.errors import NotFound
+from plugin.core.errors import InvalidRequest, NotFound
 from runtime.calls import ApiCalls
 from runtime.interpreter import DEFAULT_STEP_BUDGET, Interpreter, StepBudgetExceeded
 from runtime.model import Bot
@@ -177,10 +177,10 @@ class Runtime:
 
         Raises:
             NotFound: ``bot_id`` is not deployed.
-            ValueError: neither text nor payload was given.
+            InvalidRequest: neither text nor payload was given.
         """
         if text is None and payload is None:
-            raise ValueError("a user turn needs text or a payload")
+            raise InvalidRequest("a user turn needs text or a payload")
         bot = self.bot(bot_id)
         conversation = self._conversation(bot_id, user_id)
         async with conversation.lock:

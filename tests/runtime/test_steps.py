@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from plugin.core.errors import NotFound
+from plugin.core.errors import InvalidRequest, NotFound
 from runtime import Button, Card, QuickReply, Runtime
 from tests.runtime.conftest import RecordingObserver
 
@@ -261,7 +261,7 @@ async def test_unknown_bot_or_module_is_not_found(runtime: Runtime) -> None:
         await runtime.handle("nope", "u", text="hi")
     with pytest.raises(NotFound, match="no module 'nope'"):
         await runtime.start_module("steps", "u", "nope")
-    with pytest.raises(ValueError, match="text or a payload"):
+    with pytest.raises(InvalidRequest, match="text or a payload"):
         await runtime.handle("steps", "u")
 
 
