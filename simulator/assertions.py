@@ -72,20 +72,24 @@ def numbered_options(text: str) -> list[str]:
     """The titles of the numbered options closing ``text`` ("1. A\\n2. B")."""
     lines = (text or "").rstrip().split("\n")
     titles: list[str] = []
+    numbers: list[int] = []
     for line in reversed(lines):
         match = _OPTION.match(line.strip())
         if match is None:
             break
+        numbers.append(int(match.group(1)))
         titles.append(match.group(2))
     titles.reverse()
+    numbers.reverse()
     # Only a run numbered 1..n counts: "3. Pay" alone is text, not a menu.
-    numbers = [int(_OPTION.match(line.strip()).group(1))  # type: ignore[union-attr]
-               for line in lines[len(lines) - len(titles):]]
     return titles if numbers == list(range(1, len(titles) + 1)) else []
 
 
 def offered(replies: Sequence[Reply]) -> Offered:
-    buttons, quick, options, cards = [], [], [], []
+    buttons: list[Mapping[str, Any]] = []
+    quick: list[Mapping[str, Any]] = []
+    options: list[Mapping[str, Any]] = []
+    cards: list[Mapping[str, Any]] = []
     for reply in replies:
         buttons += list(reply.get("buttons") or [])
         quick += list(reply.get("quick_replies") or [])
@@ -171,7 +175,7 @@ def check_captured(expect: Expect, captured: Captured, *, whole_conversation: bo
         raise failed.at_line(expect.lines.get(failed.what)) from None
 
 
-def _check_captured(expect: Expect, captured: Captured, scope: list[Mapping[str, Any]]) -> None:
+def _check_captured(expect: Expect, captured: Captured, scope: Sequence[Mapping[str, Any]]) -> None:
     attributes = captured.attributes
     profile = captured.profile or {}
     if captured.profile is None:
@@ -214,16 +218,17 @@ def _check_captured(expect: Expect, captured: Captured, scope: list[Mapping[str,
                                     f"the bot fell back on {fallbacks[0]!r}")
     if expect.assigned_to is not None:
         assigned = str(profile.get("assigned_to") or "bot")
-        wanted = expect.assigned_to
-        if not (assigned == wanted or (wanted == "human" and assigned.startswith("human:"))):
-            raise ExpectationFailed("assigned_to", f"assigned to {wanted!r}", repr(assigned))
+        assignee = expect.assigned_to
+        if not (assigned == assignee
+                or (assignee == "human" and assigned.startswith("human:"))):
+            raise ExpectationFailed("assigned_to", f"assigned to {assignee!r}", repr(assigned))
 
 
 def _custom(event: Mapping[str, Any], name: str) -> bool:
     return event.get("type") == "custom" and event["data"].get("name") == name
 
 
-def _describe_properties(scope: list[Mapping[str, Any]]) -> str:
+def _describe_properties(scope: Sequence[Mapping[str, Any]]) -> str:
     changes = [e["data"] for e in scope if e.get("type") == "property_set"]
     if not changes:
         return "no property set or refused"
@@ -232,7 +237,7 @@ def _describe_properties(scope: list[Mapping[str, Any]]) -> str:
         for d in changes)
 
 
-def _check_api(api: str, wanted: ApiExpect, scope: list[Mapping[str, Any]]) -> None:
+def _check_api(api: str, wanted: ApiExpect, scope: Sequence[Mapping[str, Any]]) -> None:
     calls = [e["data"] for e in scope
              if e.get("type") == "api_call" and e["data"].get("name") == api]
     if not wanted.called:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
@@ -71,13 +71,13 @@ class Captured:
     """A test user's profile and timeline (oldest event first), as captured."""
 
     profile: Mapping[str, Any] | None
-    events: list[Mapping[str, Any]] = field(default_factory=list)
+    events: Sequence[Mapping[str, Any]] = field(default_factory=list)
 
     def turn_events(self) -> list[Mapping[str, Any]]:
         """The events since the last user message: what the last step did."""
         for index in range(len(self.events) - 1, -1, -1):
             if self.events[index].get("type") == "user_message":
-                return self.events[index:]
+                return list(self.events[index:])
         return list(self.events)
 
     @property
