@@ -40,6 +40,7 @@ from plugin.audience import query as audience
 from plugin.audience.filters import parse_filter
 from plugin.audience.filters.evaluate import evaluate
 from plugin.audience.profile_store import ProfileStore
+from plugin.audience.spec import audience_filter
 from plugin.core import constants as c
 from plugin.core.background import drain_then_cancel, sleep_unless
 from plugin.core.errors import FilterError
@@ -57,7 +58,6 @@ from plugin.crm.outbox import (
 )
 from plugin.crm.store import WebhookStore
 from plugin.db.database import Database
-from plugin.jobs import actions as bulk
 
 __all__ = ["DeliveryWorker"]
 
@@ -93,7 +93,7 @@ class _Audiences:
         if webhook["_id"] not in self._parsed:
             bot_id = webhook["bot_id"]
             self._parsed[webhook["_id"]] = parse_filter(
-                bulk.audience_filter(spec), await audience.catalog(self.db, bot_id),
+                audience_filter(spec), await audience.catalog(self.db, bot_id),
                 now=self.now, segments=await audience.segment_refs(self.db, bot_id))
         return evaluate(self._parsed[webhook["_id"]], profile)
 

@@ -18,13 +18,13 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from yarl import URL
 
+from plugin.audience.spec import resolve_audience
 from plugin.core import constants as c
 from plugin.core.errors import Conflict, InvalidRequest, NotFound
 from plugin.core.events import utc_now
 from plugin.crm.outbox import DeliveryState, WebhookEvent
 from plugin.crm.store import WebhookStore
 from plugin.db.database import Database
-from plugin.jobs import actions as bulk
 
 __all__ = [
     "create_webhook",
@@ -204,5 +204,5 @@ def _events(raw: list[str]) -> list[str]:
 
 
 async def _audience(db: Database, bot_id: str, spec: Mapping[str, Any]) -> dict[str, Any]:
-    shown, _ = await bulk.resolve_audience(db, bot_id, spec)
+    shown, _ = await resolve_audience(db, bot_id, spec)
     return shown
