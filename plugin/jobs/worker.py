@@ -1,6 +1,8 @@
-"""Jobs: bulk actions (broadcasts, workflow runs, bulk property updates) that
-run in the background, stored in MongoDB and claimed by any worker of the
-deployment.
+"""The job worker: claims jobs of every kind, stored in MongoDB, from any
+process of the deployment, and runs them through their one lifecycle
+(:mod:`plugin.jobs.lifecycle`). A kind plugs in as a runner; the chunked
+kinds — bulk actions (broadcasts, workflow runs, bulk property updates) —
+are run here, by :class:`ChunkedRunner`.
 
 A job's audience is snapshotted when it is created: the matching user ids
 go into ``job_targets`` in chunks of ``chunk_users``, so a resumed job works
@@ -30,8 +32,9 @@ workflow start):
 
 Bulk updates need no markers: setting the same values again is harmless.
 
-A service over :class:`~plugin.db.store.Store` and the connector registry; it
-knows no HTTP and imports no connector.
+A service over :class:`~plugin.jobs.store.JobStore` (and the profile and
+capture repositories) and the connector registry; it knows no HTTP and
+imports no connector.
 """
 
 from __future__ import annotations
@@ -46,27 +49,25 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from plugin.audience.profile_store import ProfileStore
+from plugin.capture.store import CaptureStore, event_key
 from plugin.core import constants as c
 from plugin.core import events as ev
-from plugin.core.errors import AudienceError, NotFound
+from plugin.core.errors import AudienceError
 from plugin.core.events import utc_now
-from plugin.db.store import Store, event_key
+from plugin.db.database import Database
 from plugin.handover.channels import ChannelConnector, ConnectorRegistry
+from plugin.jobs.lifecycle import JobRun, JobRunner, target_id
+from plugin.jobs.model import Failure, Job, JobKind, lease_end
+from plugin.jobs.store import JobStore
 
 __all__ = [
-    "JobKind",
-    "JobStatus",
+    "CHUNKED_KINDS",
+    "ChunkedRunner",
     "JobWorker",
-    "JobRunner",
-    "create_job",
-    "runner_job",
-    "get_job",
-    "cancel_job",
-    "shown_job",
     "marker_key",
     "broadcast_event_id",
     "BROADCAST_SOURCE",
@@ -75,27 +76,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 BROADCAST_SOURCE = "broadcast"
 CLAIMED = "claimed"
-
-
-class JobKind(StrEnum):
-    BROADCAST = "broadcast"
-    WORKFLOW = "workflow"
-    BULK_UPDATE = "bulk_update"
-    EXPORT = "export"
-    IMPORT = "import"
-
-
-# A job kind that is not a walk over user chunks (an export) is run whole by a
-# runner the app hands the worker: runner(worker, job) settles the job itself.
-JobRunner = Callable[["JobWorker", dict[str, Any]], Awaitable[None]]
-
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
+CHUNKED_KINDS = (JobKind.BROADCAST, JobKind.WORKFLOW, JobKind.BULK_UPDATE)
 
 
 class Outcome(StrEnum):
@@ -119,92 +100,6 @@ def broadcast_event_id(job_id: str, index: int) -> str:
     return f"broadcast-{job_id}-{index}"
 
 
-def _target_id(job_id: str, chunk_no: int) -> str:
-    return f"{job_id}:{chunk_no:06d}"
-
-
-async def create_job(store: Store, bot_id: str, kind: JobKind, spec: Mapping[str, Any],
-                     audience: Mapping[str, Any], query: dict[str, Any], *,
-                     chunk_users: int = c.JOB_CHUNK_USERS,
-                     claimed_by: str | None = None) -> dict[str, Any]:
-    """Snapshot the users matching ``query`` and queue a job over them.
-
-    ``claimed_by`` creates the job already running under that worker (a
-    worker that means to run it at once, and tests). Returns the job document.
-    """
-    user_ids = await store.snapshot_user_ids(query)
-    job_id = uuid.uuid4().hex
-    chunks = [user_ids[i:i + chunk_users] for i in range(0, len(user_ids), chunk_users)]
-    targets = [{"_id": _target_id(job_id, n), "job_id": job_id, "user_ids": chunk}
-               for n, chunk in enumerate(chunks)]
-    now = utc_now()
-    job: dict[str, Any] = {
-        "_id": job_id, "bot_id": bot_id, "kind": str(kind), "status": str(JobStatus.QUEUED),
-        "spec": dict(spec), "audience": dict(audience), "total": len(user_ids),
-        "chunks": len(chunks), "chunk_users": chunk_users, "next_chunk": 0,
-        "done": 0, "failed": 0, "skipped": 0, "failures": [], "attempts": 0,
-        "created_at": now, "started_at": None, "finished_at": None,
-        "owner": None, "lease_until": None,
-    }
-    if claimed_by is not None:
-        job.update(status=str(JobStatus.RUNNING), owner=claimed_by, started_at=now,
-                   attempts=1, lease_until=now + timedelta(seconds=c.JOB_LEASE_S))
-    await store.insert_job(job, targets)
-    return job
-
-
-def runner_job(bot_id: str, kind: JobKind, spec: Mapping[str, Any], total: int, *,
-               audience: Mapping[str, Any] | None = None,
-               claimed_by: str | None = None) -> dict[str, Any]:
-    """A new job of a kind a runner does whole (export, import): no user
-    chunks; the runner reports ``rows_written`` as it goes."""
-    now = utc_now()
-    job: dict[str, Any] = {
-        "_id": uuid.uuid4().hex, "bot_id": bot_id, "kind": str(kind),
-        "status": str(JobStatus.QUEUED), "spec": dict(spec), "audience": dict(audience or {}),
-        "total": total, "chunks": 1, "chunk_users": total, "next_chunk": 0,
-        "done": 0, "failed": 0, "skipped": 0, "failures": [], "attempts": 0,
-        "rows_written": 0, "created_at": now, "started_at": None, "finished_at": None,
-        "owner": None, "lease_until": None,
-    }
-    if claimed_by is not None:
-        job.update(status=str(JobStatus.RUNNING), owner=claimed_by, started_at=now,
-                   attempts=1, lease_until=now + timedelta(seconds=c.JOB_LEASE_S))
-    return job
-
-
-def shown_job(job: Mapping[str, Any]) -> dict[str, Any]:
-    """A job as the API shows it."""
-    return {"id": job["_id"], "bot_id": job["bot_id"], "kind": job["kind"],
-            "status": job["status"], "total": job["total"], "done": job["done"],
-            "failed": job["failed"], "skipped": job["skipped"],
-            "failures": list(job.get("failures", [])), "audience": job["audience"],
-            "spec": job["spec"], "attempts": job.get("attempts", 0),
-            "created_at": job["created_at"], "started_at": job.get("started_at"),
-            "finished_at": job.get("finished_at")}
-
-
-async def get_job(store: Store, job_id: str, kind: JobKind | None = None) -> dict[str, Any]:
-    """The job document (of that ``kind``, if given).
-
-    Raises:
-        NotFound: no such job (of that kind).
-    """
-    job = await store.get_job(job_id)
-    if job is None or (kind is not None and job["kind"] != kind):
-        raise NotFound(f"no {kind or 'job'} {job_id!r}", job=job_id)
-    return job
-
-
-async def cancel_job(store: Store, job_id: str) -> dict[str, Any]:
-    """Stop a queued or running job (a running one stops after its current chunk);
-    a finished job is returned unchanged."""
-    job = await store.cancel_job(job_id, utc_now())
-    if job is None:
-        raise NotFound(f"no job {job_id!r}", job=job_id)
-    return job
-
-
 class _Pacer:
     """Spaces actions ``1 / rate`` seconds apart (no limit when ``rate`` is None)."""
 
@@ -224,29 +119,33 @@ class _Pacer:
 class JobWorker:
     """Claims jobs from the database and runs them, one at a time.
 
+    It runs the chunked kinds itself and any other kind through the runner
+    given for it in ``runners``; it claims only kinds it can run.
     ``start()`` begins polling; ``close()`` stops taking work, lets the
-    current job finish its chunk for up to ``drain_s`` seconds, then cancels,
-    and hands an unfinished job back (its lease expires now) so another
-    worker resumes it at once.
+    current job reach its next step for up to ``drain_s`` seconds, then
+    cancels, and hands an unfinished job back (its lease expires now) so
+    another worker resumes it at once.
     """
 
-    def __init__(self, store: Store, connectors: ConnectorRegistry, *,
+    def __init__(self, db: Database, connectors: ConnectorRegistry, *,
                  owner: str | None = None, lease_s: float = c.JOB_LEASE_S,
                  poll_s: float = c.JOB_POLL_INTERVAL_S,
                  runners: Mapping[str, JobRunner] | None = None,
-                 housekeeping: Sequence[Callable[[Store], Awaitable[object]]] = ()) -> None:
-        self.store = store
-        self.runners = dict(runners or {})
+                 housekeeping: Sequence[Callable[[Database], Awaitable[object]]] = ()) -> None:
+        self.db = db
+        self.connectors = connectors
+        chunked = ChunkedRunner(connectors)
+        self.runners: dict[str, JobRunner] = {**{str(k): chunked for k in CHUNKED_KINDS},
+                                               **(runners or {})}
         # Chores (removing expired export files) run when idle, now and then.
         self.housekeeping = tuple(housekeeping)
         self._next_housekeeping = 0.0
-        self.connectors = connectors
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_s = lease_s
         self.poll_s = poll_s
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._current: str | None = None
+        self._current: JobRun | None = None
 
     async def start(self) -> JobWorker:
         self._task = asyncio.create_task(self._poll_forever(), name=f"job-worker {self.owner}")
@@ -263,13 +162,15 @@ class JobWorker:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._current is not None:
-            await self._release(self._current)
+        if self._current is not None:  # cancelled in the middle of a step
+            await self._current.release()
+            self._current = None
 
     async def run_once(self) -> bool:
         """Claim one job and run it; False when there was nothing to do."""
         now = utc_now()
-        job = await self.store.claim_job(self.owner, self._lease_from(now), now)
+        job = await JobStore.of(self.db).claim_job(self.owner, lease_end(now, self.lease_s),
+                                                   now, self.runners.keys())
         if job is None:
             return False
         log.info("job %s (%s, %d users): claimed by %s", job["_id"], job["kind"], job["total"],
@@ -277,85 +178,112 @@ class JobWorker:
         await self.run_job(job)
         return True
 
-    async def run_job(self, job: dict[str, Any], *, stop_after_chunks: int | None = None) -> None:
-        """Run a job this worker holds, from its ``next_chunk`` on.
+    async def run_job(self, job: Job, *, stop_after_chunks: int | None = None) -> None:
+        """Run a job this worker holds, from where it stands (its ``next_chunk``).
 
         ``stop_after_chunks`` leaves it running (and leased) after that many
-        chunks, as a worker that died would: for tests and fault drills.
+        steps — chunks, for a chunked kind — as a worker that died would: for
+        tests and fault drills.
         """
-        job_id = job["_id"]
-        self._current = job_id
+        run = JobRun(self.db, job, self.owner, lease_s=self.lease_s,
+                     shutting_down=self._stopping.is_set, stop_after=stop_after_chunks)
+        self._current = run
         try:
-            await self._run(job, stop_after_chunks)
+            runner = self.runners.get(job["kind"])
+            if runner is None:
+                raise AudienceError(f"this worker runs no {job['kind']!r} jobs")
+            await runner(run)
         except Exception as exc:  # recorded on the job; the worker goes on
-            log.exception("job %s failed", job_id)
-            await self.store.update_owned_job(job_id, self.owner, {}, {"$set": {
-                "status": str(JobStatus.FAILED), "finished_at": utc_now(), "owner": None,
-                "error": f"{type(exc).__name__}: {exc}"[:500]}})
+            log.exception("job %s failed", job["_id"])
+            await run.fail(f"{type(exc).__name__}: {exc}")
+        else:
+            if run.shutting_down:  # stopped early to shut down: another worker resumes it
+                await run.release()
         self._current = None
 
-    async def _run(self, job: dict[str, Any], stop_after_chunks: int | None) -> None:
-        runner = self.runners.get(job["kind"])
-        if runner is not None:
-            await runner(self, job)
+    async def _poll_forever(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                found = await self.run_once()
+            except Exception:  # broad on purpose: logged; the worker keeps polling
+                log.exception("job worker %s: claiming a job failed", self.owner)
+                found = False
+            if not found:
+                await self._keep_house()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self.poll_s)
+
+    async def _keep_house(self) -> None:
+        if not self.housekeeping or time.monotonic() < self._next_housekeeping:
             return
-        job_id, chunk_no, ran = job["_id"], job["next_chunk"], 0
+        self._next_housekeeping = time.monotonic() + c.HOUSEKEEPING_INTERVAL_S
+        for chore in self.housekeeping:
+            try:
+                await chore(self.db)
+            except Exception:  # logged; the next round tries again
+                log.exception("job worker %s: housekeeping failed", self.owner)
+
+
+class ChunkedRunner:
+    """Runs the chunked kinds: walks the job's audience snapshot chunk by chunk
+    from ``next_chunk``, acting at most once per user (the protocol above)."""
+
+    def __init__(self, connectors: ConnectorRegistry) -> None:
+        self.connectors = connectors
+
+    async def __call__(self, run: JobRun) -> None:
+        job = run.job
+        job_id, chunk_no = job["_id"], job["next_chunk"]
         pacer = _Pacer(job["spec"].get("rate_per_second"))
         while chunk_no < job["chunks"]:
-            if self._stopping.is_set() or (stop_after_chunks is not None
-                                           and ran >= stop_after_chunks):
+            if run.stopping:
                 return
-            users = await self.store.job_target_chunk(_target_id(job_id, chunk_no))
-            results = await self._process(job, users, pacer)
+            users = await JobStore.of(run.db).job_target_chunk(target_id(job_id, chunk_no))
+            results = await self._process(run, users, pacer)
             counts = Counter(r.outcome for r in results.values())
-            update: dict[str, Any] = {
-                "$inc": {str(o): counts.get(o, 0) for o in Outcome},
-                "$set": {"next_chunk": chunk_no + 1,
-                         "lease_until": self._lease_from(utc_now())}}
-            failures = [{"user_id": u, "reason": r.reason} for u, r in results.items()
-                        if r.outcome is Outcome.FAILED]
-            if failures:
-                update["$push"] = {"failures": {"$each": failures,
-                                                "$slice": c.JOB_MAX_FAILURES_KEPT}}
-            updated = await self.store.update_owned_job(job_id, self.owner,
-                                                        {"next_chunk": chunk_no}, update)
-            if updated is None:
-                log.info("job %s: cancelled or taken over; %s stops", job_id, self.owner)
-                self._current = None
+            failures: list[Failure] = [{"user_id": u, "reason": r.reason}
+                                       for u, r in results.items()
+                                       if r.outcome is Outcome.FAILED]
+            if not await run.advance(guard={"next_chunk": chunk_no},
+                                     fields={"next_chunk": chunk_no + 1},
+                                     counts={str(o): counts.get(o, 0) for o in Outcome},
+                                     failures=failures):
+                log.info("job %s: cancelled or taken over; %s stops", job_id, run.owner)
                 return
-            job, chunk_no, ran = updated, chunk_no + 1, ran + 1
-        await self.store.update_owned_job(job_id, self.owner, {}, {"$set": {
-            "status": str(JobStatus.DONE), "finished_at": utc_now(), "owner": None}})
+            job, chunk_no = run.job, chunk_no + 1
+        await run.finish()
         log.info("job %s done: %d done, %d failed, %d skipped", job_id, job["done"],
                  job["failed"], job["skipped"])
 
-    async def _process(self, job: Mapping[str, Any], users: list[str],
+    async def _process(self, run: JobRun, users: list[str],
                        pacer: _Pacer) -> dict[str, UserResult]:
-        if job["kind"] == JobKind.BULK_UPDATE:
-            return await self._bulk_update(job, users)
-        return await self._act_once(job, users, pacer)
+        if run.job["kind"] == JobKind.BULK_UPDATE:
+            return await self._bulk_update(run.db, run.job, users)
+        return await self._act_once(run, users, pacer)
 
-    async def _bulk_update(self, job: Mapping[str, Any], users: list[str]) -> dict[str, UserResult]:
-        known = await self.store.known_users(job["bot_id"], users)
+    async def _bulk_update(self, db: Database, job: Job,
+                           users: list[str]) -> dict[str, UserResult]:
+        known = await ProfileStore.of(db).known_users(job["bot_id"], users)
         spec = job["spec"]
         changed = [u for u in users if u in known]
-        await self.store.update_attributes(job["bot_id"], changed,
-                                           spec.get("set", {}), spec.get("unset", []))
+        await ProfileStore.of(db).update_attributes(job["bot_id"], changed,
+                                                    spec.get("set", {}), spec.get("unset", []))
         # On each timeline too; the id, fixed by job and user, makes a resumed chunk count once.
         change = {"job": job["_id"], "set": spec.get("set", {}), "unset": spec.get("unset", [])}
-        await self.store.ingest([ev.custom(job["bot_id"], u, "bulk_update", change,
-                                           event_id=f"bulk-{job['_id']}", source="bulk")
-                                 for u in changed])
+        await CaptureStore.of(db).ingest([ev.custom(job["bot_id"], u, "bulk_update", change,
+                                                    event_id=f"bulk-{job['_id']}", source="bulk")
+                                          for u in changed])
         return {u: UserResult(Outcome.DONE) if u in known
                 else UserResult(Outcome.FAILED, "the user has no profile any more")
                 for u in users}
 
-    async def _act_once(self, job: Mapping[str, Any], users: list[str],
+    async def _act_once(self, run: JobRun, users: list[str],
                         pacer: _Pacer) -> dict[str, UserResult]:
         """Deliver (or start the workflow) for each user of a chunk at most once."""
+        db, job = run.db, run.job
         job_id, bot_id = job["_id"], job["bot_id"]
         keys = {u: marker_key(job_id, u) for u in users}
-        markers = await self.store.job_markers(list(keys.values()))
+        markers = await JobStore.of(db).job_markers(list(keys.values()))
         results: dict[str, UserResult] = {}
         in_doubt: list[str] = []
         for user_id, key in keys.items():
@@ -366,13 +294,13 @@ class JobWorker:
                 in_doubt.append(user_id)
             else:
                 results[user_id] = UserResult(Outcome(marker["state"]), marker.get("reason"))
-        settled = await self._settle_in_doubt(job, in_doubt)
+        settled = await self._settle_in_doubt(db, job, in_doubt)
         results.update(settled)
 
         pending = [u for u in users if keys[u] not in markers]
-        profiles = await self.store.profiles_by_user(bot_id, pending)
+        profiles = await ProfileStore.of(db).profiles_by_user(bot_id, pending)
         decided: dict[str, UserResult] = {}
-        to_act: list[tuple[str, Mapping[str, Any], ChannelConnector]] = []
+        to_act: list[tuple[str, dict[str, Any], ChannelConnector]] = []
         include_held = bool(job["spec"].get("include_human_held", False))
         for user_id in pending:
             profile = profiles.get(user_id)
@@ -388,12 +316,12 @@ class JobWorker:
             else:
                 to_act.append((user_id, profile, connector))
         now = utc_now()
-        taken = await self.store.claim_markers(
+        taken = await JobStore.of(db).claim_markers(
             [{"_id": keys[u], "job_id": job_id, "user_id": u, "state": CLAIMED,
-              "owner": self.owner, "at": now} for u, _, _ in to_act])
+              "owner": run.owner, "at": now} for u, _, _ in to_act])
         if taken:  # another worker holds these users right now: never act twice
             decided.update(await self._settle_in_doubt(
-                job, [u for u, _, _ in to_act if keys[u] in taken]))
+                db, job, [u for u, _, _ in to_act if keys[u] in taken]))
             to_act = [item for item in to_act if keys[item[0]] not in taken]
 
         recorded: list[ev.Event] = []
@@ -416,14 +344,14 @@ class JobWorker:
                 log.exception("job %s: user %s failed", job_id, user_id)
                 decided[user_id] = UserResult(Outcome.FAILED, f"{type(exc).__name__}: {exc}")
         if recorded:
-            await self.store.ingest(recorded)
-        await self.store.settle_markers(
+            await CaptureStore.of(db).ingest(recorded)
+        await JobStore.of(db).settle_markers(
             [(keys[u], {"job_id": job_id, "user_id": u, "state": str(r.outcome),
                         "reason": r.reason}) for u, r in decided.items()])
         results.update(decided)
         return results
 
-    async def _settle_in_doubt(self, job: Mapping[str, Any],
+    async def _settle_in_doubt(self, db: Database, job: Job,
                                user_ids: list[str]) -> dict[str, UserResult]:
         """Users a worker claimed but never settled: done if the broadcast's first
         message is on their timeline, otherwise failed and not tried again."""
@@ -435,53 +363,15 @@ class JobWorker:
             probes = {u: event_key(ev.bot_message(bot_id, u, None,
                                                   event_id=broadcast_event_id(job_id, 0)))
                       for u in user_ids}
-            stored = await self.store.stored_event_keys(list(probes.values()))
+            stored = await CaptureStore.of(db).stored_event_keys(list(probes.values()))
             stored = {u for u, key in probes.items() if key in stored}
         results = {u: UserResult(Outcome.DONE) if u in stored else UserResult(
             Outcome.FAILED, "interrupted while being processed; not tried again so as not to "
             "act twice") for u in user_ids}
-        await self.store.settle_markers(
+        await JobStore.of(db).settle_markers(
             [(marker_key(job_id, u), {"state": str(r.outcome), "reason": r.reason})
              for u, r in results.items()])
         return results
-
-    async def _poll_forever(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                found = await self.run_once()
-            except Exception:  # broad on purpose: logged; the worker keeps polling
-                log.exception("job worker %s: claiming a job failed", self.owner)
-                found = False
-            if not found:
-                await self._keep_house()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.poll_s)
-
-    async def _keep_house(self) -> None:
-        if not self.housekeeping or time.monotonic() < self._next_housekeeping:
-            return
-        self._next_housekeeping = time.monotonic() + c.HOUSEKEEPING_INTERVAL_S
-        for chore in self.housekeeping:
-            try:
-                await chore(self.store)
-            except Exception:  # logged; the next round tries again
-                log.exception("job worker %s: housekeeping failed", self.owner)
-
-    async def _release(self, job_id: str) -> None:
-        with contextlib.suppress(AudienceError):
-            await self.store.update_owned_job(job_id, self.owner, {},
-                                              {"$set": {"lease_until": utc_now()}})
-        self._current = None
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping.is_set()
-
-    def lease_from(self, now: datetime) -> datetime:
-        return self._lease_from(now)
-
-    def _lease_from(self, now: datetime) -> datetime:
-        return now + timedelta(seconds=self.lease_s)
 
 
 def _broadcast_event(job_id: str, bot_id: str, user_id: str, index: int,

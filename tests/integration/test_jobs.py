@@ -16,12 +16,16 @@ import aiohttp
 from aiohttp import web
 
 from plugin.access.keys import Role
+from plugin.audience.profile_store import ProfileStore
+from plugin.capture.store import CaptureStore
 from plugin.core import constants as c
 from plugin.core.events import utc_now
-from plugin.db.store import Store, profile_id
+from plugin.core.profiles import profile_id
+from plugin.db.database import Database
 from plugin.handover.channels import ConnectorRegistry
 from plugin.http.appkeys import CONNECTORS
 from plugin.jobs import actions as bulk
+from plugin.jobs.store import JobStore
 from plugin.jobs.worker import JobWorker, _broadcast_event, broadcast_event_id, marker_key
 from tests.conftest import Api
 from tests.integration.test_dummy_channel import LEADS, say, timeline
@@ -35,11 +39,11 @@ async def deploy(api: Api, bot_id: str) -> None:
     assert status == 200, body
 
 
-async def insert_users(store: Store, bot_id: str, count: int) -> list[str]:
+async def insert_users(db: Database, bot_id: str, count: int) -> list[str]:
     """Profiles of users who came through the dummy channel, written directly."""
     now = utc_now()
     users = [f"p{i:03d}" for i in range(count)]
-    await store.db[c.PROFILES].insert_many([
+    await db[c.PROFILES].insert_many([
         {"_id": profile_id(bot_id, u), "bot_id": bot_id, "user_id": u, "channel": "web",
          "source": "dummy", "created_at": now, "updated_at": now, "last_message_at": now,
          "assigned_to": "bot", "attributes": {}, "segments": [], "message_count": 1}
@@ -127,7 +131,7 @@ async def test_a_broadcast_reaches_each_member_once_and_skips_human_held(
     assert (job["done"], job["skipped"]) == (1, 0)
 
 
-async def test_bad_requests_change_nothing(api: Api, bot_id: str, store: Store) -> None:
+async def test_bad_requests_change_nothing(api: Api, bot_id: str, db: Database) -> None:
     await deploy(api, bot_id)
     await say(api, bot_id, "u1", text="hi")
     everyone = {"filter": {"conditions": []}}
@@ -151,13 +155,13 @@ async def test_bad_requests_change_nothing(api: Api, bot_id: str, store: Store) 
     status, error = await api.post(f"/v1/bots/{bot_id}/broadcasts", {
         "audience": everyone, "message": {}})
     assert status == 400, error
-    assert await store.db[c.JOBS].count_documents({"bot_id": bot_id}) == 0
+    assert await db[c.JOBS].count_documents({"bot_id": bot_id}) == 0
 
     status, job = await api.post(f"/v1/bots/{bot_id}/bulk-update", {
         "audience": everyone, "set": {"seats": "12", "plan": "business"}, "unset": ["name"]})
     assert status == 202, job
     assert (await wait_job(api, job["id"]))["done"] == 1
-    profile = await store.get_profile(bot_id, "u1")
+    profile = await ProfileStore.of(db).get_profile(bot_id, "u1")
     assert profile is not None
     assert profile["attributes"]["seats"] == 12 and profile["attributes"]["plan"] == "business"
     _, timeline = await api.get(f"/v1/bots/{bot_id}/users/u1/timeline")
@@ -191,13 +195,13 @@ async def test_run_workflow_starts_the_module_for_each_user(
 
 
 async def test_an_interrupted_broadcast_resumes_without_sending_twice(
-    api: Api, bot_id: str, store: Store, app_server: tuple[web.Application, str]
+    api: Api, bot_id: str, db: Database, app_server: tuple[web.Application, str]
 ) -> None:
     await deploy(api, bot_id)
-    users = await insert_users(store, bot_id, 12)
-    crashed = JobWorker(store, app_server[0][CONNECTORS], owner="crashed-worker")
+    users = await insert_users(db, bot_id, 12)
+    crashed = JobWorker(db, app_server[0][CONNECTORS], owner="crashed-worker")
     async with sockets(api, app_server[1], bot_id, users) as open_:
-        job = await bulk.broadcast(store, bot_id, {
+        job = await bulk.broadcast(db, bot_id, {
             "audience": {"filter": {"conditions": []}}, "message": {"text": "Once only"}},
             claimed_by=crashed.owner, chunk_users=4)
         await crashed.run_job(job, stop_after_chunks=1)  # then it "dies", lease still held
@@ -205,14 +209,15 @@ async def test_an_interrupted_broadcast_resumes_without_sending_twice(
         # delivered to p004 and recorded it, but never settled either marker.
         at = utc_now()
         for user in ("p004", "p005"):
-            await store.claim_markers([{"_id": marker_key(job["_id"], user), "state": "claimed",
-                                        "job_id": job["_id"], "user_id": user, "at": at}])
-        await store.ingest([_broadcast_event(job["_id"], bot_id, "p004", 0,
+            await JobStore.of(db).claim_markers([{"_id": marker_key(job["_id"], user),
+                                                  "state": "claimed", "job_id": job["_id"],
+                                                  "user_id": user, "at": at}])
+        await CaptureStore.of(db).ingest([_broadcast_event(job["_id"], bot_id, "p004", 0,
                                              {"text": "Once only"}, "web")])
         midway = await wait_job(api, job["_id"], until=("running",))
         assert (midway["done"], midway["attempts"]) == (4, 1)
 
-        await store.db[c.JOBS].update_one({"_id": job["_id"]}, {
+        await db[c.JOBS].update_one({"_id": job["_id"]}, {
             "$set": {"lease_until": utc_now() - timedelta(seconds=1)}})
         finished = await wait_job(api, job["_id"])  # the server's worker takes it over
         pushed = {u: await received(s) for u, s in open_.items()}
@@ -229,9 +234,27 @@ async def test_an_interrupted_broadcast_resumes_without_sending_twice(
     assert [e["id"] for e in p004] == [broadcast_event_id(job["_id"], 0)]
 
 
-async def test_cancel_stops_a_running_job(api: Api, bot_id: str, store: Store) -> None:
+async def test_a_worker_shutting_down_hands_its_job_back_at_once(
+        api: Api, bot_id: str, db: Database) -> None:
     await deploy(api, bot_id)
-    await insert_users(store, bot_id, 10)
+    await insert_users(db, bot_id, 3)
+    leaving = JobWorker(db, ConnectorRegistry(), owner="leaving-worker")
+    job = await bulk.broadcast(db, bot_id, {
+        "audience": {"filter": {"conditions": []}}, "message": {"text": "Later"}},
+        claimed_by=leaving.owner)
+    await leaving.close()  # it shuts down before its first chunk
+    await leaving.run_job(job)
+    released_at = utc_now()
+    # The server's worker resumes it at once, not when the lease would have run out.
+    finished = await wait_job(api, job["_id"])
+    assert finished["status"] == "done" and finished["attempts"] == 2, finished
+    assert finished["done"] + finished["failed"] + finished["skipped"] == 3
+    assert (utc_now() - released_at).total_seconds() < c.JOB_LEASE_S
+
+
+async def test_cancel_stops_a_running_job(api: Api, bot_id: str, db: Database) -> None:
+    await deploy(api, bot_id)
+    await insert_users(db, bot_id, 10)
     status, job = await api.post(f"/v1/bots/{bot_id}/broadcasts", {
         "audience": {"filter": {"conditions": []}}, "message": {"text": "slow"},
         "rate_per_second": 4})
@@ -243,10 +266,10 @@ async def test_cancel_stops_a_running_job(api: Api, bot_id: str, store: Store) -
     final = await wait_job(api, job["id"])
     assert final["status"] == "cancelled" and final["finished_at"]
     assert final["done"] < 10
-    sent = await store.db[c.EVENTS].count_documents({"bot_id": bot_id, "data.job": job["id"]})
+    sent = await db[c.EVENTS].count_documents({"bot_id": bot_id, "data.job": job["id"]})
     assert sent <= final["done"] + 4  # at most the chunk being sent when it was cancelled
     await asyncio.sleep(1.0)
-    assert await store.db[c.EVENTS].count_documents(
+    assert await db[c.EVENTS].count_documents(
         {"bot_id": bot_id, "data.job": job["id"]}) == sent
 
 
@@ -270,17 +293,17 @@ async def test_a_key_sees_only_the_jobs_of_its_bots(api: Api, bot_id: str, make_
 
 
 async def test_an_idle_worker_does_its_housekeeping_and_survives_a_failing_chore(
-        store: Store) -> None:
+        db: Database) -> None:
     done = asyncio.Event()
 
-    async def failing(_: Store) -> None:
+    async def failing(_: Database) -> None:
         raise RuntimeError("this chore always fails")
 
-    async def chore(given: Store) -> None:
-        assert given is store
+    async def chore(given: Database) -> None:
+        assert given is db
         done.set()
 
-    worker = await JobWorker(store, ConnectorRegistry(), owner="housekeeper",
+    worker = await JobWorker(db, ConnectorRegistry(), owner="housekeeper",
                              housekeeping=[failing, chore]).start()
     try:
         await asyncio.wait_for(done.wait(), 10)

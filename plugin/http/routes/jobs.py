@@ -10,13 +10,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from plugin.access.keys import Role
-from plugin.http.appkeys import CONNECTORS, STORE
+from plugin.http.appkeys import CONNECTORS, DATABASE
 from plugin.http.auth import principal
 from plugin.http.endpoint import Param, endpoint
 from plugin.http.jsonio import json_response, read_body
+from plugin.http.presenters import shown_job
 from plugin.http.routes.events import BOT_ID
 from plugin.jobs import actions as bulk
-from plugin.jobs import worker as jobs
+from plugin.jobs import lifecycle as jobs
 
 routes = web.RouteTableDef()
 
@@ -29,8 +30,8 @@ JOB_ID = Param("job_id", "path", {"type": "string"}, required=True)
           params=(BOT_ID,), tag="bulk actions")
 async def create_broadcast(request: web.Request) -> web.Response:
     body = await read_body(request, "broadcast.create")
-    job = await bulk.broadcast(request.app[STORE], request.match_info["bot_id"], body)
-    return json_response(jobs.shown_job(job), status=202)
+    job = await bulk.broadcast(request.app[DATABASE], request.match_info["bot_id"], body)
+    return json_response(shown_job(job), status=202)
 
 
 @routes.post("/v1/bots/{bot_id}/workflows/run")
@@ -40,9 +41,9 @@ async def create_broadcast(request: web.Request) -> web.Response:
           tag="bulk actions")
 async def run_workflow(request: web.Request) -> web.Response:
     body = await read_body(request, "workflow.run")
-    job = await bulk.run_workflow(request.app[STORE], request.app[CONNECTORS],
+    job = await bulk.run_workflow(request.app[DATABASE], request.app[CONNECTORS],
                                   request.match_info["bot_id"], body)
-    return json_response(jobs.shown_job(job), status=202)
+    return json_response(shown_job(job), status=202)
 
 
 @routes.post("/v1/bots/{bot_id}/bulk-update")
@@ -52,17 +53,17 @@ async def run_workflow(request: web.Request) -> web.Response:
           tag="bulk actions")
 async def bulk_update(request: web.Request) -> web.Response:
     body = await read_body(request, "bulk_update.create")
-    job = await bulk.bulk_update(request.app[STORE], request.match_info["bot_id"], body)
-    return json_response(jobs.shown_job(job), status=202)
+    job = await bulk.bulk_update(request.app[DATABASE], request.match_info["bot_id"], body)
+    return json_response(shown_job(job), status=202)
 
 
 @routes.get("/v1/jobs/{job_id}")
 @endpoint("A job's status and progress", role=Role.VIEWER,
           responses={200: "job", 404: "error"}, params=(JOB_ID,), tag="bulk actions")
 async def get_job(request: web.Request) -> web.Response:
-    job = await jobs.get_job(request.app[STORE], request.match_info["job_id"])
+    job = await jobs.get_job(request.app[DATABASE], request.match_info["job_id"])
     principal(request).authorize(job["bot_id"], Role.VIEWER)
-    return json_response(jobs.shown_job(job))
+    return json_response(shown_job(job))
 
 
 @routes.post("/v1/jobs/{job_id}/cancel")
@@ -70,7 +71,7 @@ async def get_job(request: web.Request) -> web.Response:
           role=Role.EDITOR, responses={200: "job", 404: "error"}, params=(JOB_ID,),
           tag="bulk actions")
 async def cancel_job(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    job = await jobs.get_job(store, request.match_info["job_id"])
+    db = request.app[DATABASE]
+    job = await jobs.get_job(db, request.match_info["job_id"])
     principal(request).authorize(job["bot_id"], Role.EDITOR)
-    return json_response(jobs.shown_job(await jobs.cancel_job(store, job["_id"])))
+    return json_response(shown_job(await jobs.cancel_job(db, job["_id"])))

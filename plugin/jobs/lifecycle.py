@@ -1,0 +1,180 @@
+"""The job lifecycle, the same for every kind: create, claim, renew the
+lease while reporting progress, then finish, fail — or be cancelled.
+
+* **create** — :func:`create_job` snapshots a chunked job's audience into
+  ``job_targets`` then queues the job; a runner kind's job is built with
+  :func:`~plugin.jobs.model.new_job` and queued with :func:`queue_job` once
+  what it needs is stored (an import's file).
+* **claim** — a worker takes a queued job, or a running one whose lease ran
+  out (:meth:`JobStore.claim_job`), and holds it as a :class:`JobRun`.
+* **progress** — :meth:`JobRun.advance` records progress and renews the
+  lease in one conditional update; when that finds the job no longer
+  running under this owner (cancelled, or taken over after the lease ran
+  out) the run is *lost* and stops.
+* **finish / fail** — :meth:`JobRun.finish`, :meth:`JobRun.fail`.
+* **release** — a worker shutting down hands an unfinished job back
+  (:meth:`JobRun.release`): its lease runs out now and any worker resumes it.
+* **cancel** — :func:`cancel_job`, by anyone, at any time.
+
+A service over :class:`~plugin.jobs.store.JobStore`; it knows no HTTP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from plugin.audience.profile_store import ProfileStore
+from plugin.core import constants as c
+from plugin.core.errors import AudienceError, NotFound
+from plugin.core.events import utc_now
+from plugin.db.database import Database
+from plugin.jobs.model import Failure, Job, JobKind, JobStatus, lease_end, new_job
+from plugin.jobs.store import JobStore
+
+__all__ = ["JobRun", "JobRunner", "cancel_job", "create_job", "get_job", "queue_job",
+           "target_id"]
+
+
+def target_id(job_id: str, chunk_no: int) -> str:
+    """The id of a chunked job's ``chunk_no``-th chunk of users."""
+    return f"{job_id}:{chunk_no:06d}"
+
+
+async def create_job(db: Database, bot_id: str, kind: JobKind, spec: Mapping[str, Any],
+                     audience: Mapping[str, Any], query: dict[str, Any], *,
+                     chunk_users: int = c.JOB_CHUNK_USERS,
+                     claimed_by: str | None = None) -> Job:
+    """Snapshot the users matching ``query`` and queue a chunked job over them.
+
+    ``claimed_by`` creates the job already running under that worker (a
+    worker that means to run it at once, and tests). Returns the job document.
+    """
+    user_ids = await ProfileStore.of(db).snapshot_user_ids(query)
+    chunks = [user_ids[i:i + chunk_users] for i in range(0, len(user_ids), chunk_users)]
+    job = new_job(bot_id, kind, spec, total=len(user_ids), now=utc_now(), audience=audience,
+                  chunks=len(chunks), chunk_users=chunk_users, claimed_by=claimed_by)
+    targets = [{"_id": target_id(job["_id"], n), "job_id": job["_id"], "user_ids": chunk}
+               for n, chunk in enumerate(chunks)]
+    await JobStore.of(db).insert_job(job, targets)
+    return job
+
+
+async def queue_job(db: Database, job: Job) -> Job:
+    """Queue a runner kind's job (one built by :func:`~plugin.jobs.model.new_job`)."""
+    await JobStore.of(db).insert_job(job, [])
+    return job
+
+
+async def get_job(db: Database, job_id: str, kind: JobKind | None = None) -> Job:
+    """The job document (of that ``kind``, if given).
+
+    Raises:
+        NotFound: no such job (of that kind).
+    """
+    job = await JobStore.of(db).get_job(job_id)
+    if job is None or (kind is not None and job["kind"] != kind):
+        raise NotFound(f"no {kind or 'job'} {job_id!r}", job=job_id)
+    return job
+
+
+async def cancel_job(db: Database, job_id: str) -> Job:
+    """Stop a queued or running job (a running one stops at its next progress
+    report); a finished job is returned unchanged.
+
+    Raises:
+        NotFound: no such job.
+    """
+    job = await JobStore.of(db).cancel_job(job_id, utc_now())
+    if job is None:
+        raise NotFound(f"no job {job_id!r}", job=job_id)
+    return job
+
+
+class JobRun:
+    """One worker's hold on one running job, from its claim to its end.
+
+    ``stopping`` tells the code doing the work to stop at the next step: the
+    job is lost, the worker is shutting down, or (``stop_after``, for tests
+    and fault drills) it has made that many steps and should stop as a
+    worker that died would, leaving the job running and leased.
+    """
+
+    def __init__(self, db: Database, job: Job, owner: str, *, lease_s: float = c.JOB_LEASE_S,
+                 shutting_down: Callable[[], bool] = lambda: False,
+                 stop_after: int | None = None) -> None:
+        self.db = db
+        self.job = job
+        self.owner = owner
+        self.lease_s = lease_s
+        self.steps = 0  # progress reports that renewed the lease
+        self.lost = False  # cancelled, or taken over by another worker
+        self.settled = False  # finished or failed by this run
+        self.halted = False  # a progress report said to stop
+        self._shutting_down = shutting_down
+        self._stop_after = stop_after
+
+    @property
+    def job_id(self) -> str:
+        return self.job["_id"]
+
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutting_down()
+
+    @property
+    def stopping(self) -> bool:
+        return (self.lost or self.shutting_down
+                or (self._stop_after is not None and self.steps >= self._stop_after))
+
+    async def advance(self, *, guard: Mapping[str, Any] | None = None,
+                      fields: Mapping[str, Any] | None = None,
+                      counts: Mapping[str, int] | None = None,
+                      failures: Sequence[Failure] = ()) -> bool:
+        """Record progress and renew the lease; False (and the run is lost) when
+        the job is no longer this worker's."""
+        updated = await JobStore.of(self.db).advance_job(
+            self.job_id, self.owner, lease_end(utc_now(), self.lease_s), guard=guard,
+            fields=fields, counts=counts, failures=failures)
+        if updated is None:
+            self.lost = True
+            return False
+        self.job, self.steps = updated, self.steps + 1
+        return True
+
+    async def report_rows(self, rows: int) -> bool:
+        """A runner kind's progress: ``rows`` written so far. Whether to go on
+        (once it says no, :attr:`halted` is set)."""
+        going_on = await self.advance(fields={"rows_written": rows}) and not self.stopping
+        self.halted = not going_on
+        return going_on
+
+    async def finish(self, **results: Any) -> None:
+        """The job is done, with these ``results`` (counts, an export's file…)."""
+        await self._settle(JobStatus.DONE, results)
+
+    async def fail(self, error: str) -> None:
+        await self._settle(JobStatus.FAILED, {"error": error[:500]})
+
+    async def release(self) -> None:
+        """Hand the unfinished job back: another worker may resume it at once.
+        Best effort: a database that is away leaves the lease to run out."""
+        if self.settled or self.lost:
+            return
+        with contextlib.suppress(AudienceError):
+            await JobStore.of(self.db).release_job(self.job_id, self.owner, utc_now())
+
+    async def _settle(self, status: JobStatus, fields: Mapping[str, Any]) -> None:
+        settled = await JobStore.of(self.db).settle_job(self.job_id, self.owner, status,
+                                                        utc_now(), fields)
+        if settled is None:  # cancelled or taken over meanwhile: theirs to settle
+            self.lost = True
+        else:
+            self.job, self.settled = settled, True
+
+
+# A job kind plugs in as a runner: it does the job's work through its JobRun,
+# reports progress with run.advance() or run.report_rows(), stops when
+# run.stopping, and ends with run.finish(); an exception fails the job.
+JobRunner = Callable[[JobRun], Awaitable[None]]
