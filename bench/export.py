@@ -35,6 +35,7 @@ from plugin.core import constants as c
 from plugin.db.database import Database
 from plugin.db.embedded import EmbeddedServer
 from plugin.transfer import export as exporting
+from plugin.transfer import writers
 
 
 async def _seed(db: Database, bot_id: str, count: int) -> None:
@@ -73,12 +74,12 @@ async def main(sizes: list[int]) -> None:
                 async def export_run(out: IO[bytes]) -> int:
                     rows = exporting.profile_rows(db, query, columns, size,
                                                   for_xlsx=fmt == "xlsx")
-                    return await exporting.write_rows(fmt, out, columns, rows)
+                    return await writers.write_rows(fmt, out, columns, rows)
                 return export_run
 
             async def plain(out: IO[bytes], columns: list[str] = columns,
                             query: dict[str, Any] = query, size: int = size) -> int:
-                text = exporting._TextOut(out)
+                text = writers._TextOut(out)
                 writer = csv.writer(text)
                 writer.writerow(columns)
                 written = 0

@@ -30,7 +30,8 @@ from plugin.http.routes import jobs as routes_jobs
 from plugin.http.routes import profiles as routes_profiles
 from plugin.http.routes import segments as routes_segments
 from plugin.http.routes import webhooks as routes_webhooks
-from plugin.jobs.worker import JobKind, JobWorker
+from plugin.jobs.model import JobKind
+from plugin.jobs.worker import JobWorker
 from plugin.transfer.export import ExportRunner
 from plugin.transfer.imports import ImportRunner
 
@@ -85,7 +86,7 @@ def create_app(
 
     async def job_worker_ctx(app: web.Application) -> AsyncIterator[None]:
         # Last, so it stops first: a job never outlives the connectors it uses.
-        exports = ExportRunner(settings)
+        exports = ExportRunner(settings, routes_export.mailed_links(settings))
         app[JOB_WORKER] = await JobWorker(
             app[DATABASE], app[CONNECTORS],
             runners={JobKind.EXPORT: exports, JobKind.IMPORT: ImportRunner()},

@@ -23,14 +23,22 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 
 from plugin.audience import query as audience
+from plugin.audience.property_store import PropertyStore
 from plugin.core import constants as c
 from plugin.core.events import utc_now
+from plugin.core.profiles import profile_id
 from plugin.core.properties import custom_property
 from plugin.core.settings import Settings
-from plugin.db.store import Store, profile_id
+from plugin.db.database import Database
 from plugin.handover.channels import ConnectorRegistry
-from plugin.jobs.worker import JobKind, JobWorker
+from plugin.http.routes.export import download_path, mailed_links
+from plugin.jobs.model import JobKind
+from plugin.jobs.store import JobStore
+from plugin.jobs.worker import JobWorker
 from plugin.transfer import export as exporting
+from plugin.transfer.cells import neutralise
+from plugin.transfer.links import sign_link
+from plugin.transfer.store import TransferStore
 from tests.conftest import Api
 from tests.integration.test_cli import AUDIENCE
 
@@ -47,11 +55,11 @@ def xlsx_rows(source: Any) -> list[tuple[Any, ...]]:
         workbook.close()
 
 
-async def seed(store: Store, bot_id: str, count: int, **attributes: Any) -> None:
+async def seed(db: Database, bot_id: str, count: int, **attributes: Any) -> None:
     now = utc_now()
-    await store.define_property(bot_id, custom_property("age", "number"))
-    await store.define_property(bot_id, custom_property("tags", "list"))
-    await store.define_property(bot_id, custom_property("name", "text"))
+    await PropertyStore.of(db).define_property(bot_id, custom_property("age", "number"))
+    await PropertyStore.of(db).define_property(bot_id, custom_property("tags", "list"))
+    await PropertyStore.of(db).define_property(bot_id, custom_property("name", "text"))
     docs = [{"_id": profile_id(bot_id, f"u{i:05d}"), "bot_id": bot_id, "user_id": f"u{i:05d}",
              "channel": "web", "source": "api", "created_at": now, "updated_at": now,
              "last_message_at": now, "assigned_to": "bot", "segments": [], "message_count": 1,
@@ -59,7 +67,7 @@ async def seed(store: Store, bot_id: str, count: int, **attributes: Any) -> None
                             **attributes}}
             for i in range(count)]
     for start in range(0, len(docs), 5000):
-        await store.db[c.PROFILES].insert_many(docs[start:start + 5000])
+        await db[c.PROFILES].insert_many(docs[start:start + 5000])
 
 
 async def wait_export(api: Api, job_id: str) -> dict[str, Any]:
@@ -89,9 +97,9 @@ async def export(api: Api, bot_id: str, body: dict[str, Any]) -> tuple[dict[str,
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
-async def test_round_trip_matches_the_query(api: Api, store: Store, bot_id: str,
+async def test_round_trip_matches_the_query(api: Api, db: Database, bot_id: str,
                                             fmt: str) -> None:
-    await seed(store, bot_id, 120)
+    await seed(db, bot_id, 120)
     job, data = await export(api, bot_id, {"format": fmt, "audience": {"filter": ADULTS}})
     if fmt == "csv":
         assert data.startswith(b"\xef\xbb\xbf")
@@ -100,7 +108,7 @@ async def test_round_trip_matches_the_query(api: Api, store: Store, bot_id: str,
         rows = [["" if v is None else v for v in r] for r in xlsx_rows(io.BytesIO(data))]
     header, body = rows[0], rows[1:]
     assert header[:7] == list(exporting.DEFAULT_COLUMNS) and "age" in header
-    page = await audience.query_audience(store, bot_id, ADULTS, limit=500)
+    page = await audience.query_audience(db, bot_id, ADULTS, limit=500)
     expected = {u["user_id"]: u for u in page.users}
     assert {r[0] for r in body} == set(expected) and len(body) == page.total == job["total"]
     by_id = {r[0]: dict(zip(header, r, strict=True)) for r in body}
@@ -110,8 +118,8 @@ async def test_round_trip_matches_the_query(api: Api, store: Store, bot_id: str,
 
 
 async def test_the_default_limit_is_10000_and_the_maximum_is_enforced(
-        api: Api, store: Store, bot_id: str) -> None:
-    await seed(store, bot_id, 10_050)
+        api: Api, db: Database, bot_id: str) -> None:
+    await seed(db, bot_id, 10_050)
     everyone = {"filter": {"conditions": []}}
     status, created = await api.post(f"/v1/bots/{bot_id}/exports", {"audience": everyone})
     assert status == 202 and created["total"] == 10_000
@@ -122,10 +130,10 @@ async def test_the_default_limit_is_10000_and_the_maximum_is_enforced(
     assert status == 400 and "at most" in body["message"]
 
 
-async def test_formulas_are_neutralised_in_both_formats(api: Api, store: Store,
+async def test_formulas_are_neutralised_in_both_formats(api: Api, db: Database,
                                                         bot_id: str) -> None:
-    await seed(store, bot_id, 1, name="=HYPERLINK(\"http://x\")", city="@SUM(A1)")
-    await store.define_property(bot_id, custom_property("city", "text"))
+    await seed(db, bot_id, 1, name="=HYPERLINK(\"http://x\")", city="@SUM(A1)")
+    await PropertyStore.of(db).define_property(bot_id, custom_property("city", "text"))
     for fmt in ("csv", "xlsx"):
         _, data = await export(api, bot_id, {"format": fmt,
                                              "audience": {"filter": {"conditions": []}}})
@@ -135,13 +143,13 @@ async def test_formulas_are_neutralised_in_both_formats(api: Api, store: Store,
             rows = [list(r) for r in xlsx_rows(io.BytesIO(data))]
         row = dict(zip(rows[0], rows[1], strict=True))
         assert row["name"] == "'=HYPERLINK(\"http://x\")" and row["city"] == "'@SUM(A1)"
-    assert exporting.neutralise("-1+2") == "'-1+2"
-    assert exporting.neutralise("\tx") == "'\tx" and exporting.neutralise("ok") == "ok"
+    assert neutralise("-1+2") == "'-1+2"
+    assert neutralise("\tx") == "'\tx" and neutralise("ok") == "ok"
 
 
-async def test_links_are_signed_and_expire(api: Api, store: Store, bot_id: str,
+async def test_links_are_signed_and_expire(api: Api, db: Database, bot_id: str,
                                            app_server: tuple[web.Application, str]) -> None:
-    await seed(store, bot_id, 3)
+    await seed(db, bot_id, 3)
     job, _ = await export(api, bot_id, {"audience": {"filter": {"conditions": []}}})
     good = job["download_url"]
     tampered = good.replace("expires=", "expires=9")
@@ -150,8 +158,8 @@ async def test_links_are_signed_and_expire(api: Api, store: Store, bot_id: str,
     other = good.replace(job["id"], "0" * 32)
     assert (await download(api, other))[0] == 403
     settings = app_server[0][c_settings()]
-    past = exporting.sign_link(settings, job["id"], now=time.time() - settings.link_ttl_s - 5)
-    status, data = await download(api, app_server[1] + past)
+    past = sign_link(settings, job["id"], now=time.time() - settings.link_ttl_s - 5)
+    status, data = await download(api, app_server[1] + download_path(past))
     assert status == 403 and b"expired" in data
     status, data = await download(api, good.split("?")[0])
     assert status == 403
@@ -174,8 +182,8 @@ class _Inbox:
         return "250 OK"
 
 
-async def test_the_link_is_mailed_through_smtp(store: Store, bot_id: str) -> None:
-    await seed(store, bot_id, 5)
+async def test_the_link_is_mailed_through_smtp(db: Database, bot_id: str) -> None:
+    await seed(db, bot_id, 5)
     inbox = _Inbox()
     with socket.socket() as probe:  # aiosmtpd connects to its port to check it is up: no 0
         probe.bind(("127.0.0.1", 0))
@@ -186,13 +194,14 @@ async def test_the_link_is_mailed_through_smtp(store: Store, bot_id: str) -> Non
         settings = replace(Settings(), smtp_url=f"smtp://127.0.0.1:{port}",
                            public_url="https://audience.example")
         owner = "test-mailer"
-        job = await exporting.create_export(store, settings, bot_id, {
+        job = await exporting.create_export(db, settings, bot_id, {
             "audience": {"filter": {"conditions": []}}, "email": "ops@example.com"},
             claimed_by=owner)
-        worker = JobWorker(store, ConnectorRegistry(), owner=owner,
-                           runners={JobKind.EXPORT: exporting.ExportRunner(settings)})
+        worker = JobWorker(db, ConnectorRegistry(), owner=owner,
+                           runners={JobKind.EXPORT: exporting.ExportRunner(
+                               settings, mailed_links(settings))})
         await worker.run_job(job)
-        done = await store.get_job(job["_id"])
+        done = await JobStore.of(db).get_job(job["_id"])
         assert done is not None and done["status"] == "done" and done["email_sent"] is True
         assert [m.rcpt_tos for m in inbox.messages] == [["ops@example.com"]]
         mail = email.message_from_bytes(inbox.messages[0].content, policy=email.policy.default)
@@ -203,8 +212,8 @@ async def test_the_link_is_mailed_through_smtp(store: Store, bot_id: str) -> Non
 
 
 async def test_without_smtp_the_job_records_the_mail_was_not_sent(
-        api: Api, store: Store, bot_id: str) -> None:
-    await seed(store, bot_id, 2)
+        api: Api, db: Database, bot_id: str) -> None:
+    await seed(db, bot_id, 2)
     job, _ = await export(api, bot_id, {"audience": {"filter": {"conditions": []}},
                                         "email": "ops@example.com"})
     assert job["email_sent"] is False
@@ -212,7 +221,7 @@ async def test_without_smtp_the_job_records_the_mail_was_not_sent(
 
 async def test_the_command_line_writes_xlsx_with_a_progress_bar(tmp_path: Path) -> None:
     data_dir = str(tmp_path / "data")
-    local = await Store.open(Settings(data_dir=data_dir))
+    local = await Database.open(Settings(data_dir=data_dir))
     try:
         await seed(local, "cli", 1500)
     finally:
@@ -231,16 +240,16 @@ async def test_the_command_line_writes_xlsx_with_a_progress_bar(tmp_path: Path) 
 
 
 async def test_files_are_removed_after_the_retention_and_their_links_say_so(
-        api: Api, store: Store, bot_id: str) -> None:
-    await seed(store, bot_id, 3)
+        api: Api, db: Database, bot_id: str) -> None:
+    await seed(db, bot_id, 3)
     job, _ = await export(api, bot_id, {"audience": {"filter": {"conditions": []}}})
-    runner = exporting.ExportRunner(Settings())
-    await runner.remove_expired_files(store)  # a fresh file is kept
-    assert await store.open_file(c.EXPORT_BUCKET, job["id"]) is not None
+    runner = exporting.ExportRunner(Settings(), mailed_links(Settings()))
+    await runner.remove_expired_files(db)  # a fresh file is kept
+    assert await TransferStore.of(db).open_file(c.EXPORT_BUCKET, job["id"]) is not None
     eight_days_ago = datetime.now(UTC) - timedelta(days=8)
-    await store.set_job_fields(job["id"], {"finished_at": eight_days_ago})
-    assert await runner.remove_expired_files(store) == 1
-    assert await store.open_file(c.EXPORT_BUCKET, job["id"]) is None
+    await JobStore.of(db).set_job_fields(job["id"], {"finished_at": eight_days_ago})
+    assert await runner.remove_expired_files(db) == 1
+    assert await TransferStore.of(db).open_file(c.EXPORT_BUCKET, job["id"]) is None
     status, shown = await api.get(f"/v1/exports/{job['id']}")
     assert status == 200 and shown["download_url"] is None and shown["file_removed_at"]
     assert "removed 168 h after" in shown["error"]

@@ -16,10 +16,13 @@ import aiohttp
 import openpyxl
 import pytest
 
+from plugin.audience.property_store import PropertyStore
 from plugin.core import constants as c
+from plugin.core.profiles import profile_id
 from plugin.core.properties import custom_property
 from plugin.core.settings import Settings
-from plugin.db.store import Store, profile_id
+from plugin.db.database import Database
+from plugin.transfer.store import TransferStore
 from tests.conftest import Api
 from tests.integration.test_cli import AUDIENCE
 
@@ -30,10 +33,10 @@ GOOD = [["u1", "Ann@Example.com", "31", "pro", "x"], ["u2", "bob@example.com", "
 BAD = [["u3", "not-an-email", "abc", "gold", ""]]
 
 
-async def define(store: Store, bot_id: str) -> None:
-    await store.define_property(bot_id, custom_property("email", "email", "E-mail"))
-    await store.define_property(bot_id, custom_property("age", "number", "Age"))
-    await store.define_property(bot_id, custom_property("plan", "choice", "Plan",
+async def define(db: Database, bot_id: str) -> None:
+    await PropertyStore.of(db).define_property(bot_id, custom_property("email", "email", "E-mail"))
+    await PropertyStore.of(db).define_property(bot_id, custom_property("age", "number", "Age"))
+    await PropertyStore.of(db).define_property(bot_id, custom_property("plan", "choice", "Plan",
                                                         ("free", "pro")))
 
 
@@ -71,28 +74,28 @@ async def run_import(api: Api, bot_id: str, data: bytes, filename: str = "users.
     return report
 
 
-async def attributes(store: Store, bot_id: str, user_id: str) -> dict[str, Any] | None:
-    doc = await store.db[c.PROFILES].find_one({"_id": profile_id(bot_id, user_id)})
+async def attributes(db: Database, bot_id: str, user_id: str) -> dict[str, Any] | None:
+    doc = await db[c.PROFILES].find_one({"_id": profile_id(bot_id, user_id)})
     return None if doc is None else dict(doc.get("attributes", {}))
 
 
 async def test_without_a_mapping_one_is_proposed_and_nothing_changes(
-        api: Api, store: Store, bot_id: str) -> None:
-    await define(store, bot_id)
+        api: Api, db: Database, bot_id: str) -> None:
+    await define(db, bot_id)
     status, report = await post_import(api, bot_id, csv_bytes(GOOD))
     assert status == 200, report
     assert report["proposed_mapping"] == {"User ID": "user_id", "E-mail": "email",
                                           "Age": "age", "Plan": "plan", "Notes": "ignore"}
-    assert await attributes(store, bot_id, "u1") is None
+    assert await attributes(db, bot_id, "u1") is None
 
 
 async def test_good_rows_are_imported_once_and_shown_on_the_timeline(
-        api: Api, store: Store, bot_id: str) -> None:
-    await define(store, bot_id)
+        api: Api, db: Database, bot_id: str) -> None:
+    await define(db, bot_id)
     report = await run_import(api, bot_id, csv_bytes(GOOD), mapping=MAPPING)
     assert (report["created"], report["updated"], report["unchanged"],
             report["rejected"]) == (2, 0, 0, 0)
-    assert await attributes(store, bot_id, "u1") == {"email": "ann@example.com", "age": 31,
+    assert await attributes(db, bot_id, "u1") == {"email": "ann@example.com", "age": 31,
                                                      "plan": "pro"}
     status, timeline = await api.get(f"/v1/bots/{bot_id}/users/u1/timeline")
     assert status == 200 and any(e["type"] == "property_set" for e in timeline["events"])
@@ -101,17 +104,17 @@ async def test_good_rows_are_imported_once_and_shown_on_the_timeline(
     changed = [["u1", "ann@example.com", "32", "pro", ""]]
     third = await run_import(api, bot_id, csv_bytes(changed), mapping=MAPPING)
     assert (third["updated"], third["unchanged"]) == (1, 0)
-    assert (await attributes(store, bot_id, "u1") or {})["age"] == 32
+    assert (await attributes(db, bot_id, "u1") or {})["age"] == 32
 
 
 async def test_bad_and_mixed_rows_are_reported_and_downloadable(
-        api: Api, store: Store, bot_id: str) -> None:
-    await define(store, bot_id)
+        api: Api, db: Database, bot_id: str) -> None:
+    await define(db, bot_id)
     report = await run_import(api, bot_id, csv_bytes(BAD), mapping=MAPPING)
     assert report["rejected"] == 1 and report["created"] == 0
     assert {(r["row"], r["column"]) for r in report["rejections"]} == {
         (2, "E-mail"), (2, "Age"), (2, "Plan")}
-    assert await attributes(store, bot_id, "u3") is None
+    assert await attributes(db, bot_id, "u3") is None
     mixed = await run_import(api, bot_id, csv_bytes([*GOOD, *BAD]), mapping=MAPPING)
     assert (mixed["created"], mixed["rejected"]) == (2, 1)
     status, text = await api.get(mixed["rejections_url"])
@@ -120,19 +123,19 @@ async def test_bad_and_mixed_rows_are_reported_and_downloadable(
     assert rows[0] == ["row", "column", "reason"] and {r[0] for r in rows[1:]} == {"4"}
 
 
-async def test_a_dry_run_writes_nothing(api: Api, store: Store, bot_id: str) -> None:
-    await define(store, bot_id)
+async def test_a_dry_run_writes_nothing(api: Api, db: Database, bot_id: str) -> None:
+    await define(db, bot_id)
     report = await run_import(api, bot_id, csv_bytes(GOOD), mapping=MAPPING, dry_run="true")
     assert report["created"] == 2 and report["dry_run"] is True
-    assert await attributes(store, bot_id, "u1") is None
+    assert await attributes(db, bot_id, "u1") is None
 
 
 @pytest.mark.parametrize(("delimiter", "encoding"), [
     (",", "utf-8"), (";", "utf-8-sig"), ("\t", "latin-1"), (";", "cp1252")])
-async def test_each_delimiter_and_encoding(api: Api, store: Store, bot_id: str,
+async def test_each_delimiter_and_encoding(api: Api, db: Database, bot_id: str,
                                            delimiter: str, encoding: str) -> None:
-    await define(store, bot_id)
-    await store.define_property(bot_id, custom_property("city", "text", "Ville"))
+    await define(db, bot_id)
+    await PropertyStore.of(db).define_property(bot_id, custom_property("city", "text", "Ville"))
     rows = [["u1", "zoé@example.com", "30", "pro", "Hélène; €" if encoding != "latin-1"
              else "Hélène; ü"]]
     data = csv_bytes(rows, delimiter, encoding)
@@ -140,11 +143,11 @@ async def test_each_delimiter_and_encoding(api: Api, store: Store, bot_id: str,
     report = await run_import(api, bot_id, data, mapping=mapping, key="user_id")
     assert report["created"] == 1, report
     assert report["delimiter"] == delimiter
-    assert (await attributes(store, bot_id, "u1") or {})["city"] == rows[0][4]
+    assert (await attributes(db, bot_id, "u1") or {})["city"] == rows[0][4]
 
 
-async def test_xlsx_by_email_key(api: Api, store: Store, bot_id: str) -> None:
-    await define(store, bot_id)
+async def test_xlsx_by_email_key(api: Api, db: Database, bot_id: str) -> None:
+    await define(db, bot_id)
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet.append(["Email", "Age"])
@@ -166,32 +169,32 @@ async def test_xlsx_by_email_key(api: Api, store: Store, bot_id: str) -> None:
     (b"not a workbook", "u.xlsx", "not an XLSX"),
     (b"\x00\x01\x02\xff\xfe\x00", "u.csv", "encoding"),
 ])
-async def test_unreadable_files_are_refused(api: Api, store: Store, bot_id: str, data: bytes,
+async def test_unreadable_files_are_refused(api: Api, db: Database, bot_id: str, data: bytes,
                                             filename: str, message: str) -> None:
-    await define(store, bot_id)
+    await define(db, bot_id)
     status, report = await post_import(api, bot_id, data, filename, mapping=MAPPING)
     assert status == 400 and message in report["message"], report
 
 
-async def test_a_file_over_the_limit_is_refused(api: Api, store: Store, bot_id: str,
+async def test_a_file_over_the_limit_is_refused(api: Api, db: Database, bot_id: str,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(c, "IMPORT_MAX_BYTES", 100)
     status, report = await post_import(api, bot_id, csv_bytes(GOOD * 10), mapping=MAPPING)
     assert status == 400 and "larger than 100 bytes" in report["message"]
-    assert await attributes(store, bot_id, "u1") is None
+    assert await attributes(db, bot_id, "u1") is None
 
 
-async def test_a_bad_mapping_changes_nothing(api: Api, store: Store, bot_id: str) -> None:
-    await define(store, bot_id)
+async def test_a_bad_mapping_changes_nothing(api: Api, db: Database, bot_id: str) -> None:
+    await define(db, bot_id)
     status, report = await post_import(api, bot_id, csv_bytes(GOOD),
                                        mapping={**MAPPING, "Notes": "nope"})
     assert status == 400 and "unknown property" in report["message"]
-    assert await attributes(store, bot_id, "u1") is None
+    assert await attributes(db, bot_id, "u1") is None
 
 
 async def test_the_command_line_proposes_then_imports(tmp_path: Path) -> None:
     data_dir = str(tmp_path / "data")
-    local = await Store.open(Settings(data_dir=data_dir))
+    local = await Database.open(Settings(data_dir=data_dir))
     try:
         await define(local, "cli")
     finally:
@@ -221,8 +224,8 @@ async def test_the_command_line_proposes_then_imports(tmp_path: Path) -> None:
 
 
 async def test_an_import_is_a_job_whose_file_is_removed_when_done(
-        api: Api, store: Store, bot_id: str, make_key: Any) -> None:
-    await define(store, bot_id)
+        api: Api, db: Database, bot_id: str, make_key: Any) -> None:
+    await define(db, bot_id)
     rows = [[f"u{n}", f"user{n}@example.com", str(20 + n % 50), "free", ""] for n in range(1200)]
     status, job = await post_import(api, bot_id, csv_bytes(rows), mapping=MAPPING)
     assert status == 202 and job["rows"] == 1200 and job["dry_run"] is False
@@ -234,7 +237,7 @@ async def test_an_import_is_a_job_whose_file_is_removed_when_done(
     assert job["status"] == "done" and job["rows_written"] == 1200, job
     assert job["report"]["created"] == 1200
     assert job["report"]["rejections_url"] == f"/v1/imports/{job['id']}/rejections.csv"
-    assert await store.open_file(c.IMPORT_BUCKET, job["id"]) is None
+    assert await TransferStore.of(db).open_file(c.IMPORT_BUCKET, job["id"]) is None
     # The same job read with a key of another bot is not there for it.
     other = api.as_key(await make_key("viewer", f"other-{bot_id}"))
     assert (await other.get(f"/v1/imports/{job['id']}"))[0] == 404
@@ -242,14 +245,14 @@ async def test_an_import_is_a_job_whose_file_is_removed_when_done(
 
 
 async def test_a_bad_mapping_is_refused_before_any_job_is_queued(
-        api: Api, store: Store, bot_id: str) -> None:
-    await define(store, bot_id)
+        api: Api, db: Database, bot_id: str) -> None:
+    await define(db, bot_id)
     rows = [["u1", "ann@example.com", "31", "pro", ""]]
     status, error = await post_import(api, bot_id, csv_bytes(rows),
                                       mapping={**MAPPING, "Notes": "nickname"})
     assert status == 400 and "nickname" in error["message"]
-    assert await store.db[c.JOBS].count_documents({"bot_id": bot_id}) == 0
-    assert await attributes(store, bot_id, "u1") is None
+    assert await db[c.JOBS].count_documents({"bot_id": bot_id}) == 0
+    assert await attributes(db, bot_id, "u1") is None
 
 
 @pytest.mark.parametrize(("body", "content_type"), [

@@ -12,19 +12,31 @@ from aiohttp import BodyPartReader, web
 from plugin.access.keys import Role
 from plugin.core import constants as c
 from plugin.core.errors import InvalidRequest, NotFound
-from plugin.http.appkeys import STORE
+from plugin.http.appkeys import DATABASE
 from plugin.http.auth import principal
 from plugin.http.endpoint import Param, endpoint
 from plugin.http.jsonio import json_response
+from plugin.http.presenters import shown_import
 from plugin.http.routes.events import BOT_ID
-from plugin.jobs import worker as jobs
-from plugin.jobs.worker import JobKind, JobStatus
+from plugin.jobs import lifecycle as jobs
+from plugin.jobs.model import JobKind, JobStatus
 from plugin.transfer import imports as importing
+from plugin.transfer.store import TransferStore
+from plugin.transfer.tables import UnreadableFile
+
+__all__ = ["rejections_url", "routes"]
 
 routes = web.RouteTableDef()
 
+REJECTIONS = "/v1/imports/{import_id}/rejections.csv"
+
 IMPORT_ID = Param("import_id", "path", {"type": "string"}, required=True)
 _TRUE = {"1", "true", "yes", "on"}
+
+
+def rejections_url(import_id: str) -> str:
+    """Where the rejected rows of an import are (relative to the server)."""
+    return REJECTIONS.format(import_id=import_id)
 
 
 async def _read_form(request: web.Request) -> tuple[bytes, str, dict[str, str]]:
@@ -50,7 +62,7 @@ async def _read_parts(request: web.Request) -> tuple[bytes, str, dict[str, str]]
             while chunk := await part.read_chunk(64 * 1024):
                 size += len(chunk)
                 if size > c.IMPORT_MAX_BYTES:
-                    raise importing.UnreadableFile(
+                    raise UnreadableFile(
                         f"the file is larger than {c.IMPORT_MAX_BYTES} bytes; split it",
                         limit=c.IMPORT_MAX_BYTES)
                 chunks.append(chunk)
@@ -81,12 +93,14 @@ async def create_import(request: web.Request) -> web.Response:
                 isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
             raise InvalidRequest("'mapping' is an object {column: property or \"ignore\"}",
                                  field="mapping")
-    queued = await importing.queue_import(
-        request.app[STORE], request.match_info["bot_id"], data, filename, mapping,
-        fields.get("key", "user_id"), fields.get("dry_run", "").lower() in _TRUE)
+    db, bot_id = request.app[DATABASE], request.match_info["bot_id"]
+    key = fields.get("key", "user_id")
     if mapping is None:
-        return json_response(queued)
-    return json_response(importing.shown_import(queued, None), status=202)
+        _, proposed = await importing.read_import(db, bot_id, data, filename, None, key)
+        return json_response(proposed)
+    job = await importing.queue_import(db, bot_id, data, filename, mapping, key,
+                                       fields.get("dry_run", "").lower() in _TRUE)
+    return json_response(shown_import(job, None, rejections_url), status=202)
 
 
 @routes.get("/v1/imports/{import_id}")
@@ -94,18 +108,20 @@ async def create_import(request: web.Request) -> web.Response:
           role=Role.VIEWER, responses={200: "import", 404: "error"}, params=(IMPORT_ID,),
           tag="export and import")
 async def get_import(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    job = await jobs.get_job(store, request.match_info["import_id"], JobKind.IMPORT)
+    db = request.app[DATABASE]
+    job = await jobs.get_job(db, request.match_info["import_id"], JobKind.IMPORT)
     principal(request).authorize(str(job["bot_id"]), Role.VIEWER)
-    report = await store.get_import(job["_id"]) if job["status"] == JobStatus.DONE else None
-    return json_response(importing.shown_import(job, report))
+    done = job["status"] == JobStatus.DONE
+    report = await TransferStore.of(db).get_import(job["_id"]) if done else None
+    return json_response(shown_import(job, report, rejections_url))
 
 
-@routes.get("/v1/imports/{import_id}/rejections.csv")
+@routes.get(REJECTIONS)
 @endpoint("The rejected rows of an import (row, column, reason) as CSV", role=Role.VIEWER,
           responses={200: None, 404: "error"}, params=(IMPORT_ID,), tag="export and import")
 async def import_rejections(request: web.Request) -> web.Response:
-    report = await request.app[STORE].get_import(request.match_info["import_id"])
+    transfers = TransferStore.of(request.app[DATABASE])
+    report = await transfers.get_import(request.match_info["import_id"])
     if report is None:
         raise NotFound(f"no import {request.match_info['import_id']!r}")
     principal(request).authorize(report["bot_id"], Role.VIEWER)
