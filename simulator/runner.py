@@ -18,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -29,12 +30,11 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
-from pymongo import AsyncMongoClient
 
 from plugin.capture.recorder import Recorder
 from plugin.core.constants import MEMORY
-from plugin.db.embedded import EmbeddedServer
-from plugin.db.store import Store
+from plugin.core.settings import Settings
+from plugin.db.database import Database
 from runtime.loader import load_bot
 from runtime.model import Bot
 
@@ -259,16 +259,15 @@ class Simulator:
     read from ``store`` or the database ``db_name`` at ``mongo_uri``.
     """
 
-    def __init__(self, *, store: Store | None = None, mongo_uri: str | None = None,
+    def __init__(self, *, db: Database | None = None, mongo_uri: str | None = None,
                  db_name: str | None = None, audience: AudienceTarget | None = None,
                  rasa: RasaTarget | None = None) -> None:
-        self._store = store
+        self._db = db
         self._mongo_uri = mongo_uri
         self._db_name = db_name or f"audience_sim_{uuid.uuid4().hex[:8]}"
         self._audience = audience
         self._rasa = rasa
-        self._client: AsyncMongoClient[dict[str, Any]] | None = None
-        self._embedded: EmbeddedServer | None = None
+        self._owned_db: Database | None = None  # opened here, so closed here
         self._recorder: Recorder | None = None
         self._in_process: InProcess | None = None
         self._lock = asyncio.Lock()
@@ -290,19 +289,17 @@ class Simulator:
 
     async def close(self) -> None:
         # In reverse order of use: capture first (it writes to the database).
-        if self._recorder is not None:
-            await self._recorder.close()
-            self._recorder = None
-        await self.stubs.close()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
-        if self._embedded is not None:
-            await self._embedded.stop()
-            self._embedded = None
+        # Each is closed even when one before it fails (callbacks run last-in, first-out).
+        recorder, session, owned = self._recorder, self._session, self._owned_db
+        self._recorder = self._session = self._owned_db = None
+        async with contextlib.AsyncExitStack() as stack:
+            if owned is not None:
+                stack.push_async_callback(owned.close)
+            if session is not None:
+                stack.push_async_callback(session.close)
+            stack.push_async_callback(self.stubs.close)
+            if recorder is not None:
+                stack.push_async_callback(recorder.close)
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -311,38 +308,35 @@ class Simulator:
         return self._session
 
     @property
-    def store(self) -> Store | None:
+    def db(self) -> Database | None:
         """The store in-process runs are captured into (once one has run)."""
-        return self._store
+        return self._db
 
-    async def _open_store(self, *, embedded: bool) -> Store | None:
+    async def _open_store(self, *, embedded: bool) -> Database | None:
         """The store given, else one on ``mongo_uri``, else (if ``embedded``) on an
         embedded server started here. Called under ``self._lock``."""
-        if self._store is None:
-            uri = self._mongo_uri
-            if uri is None:
-                if not embedded:
-                    return None
-                self._embedded = await EmbeddedServer.start(MEMORY)
-                uri = self._embedded.uri
-            self._client = AsyncMongoClient(uri, tz_aware=True)
-            self._store = await Store.from_client(self._client, self._db_name)
-        return self._store
+        if self._db is None:
+            if self._mongo_uri is None and not embedded:
+                return None
+            # The same way in as `audience serve`: MONGODB_URI, else an embedded server.
+            self._db = self._owned_db = await Database.open(
+                Settings(mongodb_uri=self._mongo_uri, data_dir=MEMORY, db_name=self._db_name))
+        return self._db
 
     async def _rasa_target(self, spec: RasaTarget) -> Rasa:
         # No embedded database here: an empty one holds nothing the consumer wrote.
         async with self._lock:
-            store = await self._open_store(embedded=False)
-        return Rasa(spec, self.session, store)
+            db = await self._open_store(embedded=False)
+        return Rasa(spec, self.session, db)
 
     async def _in_process_target(self) -> InProcess:
         async with self._lock:
             if self._in_process is None:
-                store = await self._open_store(embedded=True)
-                assert store is not None
+                db = await self._open_store(embedded=True)
+                assert db is not None
                 # No batching delay: a step that checks the profile waits for the write.
-                self._recorder = await Recorder(store, source=SOURCE, flush_interval=0).start()
-                self._in_process = InProcess(store, self._recorder, self.session)
+                self._recorder = await Recorder(db, source=SOURCE, flush_interval=0).start()
+                self._in_process = InProcess(db, self._recorder, self.session)
             return self._in_process
 
     async def target(self, scenario: Scenario) -> Target:
