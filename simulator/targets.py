@@ -32,12 +32,15 @@ import aiohttp
 import yaml
 
 from connectors.dummy import DummyChannel
+from plugin.audience.profile_store import ProfileStore
+from plugin.audience.property_store import PropertyStore
 from plugin.capture.recorder import Recorder
+from plugin.capture.store import CaptureStore
 from plugin.core.constants import TIMELINE_MAX_LIMIT
 from plugin.core.documents import load_yaml
 from plugin.core.errors import AudienceError
 from plugin.core.events import utc_now
-from plugin.db.store import Store
+from plugin.db.database import Database
 from runtime.engine import Runtime
 from runtime.model import Bot
 
@@ -119,8 +122,8 @@ class InProcess:
     name = "in-process"
     captures = True
 
-    def __init__(self, store: Store, recorder: Recorder, session: aiohttp.ClientSession) -> None:
-        self.store = store
+    def __init__(self, db: Database, recorder: Recorder, session: aiohttp.ClientSession) -> None:
+        self.db = db
         self.recorder = recorder
         self.session = session
         self._defined: set[str] = set()
@@ -131,7 +134,7 @@ class InProcess:
             raise TargetError(f"scenario {run.scenario.name!r} has no bot to run in-process")
         if bot.id not in self._defined:
             for spec in bot.properties.values():
-                await self.store.define_property(bot.id, spec.definition)
+                await PropertyStore.of(self.db).define_property(bot.id, spec.definition)
             self._defined.add(bot.id)
         runtime = Runtime(api_base=api_base, variables=run.scenario.variables,
                           session=self.session)
@@ -163,9 +166,10 @@ class _InProcessConversation:
 
     async def captured(self) -> Captured:
         await self._target.recorder.flush()
-        store = self._target.store
-        profile = await store.get_profile(self.bot_id, self.user_id)
-        docs, _ = await store.timeline(self.bot_id, self.user_id, limit=TIMELINE_MAX_LIMIT)
+        db = self._target.db
+        profile = await ProfileStore.of(db).get_profile(self.bot_id, self.user_id)
+        docs, _ = await CaptureStore.of(db).timeline(self.bot_id, self.user_id,
+                                                     limit=TIMELINE_MAX_LIMIT)
         events = [{"type": d["type"], "data": d["data"], "ts": d["ts"],
                    "channel": d.get("channel")} for d in reversed(docs)]
         return Captured(profile, events)
@@ -345,11 +349,11 @@ class Rasa:
     captures = True
 
     def __init__(self, spec: RasaTarget, session: aiohttp.ClientSession,
-                 store: Store | None) -> None:
+                 db: Database | None) -> None:
         self.spec = spec
         self.url = spec.url.rstrip("/") + REST_PATH
         self.session = session
-        self.store = store
+        self.db = db
 
     async def open(self, run: ScenarioRun, bot: Bot | None, api_base: str | None
                    ) -> Conversation:
@@ -386,8 +390,8 @@ class _RasaConversation:
         return [_rasa_message(m) for m in answer]
 
     async def captured(self) -> Captured:
-        store = self._target.store
-        if store is None or self._target.spec.bot_id is None:
+        db = self._target.db
+        if db is None or self._target.spec.bot_id is None:
             raise TargetError("profile checks on a Rasa target read the Audience database "
                               "its broker consumer writes to: give the consumer's bot id "
                               "(--bot-id) and the same --data-dir or MONGODB_URI")
@@ -399,7 +403,8 @@ class _RasaConversation:
         deadline = time.monotonic() + CAPTURE_WAIT_S
         last_size, steady = -1, 0
         while True:
-            docs, _ = await store.timeline(self.bot_id, self.user_id, limit=TIMELINE_MAX_LIMIT)
+            docs, _ = await CaptureStore.of(db).timeline(self.bot_id, self.user_id,
+                                                         limit=TIMELINE_MAX_LIMIT)
             types = [d["type"] for d in docs]  # newest first
             # A long conversation may hold more inputs than one timeline page.
             users = self._sent if len(docs) >= TIMELINE_MAX_LIMIT else types.count("user_message")
@@ -413,7 +418,7 @@ class _RasaConversation:
                 break
             last_size = len(docs)
             await asyncio.sleep(CAPTURE_POLL_S)
-        profile = await store.get_profile(self.bot_id, self.user_id)
+        profile = await ProfileStore.of(db).get_profile(self.bot_id, self.user_id)
         events = [{"type": d["type"], "data": d["data"], "ts": d["ts"],
                    "channel": d.get("channel")} for d in reversed(docs)]
         return Captured(profile, events)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from plugin.db.store import Store
+from plugin.db.database import Database
 from simulator.runner import Simulator
 
 HERE = Path(__file__).parent
@@ -18,6 +18,6 @@ EXAMPLES = HERE.parents[1] / "scenarios"
 
 
 @pytest_asyncio.fixture
-async def simulator(store: Store) -> AsyncIterator[Simulator]:
-    async with Simulator(store=store) as simulator:
+async def simulator(db: Database) -> AsyncIterator[Simulator]:
+    async with Simulator(db=db) as simulator:
         yield simulator

@@ -34,7 +34,7 @@ async def test_the_same_scenarios_pass_on_a_running_audience_server(
         ("wrong options", Outcome.FAILED), ("wrong api failure reason", Outcome.FAILED)], (
         "\n".join(r.describe_failure() for r in suite.failed))
     assert {r.target for r in suite.results} == {"audience"}
-    assert simulator.store is None  # nothing ran in-process
+    assert simulator.db is None  # nothing ran in-process
     # Each run has its own deployment, and its timeline is on the server.
     first = suite.results[0]
     assert first.bot_id is not None and first.bot_id.startswith("leads-sim-")
