@@ -9,8 +9,7 @@ from plugin.audience import query as audience
 from plugin.http.appkeys import DATABASE
 from plugin.http.endpoint import Param, endpoint
 from plugin.http.jsonio import json_response, read_body
-from plugin.http.params import int_param
-from plugin.http.routes.events import BOT_ID
+from plugin.http.params import BOT_ID, int_param
 
 routes = web.RouteTableDef()
 

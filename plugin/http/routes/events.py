@@ -13,12 +13,12 @@ from plugin.core.constants import MAX_EVENTS_PER_REQUEST
 from plugin.core.errors import InvalidRequest, PayloadTooLarge
 from plugin.core.events import Event, EventType, new_event_id, to_utc, utc_now
 from plugin.http.appkeys import DATABASE
-from plugin.http.endpoint import Param, endpoint
+from plugin.http.endpoint import endpoint
 from plugin.http.jsonio import json_response, read_body
+from plugin.http.params import BOT_ID
 
 routes = web.RouteTableDef()
 
-BOT_ID = Param("bot_id", "path", {"type": "string"}, required=True)
 
 
 @routes.post("/v1/bots/{bot_id}/events")

@@ -22,8 +22,8 @@ from plugin.http.appkeys import DATABASE, SETTINGS
 from plugin.http.auth import principal
 from plugin.http.endpoint import Param, endpoint
 from plugin.http.jsonio import json_response, read_body
+from plugin.http.params import BOT_ID
 from plugin.http.presenters import shown_export
-from plugin.http.routes.events import BOT_ID
 from plugin.jobs import lifecycle as jobs
 from plugin.jobs.model import JobKind
 from plugin.transfer import export as exporting

@@ -10,8 +10,7 @@ from plugin.handover import takeover as handover
 from plugin.http.appkeys import CONNECTORS, DATABASE
 from plugin.http.endpoint import endpoint
 from plugin.http.jsonio import json_response, read_body
-from plugin.http.routes.events import BOT_ID
-from plugin.http.routes.profiles import USER_ID
+from plugin.http.params import BOT_ID, USER_ID
 
 routes = web.RouteTableDef()
 _IDS = (BOT_ID, USER_ID)

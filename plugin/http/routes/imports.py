@@ -14,10 +14,10 @@ from plugin.core import constants as c
 from plugin.core.errors import InvalidRequest, NotFound
 from plugin.http.appkeys import DATABASE
 from plugin.http.auth import principal
-from plugin.http.endpoint import Param, endpoint
+from plugin.http.endpoint import endpoint
 from plugin.http.jsonio import json_response
+from plugin.http.params import BOT_ID, IMPORT_ID
 from plugin.http.presenters import shown_import
-from plugin.http.routes.events import BOT_ID
 from plugin.jobs import lifecycle as jobs
 from plugin.jobs.model import JobKind, JobStatus
 from plugin.transfer import imports as importing
@@ -30,7 +30,6 @@ routes = web.RouteTableDef()
 
 REJECTIONS = "/v1/imports/{import_id}/rejections.csv"
 
-IMPORT_ID = Param("import_id", "path", {"type": "string"}, required=True)
 _TRUE = {"1", "true", "yes", "on"}
 
 

@@ -12,16 +12,15 @@ from aiohttp import web
 from plugin.access.keys import Role
 from plugin.http.appkeys import CONNECTORS, DATABASE
 from plugin.http.auth import principal
-from plugin.http.endpoint import Param, endpoint
+from plugin.http.endpoint import endpoint
 from plugin.http.jsonio import json_response, read_body
+from plugin.http.params import BOT_ID, JOB_ID
 from plugin.http.presenters import shown_job
-from plugin.http.routes.events import BOT_ID
 from plugin.jobs import actions as bulk
 from plugin.jobs import lifecycle as jobs
 
 routes = web.RouteTableDef()
 
-JOB_ID = Param("job_id", "path", {"type": "string"}, required=True)
 
 
 @routes.post("/v1/bots/{bot_id}/broadcasts")

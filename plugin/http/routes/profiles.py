@@ -20,12 +20,10 @@ from plugin.core.events import to_utc
 from plugin.http.appkeys import DATABASE
 from plugin.http.endpoint import Param, endpoint
 from plugin.http.jsonio import json_response
-from plugin.http.params import int_param
-from plugin.http.routes.events import BOT_ID
+from plugin.http.params import BOT_ID, USER_ID, int_param
 
 routes = web.RouteTableDef()
 
-USER_ID = Param("user_id", "path", {"type": "string"}, required=True)
 
 
 

@@ -9,13 +9,12 @@ from plugin.access.keys import Role
 from plugin.audience import query as audience
 from plugin.audience import segments
 from plugin.http.appkeys import DATABASE
-from plugin.http.endpoint import Param, endpoint
+from plugin.http.endpoint import endpoint
 from plugin.http.jsonio import json_response, read_body
-from plugin.http.routes.events import BOT_ID
+from plugin.http.params import BOT_ID, SEGMENT_ID
 
 routes = web.RouteTableDef()
 
-SEGMENT_ID = Param("segment_id", "path", {"type": "string"}, required=True)
 _ONE = (BOT_ID, SEGMENT_ID)
 
 

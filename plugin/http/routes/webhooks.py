@@ -12,13 +12,10 @@ from plugin.crm.outbox import DeliveryState
 from plugin.http.appkeys import DATABASE
 from plugin.http.endpoint import Param, endpoint
 from plugin.http.jsonio import json_response, read_body
-from plugin.http.params import int_param
-from plugin.http.routes.events import BOT_ID
+from plugin.http.params import BOT_ID, DELIVERY_ID, WEBHOOK_ID, int_param
 
 routes = web.RouteTableDef()
 
-WEBHOOK_ID = Param("webhook_id", "path", {"type": "string"}, required=True)
-DELIVERY_ID = Param("delivery_id", "path", {"type": "string"}, required=True)
 _ONE = (BOT_ID, WEBHOOK_ID)
 _TAG = "crm sync"
 DELIVERIES_DEFAULT_LIMIT = 50
