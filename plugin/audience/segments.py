@@ -12,6 +12,7 @@ A service over :class:`~plugin.db.store.Store`; it knows no HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -85,7 +86,7 @@ async def list_segments(db: Database, bot_id: str) -> list[dict[str, Any]]:
     """Every segment of the bot, favourites first, then by name (any case)."""
     docs = await SegmentStore.of(db).list_segments(bot_id)
     docs.sort(key=lambda d: (not d.get("favourite", False), d["name_key"], d["_id"]))
-    return [await _shown(db, doc) for doc in docs]
+    return list(await asyncio.gather(*(_shown(db, doc) for doc in docs)))
 
 
 async def get_segment(db: Database, bot_id: str, segment_id: str) -> dict[str, Any]:

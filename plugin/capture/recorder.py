@@ -24,7 +24,7 @@ from typing import Any
 from plugin.capture.store import CaptureStore, IngestResult
 from plugin.core import constants as c
 from plugin.core import events as ev
-from plugin.core.errors import DatabaseUnavailable
+from plugin.core.errors import DatabaseUnavailable, ShuttingDown
 from plugin.core.events import Event
 from plugin.db.database import Database
 
@@ -89,7 +89,7 @@ class Recorder:
     async def record(self, event: Event) -> str:
         """Buffer ``event`` for writing; returns its id."""
         if self._closing:
-            raise RuntimeError("the recorder is closed")
+            raise ShuttingDown("the recorder is closed")
         if self.source and event.source is None:
             event = replace(event, source=self.source)
         if len(self._buffer) + self._in_flight >= self._max_buffer:

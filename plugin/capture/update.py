@@ -1,7 +1,7 @@
 """From captured events to profile changes. Pure: no I/O.
 
-``Store.ingest`` calls these two functions and makes one database round trip
-per step; everything that decides *what* changes lives here so it can be read
+``CaptureStore.ingest`` calls these functions and makes one database round
+trip per step; everything that decides *what* changes lives here so it can be read
 and tested without a database.
 """
 

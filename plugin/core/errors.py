@@ -18,6 +18,7 @@ __all__ = [
     "NotFound",
     "Conflict",
     "DatabaseUnavailable",
+    "ShuttingDown",
     "EmbeddedServerError",
 ]
 
@@ -69,6 +70,12 @@ class Conflict(AudienceError):
 
 class DatabaseUnavailable(AudienceError):
     code = "database_unavailable"
+
+
+class ShuttingDown(AudienceError):
+    """Asked of a part that is closing (a recorder after ``close()``)."""
+
+    code = "shutting_down"
 
 
 class EmbeddedServerError(AudienceError):

@@ -15,6 +15,7 @@ from plugin.core.errors import (
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
+    ShuttingDown,
     Unauthorized,
 )
 from plugin.http.jsonio import json_response
@@ -32,6 +33,7 @@ _STATUS: dict[type[AudienceError], int] = {
     NotFound: 404,
     Conflict: 409,
     DatabaseUnavailable: 503,
+    ShuttingDown: 503,
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -19,6 +19,7 @@ from plugin.capture.recorder import Recorder
 from plugin.capture.store import CaptureStore
 from plugin.core import constants
 from plugin.core import events as ev
+from plugin.core.errors import ShuttingDown
 from plugin.core.properties import custom_property
 from plugin.crm import webhooks
 from plugin.db.database import Database
@@ -76,6 +77,13 @@ async def test_record_returns_before_the_write(db: Database, bot_id: str) -> Non
     assert await ProfileStore.of(db).get_profile(bot_id, "u") is None
     await recorder.close()
     assert await ProfileStore.of(db).get_profile(bot_id, "u") is not None
+
+
+async def test_a_closed_recorder_refuses_with_an_audience_error(db: Database, bot_id: str) -> None:
+    recorder = await Recorder(db).start()
+    await recorder.close()
+    with pytest.raises(ShuttingDown, match="the recorder is closed"):
+        await recorder.user_message(bot_id, "u", "too late")
 
 
 async def test_a_full_buffer_drops_and_counts(db: Database, bot_id: str) -> None:

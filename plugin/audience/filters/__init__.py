@@ -1,7 +1,7 @@
 """The filter engine: numbered conditions joined by an AND/OR expression,
 compiled to a MongoDB query or evaluated against one profile in Python.
 
-Pure: imports no sibling package, no pymongo, no aiohttp.
+Pure: imports nothing of Audience but plugin.core; no pymongo, no aiohttp.
 
 >>> from plugin.core.properties import SYSTEM_PROPERTIES
 >>> compile_filter({"conditions": [{"property": "message_count", "operator": "gte",
