@@ -21,10 +21,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	bash .ci/services
 	$(BIN)/ruff check plugin connectors runtime simulator tests bench scenarios rasa_sdk_plugins
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check plugin connectors runtime simulator tests bench scenarios rasa_sdk_plugins
+	$(BIN)/python -m mypy
 
 bench: $(STAMP)
 	$(BIN)/python bench/capture.py
