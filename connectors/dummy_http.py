@@ -1,39 +1,28 @@
-"""The dummy channel's HTTP face, and the extension that puts it into
-``audience serve``: deploy a bot, talk to it, listen on a WebSocket."""
+"""The dummy channel's HTTP face: deploy a bot, talk to it, listen on a
+WebSocket. :mod:`connectors.dummy_extension` puts it into ``audience serve``."""
 
 from __future__ import annotations
-
-import argparse
-import os
-import time
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from plugin.access.keys import Role
 from plugin.audience.property_store import PropertyStore
-from plugin.capture.recorder import Recorder
 from plugin.core.errors import InvalidRequest, PayloadTooLarge
 from plugin.db.database import Database
-from plugin.extensions import Extension
-from plugin.http.appkeys import CONNECTORS, DATABASE
+from plugin.http.appkeys import DATABASE
 from plugin.http.endpoint import Param, endpoint
 from plugin.http.jsonio import json_response, read_body
 from runtime.engine import Runtime
-from runtime.loader import load_bot, parse_bot
+from runtime.loader import parse_bot
 from runtime.model import Bot
 
-from .demo import DEMO_API_PREFIX, demo_api_routes, drive_demo_users
-from .dummy import SOURCE, DummyChannel
+from .dummy import DummyChannel
 
-__all__ = ["DummyExtension", "routes", "DUMMY", "deploy"]
+__all__ = ["routes", "DUMMY", "deploy"]
 
 DUMMY = web.AppKey("dummy_channel", DummyChannel)
 BOT_ID = Param("bot_id", "path", {"type": "string"}, required=True)
 MAX_BOT_BYTES = 512 * 1024
-EXAMPLE_BOT = Path(__file__).resolve().parent.parent / "scenarios" / "bots" / "leads.yaml"
 
 routes = web.RouteTableDef()
 
@@ -113,102 +102,3 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     finally:
         channel.unsubscribe(bot_id, user_id, socket)
     return socket
-
-
-class DummyExtension(Extension):
-    """``audience serve --bot FILE [--bot FILE] [--api-base URL]``."""
-
-    name = "dummy"
-
-    def __init__(self) -> None:
-        self.bot_files: list[Path] = []
-        self.api_base: str | None = None
-        self.variables: dict[str, str] = {}
-        self.capture = True
-        self.demo_mode = False
-
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        group = parser.add_argument_group("dummy channel")
-        group.add_argument("--bot", dest="bot_files", action="append", default=[],
-                           type=Path, metavar="FILE",
-                           help="deploy this bot (YAML) on the dummy channel; repeatable")
-        group.add_argument("--api-base", default=os.environ.get("AUDIENCE_API_BASE"),
-                           help="the value of ${API_BASE} in the bots' API URLs")
-        group.add_argument("--var", dest="bot_variables", action="append", default=[],
-                           metavar="NAME=VALUE",
-                           help="a ${NAME} value for the bots' API templates (tokens); repeatable")
-
-    def configure(self, args: argparse.Namespace) -> None:
-        self.bot_files = list(getattr(args, "bot_files", []) or [])
-        self.api_base = getattr(args, "api_base", None)
-        for item in getattr(args, "bot_variables", []) or []:
-            name, sep, value = item.partition("=")
-            if not sep or not name:
-                raise InvalidRequest(f"--var {item!r} must be NAME=VALUE")
-            self.variables[name] = value
-        self.demo_mode = getattr(args, "command", None) == "demo"
-        if self.demo_mode and not self.bot_files:
-            if not EXAMPLE_BOT.exists():
-                raise InvalidRequest(f"the demo needs the example bot at {EXAMPLE_BOT}; run it "
-                                     "from a checkout of the project")
-            self.bot_files = [EXAMPLE_BOT]
-            self.variables.setdefault("CRM_TOKEN", "demo-token")
-
-    def install(self, app: web.Application) -> None:
-        app.cleanup_ctx.append(self._context)
-        app.add_routes(routes)
-        if self.demo_mode:
-            app.add_routes(demo_api_routes)
-
-    async def _context(self, app: web.Application) -> AsyncIterator[None]:
-        db = app[DATABASE]
-        runtime = Runtime(api_base=self.api_base, variables=self.variables)
-        recorder = await Recorder(db, source=SOURCE).start() if self.capture else None
-        channel = DummyChannel(runtime, recorder)
-        app[DUMMY] = channel
-        app[CONNECTORS].register(channel)
-        try:
-            for path in self.bot_files:
-                await deploy(db, runtime, load_bot(path))
-            yield
-        finally:
-            await channel.close_sockets()
-            if recorder is not None:
-                await recorder.close()
-            await runtime.close()
-
-    async def demo(self, app: web.Application, base_url: str, api_key: str) -> list[str]:
-        channel = app[DUMMY]
-        channel.runtime.api_base = base_url + DEMO_API_PREFIX
-        bot_id = next(iter(channel.runtime.bots))
-
-        async def say(user_id: str, channel_name: str, **message: Any) -> list[dict[str, Any]]:
-            return await channel.receive(bot_id, user_id, channel=channel_name, **message)
-
-        started = time.perf_counter()
-        sent = await drive_demo_users(say)
-        if channel.recorder is not None:
-            await channel.recorder.flush()
-        took = time.perf_counter() - started
-        auth = f"-H 'Authorization: Bearer {api_key}'"
-        both = ('{"filter": {"conditions": [{"property": "email", "operator": "is_set"}, '
-                '{"property": "phone", "operator": "is_set"}], "expression": "1 and 2"}}')
-        return [
-            f"Demo: bot {bot_id!r} on the dummy channel; 200 simulated users sent {sent} "
-            f"messages in {took:.1f}s.",
-            "Talk to the bot:",
-            f"  curl {auth} -H 'Content-Type: application/json' "
-            f"-d '{{\"user_id\": \"me\", \"text\": \"hi\"}}' "
-            f"{base_url}/v1/channels/dummy/{bot_id}/messages",
-            "Users who shared both email and phone (edit the expression to '1 or 2'):",
-            f"  curl {auth} -H 'Content-Type: application/json' -d '{both}' "
-            f"{base_url}/v1/bots/{bot_id}/audience/query",
-            "One user's profile and timeline:",
-            f"  curl {auth} {base_url}/v1/bots/{bot_id}/users/demo-007",
-            f"  curl {auth} {base_url}/v1/bots/{bot_id}/users/demo-007/timeline",
-            "Send every new property to your CRM in real time (signed POSTs; see README):",
-            f"  curl {auth} -H 'Content-Type: application/json' -d "
-            "'{\"url\": \"https://crm.example.com/hook\", \"events\": [\"profile.created\", "
-            f"\"property.set\"]}}' {base_url}/v1/bots/{bot_id}/webhooks",
-        ]
-

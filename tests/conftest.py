@@ -20,7 +20,7 @@ import pytest_asyncio
 from aiohttp import web
 from pymongo import AsyncMongoClient
 
-from connectors.dummy_http import DummyExtension
+from connectors.dummy_extension import DummyExtension
 from plugin.access.keys import Role, create_key
 from plugin.core.constants import MEMORY
 from plugin.core.settings import Settings

@@ -16,7 +16,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.dummy_http import DummyExtension
+from connectors.dummy_extension import DummyExtension
 from plugin.core.settings import Settings
 from plugin.http.app import create_app
 from plugin.http.openapi import build_document
