@@ -3,11 +3,12 @@ extension seam (``audience.extensions`` entry point ``rasa``).
 
 It takes ``--data-dir`` / ``MONGODB_URI`` like ``audience serve`` and writes
 to the same deployment. It runs until SIGINT or SIGTERM, then finishes the
-batch in hand and stops. Exit status: 0 when stopped, 1 when RabbitMQ or the
-database cannot be used, 2 for a bad option.
+batch in hand and stops. Exit status (:mod:`plugin.cli.exits`): 0 when
+stopped, 1 when RabbitMQ or the database cannot be used, 2 for a bad option.
 
-aio-pika is imported only when the command runs, so ``audience`` works
-without the ``rasa`` extra installed.
+Every ``audience`` call loads this module, ``--help`` included: aio-pika, the
+consumer and the database are imported only when the command runs, so
+``audience`` works without the ``rasa`` extra installed.
 """
 
 from __future__ import annotations
@@ -18,22 +19,26 @@ import contextlib
 import logging
 import os
 import signal
-import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from plugin.core.errors import AudienceError
+from plugin.cli.exits import EXIT_FAILED, EXIT_OK, CommandFailed
+from plugin.cli.running import log_progress
+from plugin.core.commands import CommandTable, Record, arg
+from plugin.core.errors import InvalidRequest
 from plugin.core.settings import Settings, mask_uri
-from plugin.db.database import Database
 from plugin.extensions import Extension
 
 from . import DEFAULT_EXCHANGE, DEFAULT_QUEUE
 
-__all__ = ["RasaExtension", "run_consume"]
+__all__ = ["RasaExtension", "commands", "run_consume"]
 
 log = logging.getLogger(__name__)
-EXIT_STOPPED, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 _AMQP_SCHEMES = ("amqp://", "amqps://")
+_AMQP_URL_ENV = "AUDIENCE_AMQP_URL"
+
+commands = CommandTable()
+commands.group("rasa", "capture a Rasa bot")
 
 
 class RasaExtension(Extension):
@@ -41,68 +46,55 @@ class RasaExtension(Extension):
 
     name = "rasa"
 
-    def add_commands(self, commands: argparse._SubParsersAction[argparse.ArgumentParser],
-                     data_options: argparse.ArgumentParser) -> None:
-        rasa = commands.add_parser("rasa", help="capture a Rasa bot")
-        rasa_commands = rasa.add_subparsers(dest="rasa_command", required=True)
-        consume = rasa_commands.add_parser(
-            "consume", parents=[data_options],
-            help="store the events Rasa's event broker publishes to RabbitMQ",
-            description="Consume the queue Rasa's pika event broker publishes tracker events "
-                        "to, and record them as the bot's users' timelines and profiles. "
-                        "Malformed messages go to the queue '<queue>.dead-letter' with the "
-                        "reason in their 'x-audience-error' header.")
-        consume.add_argument("--amqp-url", default=os.environ.get("AUDIENCE_AMQP_URL"),
-                             help="RabbitMQ, e.g. amqp://user:password@host:5672/ "
-                                  "(default $AUDIENCE_AMQP_URL)")
-        consume.add_argument("--bot", required=True, help="the Audience bot id to record under")
-        consume.add_argument("--queue", default=DEFAULT_QUEUE,
-                             help=f"the queue in endpoints.yml (default {DEFAULT_QUEUE})")
-        consume.add_argument("--exchange", default=DEFAULT_EXCHANGE,
-                             help=f"its exchange_name (default {DEFAULT_EXCHANGE})")
-        consume.add_argument("--batch-size", type=int, default=None, metavar="N",
-                             help="events per database write (default 2000)")
-        consume.set_defaults(run_command=run_consume)
+    def commands(self) -> Sequence[Record]:
+        return commands
 
 
-
+@commands.command(
+    "rasa consume", "store the events Rasa's event broker publishes to RabbitMQ",
+    arg("--amqp-url", default=None,
+        help=f"RabbitMQ, e.g. amqp://user:password@host:5672/ (default ${_AMQP_URL_ENV})"),
+    arg("--bot", required=True, help="the Audience bot id to record under"),
+    arg("--queue", default=DEFAULT_QUEUE,
+        help=f"the queue in endpoints.yml (default {DEFAULT_QUEUE})"),
+    arg("--exchange", default=DEFAULT_EXCHANGE,
+        help=f"its exchange_name (default {DEFAULT_EXCHANGE})"),
+    arg("--batch-size", type=int, default=None, metavar="N",
+        help="events per database write (default 2000)"),
+    description="Consume the queue Rasa's pika event broker publishes tracker events to, and "
+                "record them as the bot's users' timelines and profiles. Malformed messages go "
+                "to the queue '<queue>.dead-letter' with the reason in their "
+                "'x-audience-error' header.")
 def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     """The ``rasa consume`` command; returns its exit status."""
-    url = args.amqp_url
+    url = args.amqp_url = args.amqp_url or os.environ.get(_AMQP_URL_ENV)
     if not url:
-        return _invalid("--amqp-url is required (or set AUDIENCE_AMQP_URL)")
+        raise InvalidRequest(f"--amqp-url is required (or set {_AMQP_URL_ENV})")
     if not url.startswith(_AMQP_SCHEMES):
-        return _invalid(f"--amqp-url must start with amqp:// or amqps://, not {mask_uri(url)!r}")
+        raise InvalidRequest(
+            f"--amqp-url must start with amqp:// or amqps://, not {mask_uri(url)!r}")
     if not args.bot.strip():
-        return _invalid("--bot must not be empty")
+        raise InvalidRequest("--bot must not be empty")
     if not args.queue.strip():
-        return _invalid("--queue must not be empty")
+        raise InvalidRequest("--queue must not be empty")
     if args.batch_size is not None and not 1 <= args.batch_size <= 10_000:
-        return _invalid("--batch-size must be between 1 and 10000")
+        raise InvalidRequest("--batch-size must be between 1 and 10000")
     try:
         import aio_pika  # noqa: F401
     except ImportError:
-        print("audience rasa: aio-pika is not installed: pip install 'bot-audience[rasa]'",
-              file=sys.stderr)
-        return EXIT_FAILED
+        raise CommandFailed(
+            "aio-pika is not installed: pip install 'bot-audience[rasa]'") from None
     return asyncio.run(_consume(args, settings))
-
-
-def _invalid(message: str) -> int:
-    print(f"audience rasa consume: {message}", file=sys.stderr)
-    return EXIT_INVALID
 
 
 async def _consume(args: argparse.Namespace, settings: Settings) -> int:
     from aiormq.exceptions import AMQPError
 
+    from plugin.db.database import Database
+
     from .consumer import BrokerConsumer
 
-    try:
-        db = await Database.open(settings)
-    except AudienceError as exc:
-        print(f"audience rasa consume: {exc.message}", file=sys.stderr)
-        return EXIT_FAILED
+    db = await Database.open(settings)
     try:
         options = {"batch_size": args.batch_size} if args.batch_size else {}
         consumer = BrokerConsumer(db, args.bot, amqp_url=args.amqp_url, queue=args.queue,
@@ -110,10 +102,10 @@ async def _consume(args: argparse.Namespace, settings: Settings) -> int:
         try:
             await consumer.start()
         except (AMQPError, OSError, ConnectionError) as exc:
-            print(f"audience rasa consume: cannot use RabbitMQ at {mask_uri(args.amqp_url)}: "
-                  f"{exc}", file=sys.stderr)
-            return EXIT_FAILED
+            raise CommandFailed(
+                f"cannot use RabbitMQ at {mask_uri(args.amqp_url)}: {exc}") from None
         print(f"Consuming {args.queue} for bot {args.bot}; Ctrl-C to stop.", flush=True)
+        log_progress()
         try:
             stopped = await _until_signalled_or(consumer.wait())
         finally:
@@ -122,7 +114,7 @@ async def _consume(args: argparse.Namespace, settings: Settings) -> int:
         print(f"Stopped: {stats.received} messages, {stats.stored} events stored, "
               f"{stats.duplicates} already stored, {stats.dead_lettered} dead-lettered.",
               flush=True)
-        return EXIT_STOPPED if stopped else EXIT_FAILED
+        return EXIT_OK if stopped else EXIT_FAILED
     finally:
         await db.close()
 

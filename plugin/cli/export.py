@@ -1,11 +1,13 @@
 """``audience export`` and ``audience import``, run in this process straight
-on the store (no server needed).
+on the database (no server needed).
 
 ``export`` writes the audience of a segment or a filter to CSV or XLSX with
 a progress bar on stderr; the file is written beside ``-o`` and renamed into
 place when complete. ``import`` reads a CSV or XLSX file with the same
 checks as the API (see :mod:`plugin.transfer.imports`), shows a bar while it
-validates and writes, and prints the report.
+validates and writes, and prints the report; exit status 1 when it rejected
+rows. Files that cannot be read or written are reported before the database
+is opened.
 """
 
 from __future__ import annotations
@@ -16,99 +18,98 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
+from plugin.cli.exits import EXIT_FAILED, EXIT_OK
+from plugin.cli.filters import FILTER_ARGUMENTS, filter_from_args, with_segment_ids
+from plugin.cli.running import on_database
 from plugin.core import constants as c
+from plugin.core.commands import CommandTable, Lazy, arg
 from plugin.core.errors import InvalidRequest
-from plugin.db.store import Store
-from plugin.jobs import actions as bulk
-from plugin.transfer import export as exporting
-from plugin.transfer import imports as importing
 
-__all__ = ["add_commands"]
+if TYPE_CHECKING:
+    from plugin.core.settings import Settings
+    from plugin.db.database import Database
+
+__all__ = ["commands"]
 
 _BAR_WIDTH = 30
+_REJECTIONS_SHOWN = 50
+
+commands = CommandTable()
 
 
-def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser],
-                 data: argparse.ArgumentParser) -> None:
-    from plugin.cli.bulk import sync_command
-
-    export = commands.add_parser(
-        "export", parents=[data], help="write a segment's or a filter's users to CSV or XLSX",
-        description="Conditions as for `audience query`: --where 'age gt 17' --expr '1'.")
-    export.add_argument("--bot", required=True)
-    export.add_argument("--segment", default=None, help="its name (or id)")
-    export.add_argument("--where", action="append", default=[],
-                        metavar="'PROPERTY OPERATOR [VALUE]'")
-    export.add_argument("--expr", default=None)
-    export.add_argument("--filter", type=argparse.FileType("r"), default=None)
-    export.add_argument("--format", choices=sorted(exporting.FORMATS), default=None,
-                        help="default: from the file name, else csv")
-    export.add_argument("--column", dest="columns", action="append", default=None,
-                        help="a column (property); repeatable; default: the usual ones and "
-                             "every custom property")
-    export.add_argument("--limit", type=int, default=None,
-                        help=f"at most this many rows (default: all, up to "
-                             f"{c.EXPORT_MAX_ROWS:,} unless AUDIENCE_EXPORT_MAX_ROWS says)")
-    export.add_argument("-o", "--output", required=True)
-    export.set_defaults(run_command=sync_command(_export))
-
-    load = commands.add_parser(
-        "import", parents=[data], help="set properties from a CSV or XLSX file",
-        description="Without --map, prints the mapping proposed from the header and changes "
-                    "nothing. Every row is checked before anything is written.")
-    load.add_argument("file")
-    load.add_argument("--bot", required=True)
-    load.add_argument("--key", choices=importing.KEYS, default="user_id")
-    load.add_argument("--map", dest="mapping", action="append", default=[],
-                      metavar="COLUMN=PROPERTY", help="repeatable; PROPERTY may be 'ignore'; "
-                                                      "unmapped columns are ignored")
-    load.add_argument("--dry-run", action="store_true", help="report, write nothing")
-    load.set_defaults(run_command=sync_command(_import))
-
-
-async def _export(store: Store, args: argparse.Namespace) -> int:
-    from plugin.cli.main import (
-        _filter_from_args,  # the `audience query` options, parsed the same way
-    )
-    from plugin.core.settings import Settings
-
-    if args.segment and (args.where or args.filter):
+@commands.command(
+    "export", "write a segment's or a filter's users to CSV or XLSX",
+    arg("--bot", required=True),
+    arg("--segment", default=None, help="its name (or id)"),
+    *FILTER_ARGUMENTS,
+    arg("--format", choices=Lazy("plugin.transfer.writers:FORMATS"), default=None,
+        help="default: from the file name, else csv"),
+    arg("--column", dest="columns", action="append", default=None,
+        help="a column (property); repeatable; default: the usual ones and every custom "
+             "property"),
+    arg("--limit", type=int, default=None,
+        help=f"at most this many rows (default: all, up to {c.EXPORT_MAX_ROWS:,} unless "
+             "AUDIENCE_EXPORT_MAX_ROWS says)"),
+    arg("-o", "--output", required=True, metavar="FILE"),
+    description="Conditions as for `audience query`: --where 'age gt 17' --expr '1'.")
+def export(args: argparse.Namespace, settings: Settings) -> int:
+    if args.segment and (args.where or args.expr or args.filter):
         raise InvalidRequest("give either --segment or --where/--expr/--filter, not both")
-    if args.segment:
-        segment = await bulk.find_segment_by_name(store, args.bot, args.segment)
-        spec: dict[str, Any] = {"segment": segment["_id"]}
-    else:
-        spec = {"filter": _filter_from_args(args)}
-    fmt = args.format or ("xlsx" if args.output.lower().endswith(".xlsx") else "csv")
-    maximum = Settings.from_env().export_max_rows
+    filter_ = None if args.segment else filter_from_args(args)
+    maximum = settings.export_max_rows
     limit = args.limit if args.limit is not None else maximum
     if not 0 < limit <= maximum:
         raise InvalidRequest(f"--limit is between 1 and {maximum}")
-    columns = await exporting.export_columns(store, args.bot, args.columns)
-    _, query = await bulk.resolve_audience(store, args.bot, spec)
-    total = min(await store.count_profiles(query), limit)
+    output = Path(args.output)
+    if output.is_dir():
+        raise InvalidRequest(f"-o {output} is a folder: name the file to write")
+    if not output.parent.is_dir():
+        raise InvalidRequest(f"-o {output}: there is no folder {output.parent}")
+    fmt = args.format or ("xlsx" if output.suffix.lower() == ".xlsx" else "csv")
+    return on_database(settings, lambda db: _export(db, args, filter_, fmt, limit))
+
+
+async def _export(db: Database, args: argparse.Namespace, filter_: dict[str, Any] | None,
+                  fmt: str, limit: int) -> int:
+    # Imported here: see plugin.core.commands.
+    from plugin.audience.profile_store import ProfileStore
+    from plugin.audience.spec import find_segment, resolve_audience
+    from plugin.transfer import export as exporting
+    from plugin.transfer import writers
+
+    if filter_ is None:
+        segment = await find_segment(db, args.bot, args.segment)
+        spec: dict[str, Any] = {"segment": segment["_id"]}
+    else:
+        spec = {"filter": await with_segment_ids(db, args.bot, filter_)}
+    columns = await exporting.export_columns(db, args.bot, args.columns)
+    _, query = await resolve_audience(db, args.bot, spec)
+    total = min(await ProfileStore.of(db).count_profiles(query), limit)
     bar = _Bar(total, sys.stderr)
     partial = args.output + ".part"
-    rows = exporting.profile_rows(store, query, columns, total, for_xlsx=fmt == "xlsx")
-    out = await asyncio.to_thread(open, partial, "wb")
+    rows = exporting.profile_rows(db, query, columns, total, for_xlsx=fmt == "xlsx")
+    try:
+        out = await asyncio.to_thread(open, partial, "wb")
+    except OSError as exc:
+        raise InvalidRequest(f"cannot write {partial}: {exc.strerror}") from None
     try:
         with out:
-            written = await exporting.write_rows(fmt, out, columns, rows, bar.show)
+            written = await writers.write_rows(fmt, out, columns, rows, bar.show)
         await asyncio.to_thread(os.replace, partial, args.output)
     finally:
         with contextlib.suppress(FileNotFoundError):
             await asyncio.to_thread(os.remove, partial)
     bar.show(written, final=True)
     print(f"{args.output}: {written} rows, {len(columns)} columns ({fmt})")
-    return 0
+    return EXIT_OK
 
 
 class _Bar:
     """A progress bar over ``total`` items; with no total (0), a running count."""
 
-    def __init__(self, total: int, out: Any, unit: str = "rows") -> None:
+    def __init__(self, total: int, out: TextIO, unit: str = "rows") -> None:
         self.total, self.out, self.unit = total, out, unit
 
     def show(self, done: int, *, final: bool = False) -> bool:
@@ -123,9 +124,18 @@ class _Bar:
         return True
 
 
-async def _import(store: Store, args: argparse.Namespace) -> int:
+@commands.command(
+    "import", "set properties from a CSV or XLSX file",
+    arg("file"),
+    arg("--bot", required=True),
+    arg("--key", choices=Lazy("plugin.transfer.imports:KEYS"), default="user_id"),
+    arg("--map", dest="mapping", action="append", default=[], metavar="COLUMN=PROPERTY",
+        help="repeatable; PROPERTY may be 'ignore'; unmapped columns are ignored"),
+    arg("--dry-run", action="store_true", help="report, write nothing"),
+    description="Without --map, prints the mapping proposed from the header and changes "
+                "nothing. Every row is checked before anything is written.")
+def import_(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(args.file)
-    data = await asyncio.to_thread(path.read_bytes)
     mapping: dict[str, str] | None = None
     if args.mapping:
         mapping = {}
@@ -134,28 +144,40 @@ async def _import(store: Store, args: argparse.Namespace) -> int:
             if not sep or not column or not prop:
                 raise InvalidRequest(f"--map {item!r}: write COLUMN=PROPERTY")
             mapping[column] = prop
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read {path}: {exc.strerror}") from None
+    return on_database(settings, lambda db: _import(db, args, path.name, data, mapping))
+
+
+async def _import(db: Database, args: argparse.Namespace, filename: str, data: bytes,
+                  mapping: dict[str, str] | None) -> int:
+    # Imported here: see plugin.core.commands.
+    from plugin.transfer import imports as importing
+
     bar = _Bar(0, sys.stderr, "users written")
 
     async def progress(users: int) -> bool:
         return bar.show(users)
 
-    report = await importing.run_import(store, args.bot, data, path.name, mapping, args.key,
+    report = await importing.run_import(db, args.bot, data, filename, mapping, args.key,
                                         args.dry_run, progress)
     if mapping is not None and not args.dry_run:
         bar.show(report["created"] + report["updated"], final=True)
-    print(f"{path.name}: {report['format']}"
+    print(f"{filename}: {report['format']}"
           + (f", {report['encoding']}, delimiter {report['delimiter']!r}"
              if report["format"] == "csv" else "") + f", {report['rows']} rows")
     if mapping is None:
         print("proposed mapping (pass it with --map COLUMN=PROPERTY …):")
         for column, prop in report["proposed_mapping"].items():
             print(f"  {column} = {prop}")
-        return 0
+        return EXIT_OK
     print(("dry run, nothing written: " if args.dry_run else "")
           + f"created {report['created']}, updated {report['updated']}, "
           f"unchanged {report['unchanged']}, rejected {report['rejected']}")
-    for rejection in report["rejections"][:50]:
+    for rejection in report["rejections"][:_REJECTIONS_SHOWN]:
         print(f"  row {rejection['row']}, {rejection['column'] or '-'}: {rejection['reason']}")
-    if len(report["rejections"]) > 50:
-        print(f"  … {len(report['rejections']) - 50} more")
-    return 0 if not report["rejected"] else 1
+    if len(report["rejections"]) > _REJECTIONS_SHOWN:
+        print(f"  … {len(report['rejections']) - _REJECTIONS_SHOWN} more")
+    return EXIT_OK if not report["rejected"] else EXIT_FAILED

@@ -45,6 +45,16 @@ async def test_segments_and_a_broadcast_from_the_command_line(tmp_path: Path) ->
             assert code == 0, err
             assert [row.split()[1] for row in out.splitlines()[1:]] == ["Everyone", "VIP"]
 
+            # A segment in a filter is named as a person would name it (or by id).
+            code, out, err = await _run("query", *data, "--where", "segment in vip",
+                                        "--sort", "-user_id")
+            assert code == 0, err
+            assert out.splitlines()[0] == "Total: 2"
+            assert [row.split()[0] for row in out.splitlines()[2:]] == ["b", "a"]
+            code, out, err = await _run("segments", "create", *data, "--name", "Not VIP",
+                                        "--where", "segment not_in VIP")
+            assert code == 0 and "(dynamic, 1 users)" in out, err
+
             code, out, err = await _run("broadcast", *data, "--segment", "VIP",
                                         "--text", "Hello from the CLI")
             assert code == 0, err
@@ -56,4 +66,5 @@ async def test_segments_and_a_broadcast_from_the_command_line(tmp_path: Path) ->
                 sent = [e for e in events if e["data"].get("job") == job_id]
                 assert len(sent) == expected, user
             code, _, err = await _run("broadcast", *data, "--segment", "nope", "--text", "x")
-            assert code == 1 and "no segment named 'nope'" in err
+            assert code == 2 and "no segment named 'nope'" in err
+            assert err == "audience: bot 'leads' has no segment named 'nope'\n"

@@ -66,4 +66,5 @@ async def test_webhooks_from_the_command_line(tmp_path: Path, receiver: Receiver
         code, out, err = await _run("webhooks", "delete", *data, "--webhook", hook_id)
         assert (code, out.strip()) == (0, f"deleted webhook {hook_id}"), err
         code, out, err = await _run("webhooks", "delete", *data, "--webhook", hook_id)
-        assert code == 1 and "no webhook" in err
+        assert code == 2 and "no webhook" in err
+        assert err == f"audience: no webhook {hook_id!r}\n"

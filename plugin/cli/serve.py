@@ -1,0 +1,114 @@
+"""``audience serve`` and ``audience demo``: the HTTP API, with what the
+extensions add (``--bot FILE`` deploys a bot on the dummy channel), until
+SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import errno
+import logging
+import signal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from plugin.cli.exits import EXIT_OK, CommandFailed
+from plugin.cli.running import log_progress
+from plugin.core.commands import CommandTable, arg, int_between
+
+if TYPE_CHECKING:
+    from plugin.core.settings import Settings
+    from plugin.extensions import Extension
+
+__all__ = ["commands"]
+
+_HOST = arg("--host", default="127.0.0.1")
+_PORT = arg("--port", type=int_between(0, 65535), default=8080, help="0 for any free port")
+
+commands = CommandTable()
+
+
+@commands.command("serve", "run the HTTP API", _HOST, _PORT, extension_options=True)
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    return _run(args, settings, demo=False)
+
+
+@commands.command("demo", "serve with a demo bot's traffic and print an admin key", _HOST,
+                  _PORT, extension_options=True)
+def demo(args: argparse.Namespace, settings: Settings) -> int:
+    # The demo's own traffic would bury what it prints.
+    for noisy in ("aiohttp.access", "runtime"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return _run(args, settings, demo=True)
+
+
+def _run(args: argparse.Namespace, settings: Settings, *, demo: bool) -> int:
+    from plugin.extensions import load_extensions
+
+    extensions = load_extensions()
+    for extension in extensions:
+        extension.configure(args)
+    asyncio.run(_serve(settings, extensions, demo=demo))
+    return EXIT_OK
+
+
+async def _serve(settings: Settings, extensions: Sequence[Extension], *, demo: bool) -> None:
+    # Imported here: see plugin.core.commands.
+    from aiohttp import web
+
+    from plugin.access.keys import ALL_BOTS, Role, create_key
+    from plugin.db.database import Database
+    from plugin.http.app import create_app
+
+    db = await Database.open(settings)
+    app = create_app(settings, db, extensions)
+    runner = web.AppRunner(app)
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise CommandFailed(f"cannot listen on {settings.host}:{settings.port}: "
+                                f"{_why_not(exc)}") from None
+        host, port = runner.addresses[0][:2]
+        url = f"http://{host}:{port}"
+        print(f"Audience is serving on {url}  (health: {url}/health, API: {url}/openapi.json)")
+        log_progress()
+        if demo:
+            key = await create_key(db, Role.ADMIN, [ALL_BOTS], label="demo")
+            print(f"Admin API key: {key}")
+            for extension in extensions:
+                for line in await extension.demo(app, url, key):
+                    print(line)
+        print("Press Ctrl-C to stop.", flush=True)
+        await _until_signalled()
+    finally:
+        await runner.cleanup()
+        await db.close()
+
+
+def _why_not(exc: OSError) -> str:
+    """Why binding failed, in words (asyncio's own message repeats the address)."""
+    if exc.errno == errno.EADDRINUSE:
+        return "the port is in use (is another `audience serve` running? try --port 0)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "the address is not one of this machine's"
+    if exc.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need privileges)"
+    return exc.strerror or str(exc)
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):
+                loop.remove_signal_handler(sig)
