@@ -4,7 +4,7 @@ Rasa's ``pika`` event broker publishes every tracker event as one persistent
 JSON message to a fanout exchange (``rasa-exchange``) bound to durable
 queues (``rasa_core_events``). :class:`BrokerConsumer` declares the exchange
 and the queue exactly as Rasa does (so either may start first), consumes in
-batches, stores each batch with ``Store.ingest`` and only then acknowledges
+batches, stores each batch with ``CaptureStore.ingest`` and only then acknowledges
 it. So a crash loses nothing: unacknowledged messages are delivered again,
 and their deterministic ids (:func:`connectors.rasa.events.rasa_event_id`)
 make the second write a no-op.

@@ -3,7 +3,7 @@
 The broker consumer and the action-server plugin both call :func:`translate`,
 so one Rasa event becomes the same Audience event, with the same id, on
 either path: the id is a hash of the sender, the event type, its timestamp
-and the fields that say what happened (:func:`rasa_event_id`). ``Store.ingest``
+and the fields that say what happened (:func:`rasa_event_id`). ``CaptureStore.ingest``
 is idempotent by (bot, user, event id), so a redelivered message, or an event
 seen by both paths, counts once.
 

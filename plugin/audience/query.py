@@ -1,8 +1,8 @@
 """The audience as an operator sees it: filter, count, page through and search
 the profiles of one bot, and read or change its property schema.
 
-A service over :class:`~plugin.db.store.Store`: it compiles filters with
-:mod:`plugin.audience.filters` and runs them through the store; it knows no HTTP.
+A service over the :class:`~plugin.db.database.Database`: it compiles filters with
+:mod:`plugin.audience.filters` and runs them through ProfileStore; it knows no HTTP.
 """
 
 from __future__ import annotations

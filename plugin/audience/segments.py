@@ -7,7 +7,7 @@ users. Either can be used as a condition in any filter
 (``{"property": "segment", "operator": "in", "value": id}``), which
 :func:`plugin.audience.query.compile_audience_filter` resolves.
 
-A service over :class:`~plugin.db.store.Store`; it knows no HTTP.
+A service over the :class:`~plugin.db.database.Database`; it knows no HTTP.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Adapters call ``await recorder.user_message(...)`` and friends from the bot's
 reply path; those calls only build an :class:`~plugin.core.events.Event` and put it
 in a bounded buffer. A background writer drains the buffer in batches through
-``Store.ingest``, retrying while the database is away. Retried batches keep
+``CaptureStore.ingest``, retrying while the database is away. Retried batches keep
 their event ids, so an event counts once however often it is written.
 ``close()`` flushes what is buffered.
 

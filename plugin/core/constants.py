@@ -26,7 +26,7 @@ IMPORT_BUCKET = "import_files"
 
 # Capture applies a user's events to the profile in chunks of at most this
 # many, and the profile remembers a token for each of its last APPLIED_CHUNKS
-# chunks, so a retried batch is not counted twice (see Store.ingest). Small
+# chunks, so a retried batch is not counted twice (see CaptureStore.ingest). Small
 # on purpose: the embedded server's update cost grows with that array.
 PROFILE_CHUNK_EVENTS = 50
 APPLIED_CHUNKS = 32

@@ -1,7 +1,7 @@
 """Property schema: the types a profile property can have, the system
 properties every bot has, and validation of a value against its type.
 
-Pure: no I/O. ``plugin.db.store`` persists custom definitions; the filter engine
+Pure: no I/O. ``PropertyStore`` persists custom definitions; the filter engine
 and the capture pipeline read them through :class:`PropertyDef`.
 """
 

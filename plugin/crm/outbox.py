@@ -2,7 +2,7 @@
 events makes, what a delivery's request looks like, how it is signed, and
 when a failed one is tried again. No I/O.
 
-``Store.ingest`` turns each chunk of a user's events into outbox entries for
+``CaptureStore.ingest`` turns each chunk of a user's events into outbox entries for
 every active webhook of the bot that subscribes to them, in the same ingest
 step that applies the chunk to the profile and before the ingest returns.
 An entry's ``_id`` is a digest of (webhook, what it describes), so writing

@@ -3,7 +3,7 @@ events it wants, a signing secret, optionally an audience — and the log of
 what was delivered to it.
 
 Deliveries themselves are written by capture (:mod:`plugin.crm.outbox`) and sent
-by :mod:`plugin.crm.delivery`. A service over :class:`~plugin.db.store.Store`; it
+by :mod:`plugin.crm.delivery`. A service over the :class:`~plugin.db.database.Database`; it
 knows no HTTP.
 """
 

@@ -1,7 +1,7 @@
 """A whole filter: its top-level shape, its checked form, and the MongoDB query
 it compiles to.
 
-Pure: no I/O; ``plugin.db.store`` runs the query this module returns. The query
+Pure: no I/O; ``ProfileStore`` runs the query this module returns. The query
 holds only the operators in :data:`ALLOWED_OPERATORS`, field paths from
 :attr:`PropertyDef.field`, and user values as operands.
 
