@@ -99,11 +99,18 @@ async def _consume(args: argparse.Namespace, settings: Settings) -> int:
         options = {"batch_size": args.batch_size} if args.batch_size else {}
         consumer = BrokerConsumer(db, args.bot, amqp_url=args.amqp_url, queue=args.queue,
                                   exchange=args.exchange, **options)
+        aiormq_log = logging.getLogger("aiormq.connection")
+        level = aiormq_log.level
+        # aiormq logs a refused connection as an ERROR before raising it; the
+        # raise is what is reported, as one line.
+        aiormq_log.setLevel(logging.CRITICAL)
         try:
             await consumer.start()
         except (AMQPError, OSError, ConnectionError) as exc:
             raise CommandFailed(
                 f"cannot use RabbitMQ at {mask_uri(args.amqp_url)}: {exc}") from None
+        finally:
+            aiormq_log.setLevel(level)
         print(f"Consuming {args.queue} for bot {args.bot}; Ctrl-C to stop.", flush=True)
         log_progress()
         try:
