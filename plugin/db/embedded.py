@@ -100,7 +100,8 @@ class EmbeddedServer:
         else:
             root = Path(data_dir)
             (root / _STORAGE_SUBDIR).mkdir(parents=True, exist_ok=True)
-            args += ["--storage-path", str(root / _STORAGE_SUBDIR), "--sync-on-commit"]
+            # Absolute: the server runs in the temp folder (cwd below), not here.
+            args += ["--storage-path", str((root / _STORAGE_SUBDIR).resolve()), "--sync-on-commit"]
             tmp_log = None
             log_path = root / "secantusd.log"
         if enable_test_commands:
