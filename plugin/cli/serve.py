@@ -11,7 +11,7 @@ import contextlib
 import errno
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from plugin.cli.exits import EXIT_OK, CommandFailed
@@ -67,24 +67,28 @@ async def _serve(settings: Settings, extensions: Sequence[Extension], *, demo: b
     runner = web.AppRunner(app)
     try:
         await runner.setup()
-        site = web.TCPSite(runner, settings.host, settings.port)
-        try:
-            await site.start()
-        except OSError as exc:
-            raise CommandFailed(f"cannot listen on {settings.host}:{settings.port}: "
-                                f"{_why_not(exc)}") from None
-        host, port = runner.addresses[0][:2]
-        url = f"http://{host}:{port}"
-        print(f"Audience is serving on {url}  (health: {url}/health, API: {url}/openapi.json)")
-        log_progress()
-        if demo:
-            key = await create_key(db, Role.ADMIN, [ALL_BOTS], label="demo")
-            print(f"Admin API key: {key}")
-            for extension in extensions:
-                for line in await extension.demo(app, url, key):
-                    print(line)
-        print("Press Ctrl-C to stop.", flush=True)
-        await _until_signalled()
+        # Signals are handled before the server says it is up, so that one sent
+        # as soon as it has is a clean stop.
+        with _stop_on_signal() as stop:
+            site = web.TCPSite(runner, settings.host, settings.port)
+            try:
+                await site.start()
+            except OSError as exc:
+                raise CommandFailed(f"cannot listen on {settings.host}:{settings.port}: "
+                                    f"{_why_not(exc)}") from None
+            host, port = runner.addresses[0][:2]
+            url = f"http://{host}:{port}"
+            print(f"Audience is serving on {url}  (health: {url}/health, "
+                  f"API: {url}/openapi.json)", flush=True)
+            log_progress()
+            if demo:
+                key = await create_key(db, Role.ADMIN, [ALL_BOTS], label="demo")
+                print(f"Admin API key: {key}")
+                for extension in extensions:
+                    for line in await extension.demo(app, url, key):
+                        print(line)
+            print("Press Ctrl-C to stop.", flush=True)
+            await stop.wait()
     finally:
         await runner.cleanup()
         await db.close()
@@ -101,13 +105,15 @@ def _why_not(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-async def _until_signalled() -> None:
+@contextlib.contextmanager
+def _stop_on_signal() -> Iterator[asyncio.Event]:
+    """An event that SIGINT or SIGTERM sets, while in the block."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        yield stop
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(ValueError):
