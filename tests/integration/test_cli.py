@@ -28,13 +28,15 @@ async def _run(*args: str, env: dict[str, str] | None = None,
 
 
 @contextlib.asynccontextmanager
-async def running_server(data_dir: str, *args: str,
-                         env: dict[str, str] | None = None) -> AsyncIterator[str]:
-    """``audience serve`` as a real process on a free port; yields its URL, and
-    checks on the way out that SIGTERM stops it cleanly."""
+async def running_server(data_dir: str | None, *args: str, env: dict[str, str] | None = None,
+                         cwd: Path | None = None) -> AsyncIterator[str]:
+    """``audience serve`` as a real process on a free port (whatever ``args``
+    say); yields its URL, and checks on the way out that SIGTERM stops it
+    cleanly. Without ``data_dir``, the default one (in ``cwd``)."""
+    data = () if data_dir is None else ("--data-dir", data_dir)
     server = await asyncio.create_subprocess_exec(
-        AUDIENCE, "serve", "--data-dir", data_dir, "--port", "0", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env)
+        AUDIENCE, "serve", *data, *args, "--port", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env, cwd=cwd)
     try:
         assert server.stdout is not None
         line = (await asyncio.wait_for(server.stdout.readline(), 60)).decode()
