@@ -35,7 +35,7 @@ from __future__ import annotations
 import argparse
 import importlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
 if TYPE_CHECKING:
@@ -119,11 +119,10 @@ class Command:
     arguments: tuple[Arg, ...] = ()
     description: str | None = None
     extension_options: bool = False
-    signed_flags: frozenset[str] = field(init=False)
 
-    def __post_init__(self) -> None:
-        signed = frozenset(f for a in self.arguments if a.signed for f in a.flags)
-        object.__setattr__(self, "signed_flags", signed)
+    @property
+    def signed_flags(self) -> frozenset[str]:
+        return frozenset(f for a in self.arguments if a.signed for f in a.flags)
 
 
 Record = Group | Command

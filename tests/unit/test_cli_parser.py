@@ -3,6 +3,7 @@ help, and options read as a person types them."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -12,7 +13,8 @@ import pytest
 
 from plugin.cli.main import BUILT_IN, build_parser, main
 from plugin.core.commands import Command, Record
-from plugin.extensions import load_extensions
+from plugin.core.settings import Settings
+from plugin.extensions import Extension, load_extensions
 
 # What the help must not wait for: the web server, the database driver, the
 # spreadsheet, YAML and schema libraries, the bot runtime.
@@ -63,3 +65,19 @@ def test_a_usage_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["query", "--bot", "b", "--limit", "many"]) == 2
     assert capsys.readouterr().err == ("audience: argument --limit: 'many' is not a whole "
                                        "number (see 'audience query --help')\n")
+
+
+class _Argparse(Extension):
+    """An extension written before Extension.commands: it adds to argparse itself."""
+
+    def add_commands(self, commands: argparse._SubParsersAction[argparse.ArgumentParser],
+                     data_options: argparse.ArgumentParser) -> None:
+        hello = commands.add_parser("hello", parents=[data_options], help="say hello")
+        hello.add_argument("--name", required=True)
+        hello.set_defaults(run_command=lambda args, settings: len(args.name))
+
+
+def test_an_extension_may_still_add_commands_to_argparse() -> None:
+    args = build_parser(records(), [_Argparse()]).parse_args(
+        ["hello", "--name", "Ann", "--data-dir", ":memory:"])
+    assert args.run_command(args, Settings()) == 3 and args.data_dir == ":memory:"
