@@ -121,12 +121,9 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    try:
-        settings = Settings.from_env(
-            data_dir=getattr(args, "data_dir", None), db_name=getattr(args, "db_name", None),
-            host=getattr(args, "host", None), port=getattr(args, "port", None))
-    except ValueError as exc:  # AUDIENCE_EXPORT_MAX_ROWS=lots
-        raise InvalidRequest(f"a number set in the environment is not one: {exc}") from None
+    settings = Settings.from_env(
+        data_dir=getattr(args, "data_dir", None), db_name=getattr(args, "db_name", None),
+        host=getattr(args, "host", None), port=getattr(args, "port", None))
     if settings.mongodb_uri is None and settings.data_dir != MEMORY:
         # The embedded database makes the folder; one under a file it cannot.
         path = Path(settings.data_dir)

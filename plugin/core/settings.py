@@ -6,14 +6,17 @@ import functools
 import logging
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from plugin.core import constants
+from plugin.core.errors import InvalidRequest
 
 __all__ = ["Settings", "mask_uri"]
+
+_N = TypeVar("_N", int, float)
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +60,22 @@ class Settings:
             data_dir=env.get("AUDIENCE_DATA_DIR", constants.DEFAULT_DATA_DIR),
             db_name=env.get("AUDIENCE_DB_NAME", constants.DEFAULT_DB_NAME),
             admin_key=env.get("AUDIENCE_ADMIN_KEY") or None,
-            export_max_rows=int(env.get("AUDIENCE_EXPORT_MAX_ROWS", constants.EXPORT_MAX_ROWS)),
+            export_max_rows=_number(env, "AUDIENCE_EXPORT_MAX_ROWS",
+                                    constants.EXPORT_MAX_ROWS, int),
             link_secret=env.get("AUDIENCE_LINK_SECRET") or None,
-            link_ttl_s=int(env.get("AUDIENCE_LINK_TTL_S", constants.LINK_TTL_S)),
-            export_retention_s=int(env.get("AUDIENCE_EXPORT_RETENTION_S",
-                                           constants.EXPORT_RETENTION_S)),
+            link_ttl_s=_number(env, "AUDIENCE_LINK_TTL_S", constants.LINK_TTL_S, int),
+            export_retention_s=_number(env, "AUDIENCE_EXPORT_RETENTION_S",
+                                       constants.EXPORT_RETENTION_S, int),
             smtp_url=env.get("AUDIENCE_SMTP_URL") or None,
             public_url=env.get("AUDIENCE_PUBLIC_URL") or None,
-            webhook_max_attempts=int(env.get("AUDIENCE_WEBHOOK_MAX_ATTEMPTS",
-                                             constants.WEBHOOK_MAX_ATTEMPTS)),
-            webhook_backoff_s=float(env.get("AUDIENCE_WEBHOOK_BACKOFF_S",
-                                            constants.WEBHOOK_BACKOFF_S)),
-            webhook_backoff_max_s=float(env.get("AUDIENCE_WEBHOOK_BACKOFF_MAX_S",
-                                                constants.WEBHOOK_BACKOFF_MAX_S)),
-            webhook_timeout_s=float(env.get("AUDIENCE_WEBHOOK_TIMEOUT_S",
-                                            constants.WEBHOOK_TIMEOUT_S)),
+            webhook_max_attempts=_number(env, "AUDIENCE_WEBHOOK_MAX_ATTEMPTS",
+                                         constants.WEBHOOK_MAX_ATTEMPTS, int),
+            webhook_backoff_s=_number(env, "AUDIENCE_WEBHOOK_BACKOFF_S",
+                                      constants.WEBHOOK_BACKOFF_S, float),
+            webhook_backoff_max_s=_number(env, "AUDIENCE_WEBHOOK_BACKOFF_MAX_S",
+                                          constants.WEBHOOK_BACKOFF_MAX_S, float),
+            webhook_timeout_s=_number(env, "AUDIENCE_WEBHOOK_TIMEOUT_S",
+                                      constants.WEBHOOK_TIMEOUT_S, float),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings
@@ -88,6 +92,16 @@ class Settings:
             f"Settings(mongodb_uri={uri!r}, data_dir={self.data_dir!r}, db_name={self.db_name!r}, "
             f"host={self.host!r}, port={self.port!r})"
         )
+
+
+def _number(env: Mapping[str, str], name: str, default: _N, kind: Callable[[str], _N]) -> _N:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a number, got {raw!r}", variable=name) from None
 
 
 def mask_uri(uri: str) -> str:

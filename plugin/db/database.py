@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Self, TypeVar
 
@@ -30,7 +31,7 @@ from pymongo.errors import (
 
 from plugin.core import constants as c
 from plugin.core.errors import DatabaseUnavailable
-from plugin.core.settings import Settings
+from plugin.core.settings import Settings, mask_uri
 from plugin.db.embedded import EmbeddedServer
 from plugin.db.indexes import INDEXES
 
@@ -73,6 +74,10 @@ class Database:
         db = cls(client, settings.db_name, embedded=embedded)
         try:
             await db.ensure_indexes()
+        except PyMongoError as exc:
+            await db.close()
+            raise DatabaseUnavailable(f"the database at {mask_uri(uri)} does not answer: "
+                                      f"{_first_line(exc)}") from exc
         except BaseException:
             await db.close()
             raise
@@ -139,6 +144,12 @@ def reports_unavailable(method: _Method) -> _Method:
             raise DatabaseUnavailable(f"the database is unavailable: {exc}") from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+def _first_line(exc: Exception) -> str:
+    """pymongo's selection errors run on into timeouts and a topology dump."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return re.split(r" \(configured timeouts|, Timeout: |, Topology Description: ", text)[0]
 
 
 def duplicate_key_indexes(exc: BulkWriteError) -> list[int]:
