@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from plugin.cli.exits import EXIT_FAILED, EXIT_OK
+from plugin.cli.output import progress_bar
 from plugin.cli.running import on_database
 from plugin.core.commands import CommandTable, arg
 from plugin.core.errors import InvalidRequest
@@ -30,7 +31,6 @@ __all__ = ["commands", "follow"]
 
 _POLL_S = 0.25
 _NO_WORKER_HINT_S = 3.0
-_BAR_WIDTH = 30
 
 commands = CommandTable()
 
@@ -103,7 +103,5 @@ async def follow(db: Database, job_id: str, out: TextIO) -> int:
 def _progress_line(job: Mapping[str, Any]) -> str:
     total = job["total"]
     handled = job["done"] + job["failed"] + job["skipped"]
-    filled = _BAR_WIDTH if total == 0 else _BAR_WIDTH * handled // total
-    bar = "#" * filled + "." * (_BAR_WIDTH - filled)
-    return (f"[{bar}] {handled}/{total}  sent {job['done']}  failed {job['failed']}  "
+    return (f"{progress_bar(handled, total)}  sent {job['done']}  failed {job['failed']}  "
             f"skipped {job['skipped']}  {job['status']}")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from plugin.cli.exits import EXIT_FAILED, EXIT_OK
 from plugin.cli.filters import FILTER_ARGUMENTS, filter_from_args, with_segment_ids
+from plugin.cli.output import progress_bar
 from plugin.cli.running import on_database
 from plugin.core import constants as c
 from plugin.core.commands import CommandTable, Lazy, arg
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["commands"]
 
-_BAR_WIDTH = 30
 _REJECTIONS_SHOWN = 50
 
 commands = CommandTable()
@@ -116,8 +116,7 @@ class _Bar:
         if not self.total:
             line = f"{done} {self.unit}"
         else:
-            filled = _BAR_WIDTH * done // self.total
-            line = f"[{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {done}/{self.total} {self.unit}"
+            line = f"{progress_bar(done, self.total)} {self.unit}"
         tty = self.out.isatty()
         self.out.write(("\r" if tty else "") + line + ("\n" if final or not tty else ""))
         self.out.flush()

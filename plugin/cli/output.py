@@ -1,10 +1,12 @@
-"""What the commands print: tables of text in aligned columns."""
+"""What the commands print: tables of text in aligned columns, progress bars."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["format_table", "print_table"]
+__all__ = ["format_table", "print_table", "progress_bar"]
+
+_BAR_WIDTH = 30
 
 
 def format_table(rows: Sequence[Sequence[str]]) -> str:
@@ -16,3 +18,9 @@ def format_table(rows: Sequence[Sequence[str]]) -> str:
 
 def print_table(rows: Sequence[Sequence[str]]) -> None:
     print(format_table(rows))
+
+
+def progress_bar(done: int, total: int) -> str:
+    """``[#####.....] done/total``; a total of 0 shows as complete."""
+    filled = _BAR_WIDTH if total == 0 else _BAR_WIDTH * min(done, total) // total
+    return f"[{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {done}/{total}"

@@ -40,7 +40,6 @@ imports no connector.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -56,6 +55,7 @@ from plugin.audience.profile_store import ProfileStore
 from plugin.capture.store import CaptureStore, event_key
 from plugin.core import constants as c
 from plugin.core import events as ev
+from plugin.core.background import drain_then_cancel, sleep_unless
 from plugin.core.errors import AudienceError
 from plugin.core.events import utc_now
 from plugin.db.database import Database
@@ -156,12 +156,7 @@ class JobWorker:
         task, self._task = self._task, None
         if task is None:
             return
-        try:
-            await asyncio.wait_for(asyncio.shield(task), drain_s)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await drain_then_cancel(task, drain_s)
         if self._current is not None:  # cancelled in the middle of a step
             await self._current.release()
             self._current = None
@@ -210,8 +205,7 @@ class JobWorker:
                 found = False
             if not found:
                 await self._keep_house()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.poll_s)
+                await sleep_unless(self._stopping, self.poll_s)
 
     async def _keep_house(self) -> None:
         if not self.housekeeping or time.monotonic() < self._next_housekeeping:
