@@ -27,7 +27,6 @@ from bench.datasets import conversation_events
 from bench.results import save
 from plugin.capture.recorder import Recorder
 from plugin.capture.store import event_document, event_key
-from plugin.capture.update import chunk_token
 from plugin.core import constants
 from plugin.core.events import Event, new_event_id, utc_now
 from plugin.db.database import Database
@@ -42,7 +41,7 @@ def _fresh_ids(events: list[Event]) -> list[Event]:
 def _raw_docs(events: list[Event]) -> list[dict[str, Any]]:
     """Exactly the documents the recorder stores for these events."""
     recorded_at = utc_now()
-    return [event_document(e, event_key(e), chunk_token([e]), recorded_at) for e in events]
+    return [event_document(e, event_key(e), recorded_at) for e in events]
 
 
 async def _recorder_rate(db: Database, events: list[Event], batch: int) -> float:

@@ -40,6 +40,7 @@ class RecorderStats:
     written: int = 0
     duplicates: int = 0
     rejected_properties: int = 0
+    unstorable: int = 0  # refused by the database: kept on the timeline as ``unstorable``
     dropped: int = 0
     failed: int = 0
     retries: int = 0
@@ -200,6 +201,7 @@ class Recorder:
         self.stats.written += result.accepted
         self.stats.duplicates += result.duplicates
         self.stats.rejected_properties += len(result.rejected)
+        self.stats.unstorable += len(result.unstorable)
 
 
 async def ingest_until_stored(db: Database, events: list[Event], *, max_delay: float,

@@ -1,25 +1,68 @@
-"""Capture's collection: the events, and the ingest protocol that applies them to profiles."""
+"""Capture's collection, the events, and the protocol that applies them to profiles.
+
+The protocol, and why each event counts exactly once
+----------------------------------------------------
+Events are the truth: each is stored once, under a key made of its bot, user
+and id (:func:`event_key`), so a retried event is a duplicate the database
+refuses. A profile is the fold of its user's stored events
+(:func:`plugin.capture.update.fold`), and carries a revision ``rev`` that
+every write to it increases, ``last_event_at``, the latest event time it
+holds, and ``events_folded``, how many events it holds.
+
+``ingest`` reads each user's ``rev`` and ``last_event_at`` *before* it
+inserts the batch's events. For a user whose events all went in new, none
+older than ``last_event_at``, it adds them to the profile with
+:func:`~plugin.capture.update.delta_update`, guarded by the ``rev`` it read.
+The guard holds only if nobody wrote the profile since that read; and nobody
+can have written these events into it before the read, because they were not
+stored yet. So a delta that lands applies each event once.
+
+Everything else is rebuilt from the timeline
+(:func:`~plugin.capture.update.rebuild_update`): a user with an event that
+was already stored (a retry, or a re-send after a crash, however the client
+regrouped it: it is unknown whether that earlier write reached the profile),
+an event older than what the profile holds, or a delta whose guard failed.
+A rebuild reads ``rev``, *then* the timeline, and writes the fold guarded by
+that ``rev``, retrying while other writers get in first. Its timeline holds
+every event stored before it read, so the fold it writes is exact, and a
+later delta of those events cannot land (the rebuild moved ``rev`` on). A
+profile only ever holds stored events, so one that holds as many events as
+the user has stored holds them all: a rebuild that finds that is done.
+
+Nothing here depends on how events are grouped into batches or how late a
+retry comes. Every query is by ``_id``, except a rebuild's read of one
+user's timeline (the ``bot_user_ts`` index): SecantusDB uses an index only for
+a query that is exactly its key.
+
+An event the database cannot store (a number too large for BSON, a lone
+surrogate, a key it refuses) is refused alone: it is stored as a ``custom``
+event named ``unstorable`` holding the reason, and the rest of the batch goes
+on.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+import bson
 from bson import ObjectId
-from pymongo import DESCENDING, UpdateOne
-from pymongo.errors import BulkWriteError
+from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from plugin.audience.property_store import PropertyStore
 from plugin.capture.update import (
     Rejection,
+    by_user,
     check_property_values,
     chunk_token,
-    profile_chunks,
-    profile_update,
+    delta_update,
+    rebuild_update,
 )
 from plugin.core import constants as c
 from plugin.core.errors import DatabaseUnavailable
@@ -29,11 +72,18 @@ from plugin.crm.outbox import outbox_entries
 from plugin.crm.store import WebhookStore
 from plugin.db.database import Repository, duplicate_key_indexes, reports_unavailable
 
-__all__ = ['CaptureStore', 'IngestResult', 'TimelineCursor', 'event_key', 'event_document']
+__all__ = ["CaptureStore", "IngestResult", "TimelineCursor", "UNSTORABLE", "event_key",
+           "event_document", "event_from_document"]
 
 log = logging.getLogger(__name__)
 
-_PROFILE_RETRIES = 5
+UNSTORABLE = "unstorable"
+_REBUILD_ATTEMPTS = 20
+_REBUILDS_AT_ONCE = 8
+_DUPLICATE_KEY = 11000
+# What the BSON encoder raises for a value it cannot write.
+_UNENCODABLE = (bson.errors.InvalidDocument, OverflowError, UnicodeEncodeError)
+_User = tuple[str, str]
 
 
 @dataclass(slots=True)
@@ -41,6 +91,8 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+    # Events the database refused, stored as ``unstorable`` events instead.
+    unstorable: list[Rejection] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,23 +103,18 @@ class TimelineCursor:
     seq: ObjectId | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _ProfileState:
+    rev: int | None  # None: no profile, or one written before revisions
+    last_event_at: datetime | None
+
+
 class CaptureStore(Repository):
     @reports_unavailable
     async def ingest(self, events: Iterable[Event]) -> IngestResult:
-        """Store events and apply them to profiles, each exactly once.
-
-        Safe to retry after any failure, with the same events or others.
-        Events go in first, keyed by (bot, user, event id), each marked with
-        the token of the chunk of the user's events it is applied to the
-        profile with; each profile update is guarded by that token, which
-        the profile remembers (its last ``APPLIED_CHUNKS``). An event already
-        stored is applied again only if its chunk's token is not on the
-        profile: its earlier write stopped between the two steps.
-
-        Every query here is by ``_id``: SecantusDB uses an index only for a
-        query that is exactly its key, and scans the collection when a
-        guard is added to (bot_id, user_id).
-        """
+        """Store events and bring their users' profiles up to date, each event
+        exactly once (see the module's docstring). Safe to retry after any
+        failure, with the same events or others, grouped in any way."""
         result = IngestResult()
         unique: dict[str, Event] = {}
         for event in events:
@@ -81,104 +128,160 @@ class CaptureStore(Repository):
         properties = await PropertyStore.of(self.db).properties_for_bots(
             {e.bot_id for e in unique.values()})
         checked, result.rejected, new_defs = check_property_values(unique.values(), properties)
+        keys = list(unique)  # check_property_values keeps the order
+        groups = by_user(checked)
+        states = await self._profile_states(set(groups))
+        stored_before, refused = await self._insert_events(keys, checked)
+        if refused:
+            result.unstorable = [Rejection(checked[i].id, checked[i].user_id, "", why)
+                                 for i, why in sorted(refused.items())]
+            checked = [_unstorable(e, refused[i]) if i in refused else e
+                       for i, e in enumerate(checked)]
+            groups = by_user(checked)
+            # A property first seen in a refused value is not defined by it.
+            new_defs = check_property_values(checked, properties)[2]
         if new_defs:
             await PropertyStore.of(self.db).add_inferred_properties(new_defs)
-        # check_property_values keeps the order, so the keys still line up.
-        key_of = {id(event): key for key, event in zip(unique, checked, strict=True)}
-        chunks = [(chunk_token(chunk), chunk) for user_chunks in profile_chunks(checked).values()
-                  for chunk in user_chunks]
-        token_of = {id(e): token for token, chunk in chunks for e in chunk}
-        recorded_at = utc_now()
-        # In arrival order: ``seq`` orders the events of one millisecond.
-        docs = [event_document(e, key_of[id(e)], token_of[id(e)], recorded_at) for e in checked]
-        stored_before = await self._insert_events(docs)
-        unfinished = await self._unfinished_chunks(stored_before) if stored_before else []
-        fresh_chunks = [(token, [e for e in chunk if key_of[id(e)] not in stored_before])
-                        for token, chunk in chunks]
-        await self._apply_to_profiles(unfinished + [(t, c) for t, c in fresh_chunks if c])
-        # Every chunk, not only the fresh ones: a batch retried after a failure
+        key_of = {id(event): key for key, event in zip(keys, checked, strict=True)}
+        created_by = {user: key_of[id(group[0])] for user, group in groups.items()}
+        to_rebuild: set[_User] = set()
+        deltas: dict[_User, list[Event]] = {}
+        for user, group in groups.items():
+            state = states.get(user)
+            if any(key_of[id(e)] in stored_before for e in group) or not _follows(state, group):
+                to_rebuild.add(user)
+            else:
+                deltas[user] = group
+        to_rebuild |= await self._apply_deltas(deltas, states, created_by)
+        await self._rebuild(to_rebuild, {u: groups[u][0] for u in to_rebuild}, created_by)
+        # Every group, not only the fresh ones: a batch retried after a failure
         # here rewrites its entries, and their ids make the rewrite a no-op.
-        await self._write_outbox(chunks, key_of)
-        redone = sum(len(chunk) for _, chunk in unfinished)
-        result.accepted = len(checked) - len(stored_before) + redone
-        result.duplicates += len(stored_before) - redone
+        await self._write_outbox(groups, key_of)
+        result.accepted = len(checked) - len(stored_before)
+        result.duplicates += len(stored_before)
         return result
 
-    async def _insert_events(self, docs: list[dict[str, Any]]) -> set[str]:
-        """Insert what is new; return the keys of the events that were already stored."""
+    async def rebuild_profiles(self, users: Iterable[tuple[str, str]]) -> None:
+        """Make each (bot, user) profile the fold of its stored timeline."""
+        wanted = set(users)
+        await self._rebuild(wanted, {}, {})
+
+    async def _profile_states(self, users: set[_User]) -> dict[_User, _ProfileState]:
+        query = {"_id": {"$in": [profile_id(b, u) for b, u in users]}}
+        projection = {"_id": 0, "bot_id": 1, "user_id": 1, "rev": 1, "last_event_at": 1}
+        return {(doc["bot_id"], doc["user_id"]):
+                _ProfileState(doc.get("rev"), doc.get("last_event_at"))
+                async for doc in self.db[c.PROFILES].find(query, projection)}
+
+    async def _insert_events(self, keys: list[str], events: list[Event]
+                             ) -> tuple[set[str], dict[int, str]]:
+        """Insert what is new. The keys of the events already stored, and the
+        positions of the events the database refused, with the reason (those
+        are stored as ``unstorable`` events instead)."""
+        recorded_at = utc_now()
+        # In arrival order: ``seq`` orders the events of one millisecond.
+        docs = [event_document(e, k, recorded_at) for k, e in zip(keys, events, strict=True)]
+        try:
+            return await self._insert(docs), {}
+        except _UNENCODABLE:
+            refused = {i: why for i, doc in enumerate(docs)
+                       if (why := _encoding_problem(doc)) is not None}
+        except _Refused as exc:
+            refused = exc.indexes
+        for i, why in refused.items():
+            docs[i] = event_document(_unstorable(events[i], why), keys[i], recorded_at)
+        log.warning("the database refused %d of %d events; stored as %r events instead",
+                    len(refused), len(docs), UNSTORABLE)
+        return await self._insert(docs), refused
+
+    async def _insert(self, docs: list[dict[str, Any]]) -> set[str]:
         try:
             await self.db[c.EVENTS].insert_many(docs, ordered=False)
         except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            other = {e["index"]: f"the database refused it: {e.get('errmsg', '')}"[:300]
+                     for e in errors if e.get("code") != _DUPLICATE_KEY}
+            if other and not exc.details.get("writeConcernErrors"):
+                raise _Refused(other) from exc
             return {docs[i]["_id"] for i in duplicate_key_indexes(exc)}
         return set()
 
-    async def _unfinished_chunks(self, keys: set[str]) -> list[tuple[int, list[Event]]]:
-        """Chunks of already-stored events whose profile update never landed."""
-        groups: dict[tuple[str, str, int], list[Event]] = defaultdict(list)
-        async for doc in self.db[c.EVENTS].find({"_id": {"$in": sorted(keys)}}):
-            event = Event(doc["bot_id"], doc["user_id"], EventType(doc["type"]), doc["data"],
-                          doc["eid"], to_utc(doc["ts"]), doc.get("channel"))
-            groups[(doc["bot_id"], doc["user_id"], doc["chunk"])].append(event)
-        applied = await self._applied_chunks({(b, u) for b, u, _ in groups})
-        return [(token, chunk) for (b, u, token), chunk in groups.items()
-                if token not in applied.get((b, u), set())]
+    async def _apply_deltas(self, deltas: Mapping[_User, Sequence[Event]],
+                            states: Mapping[_User, _ProfileState],
+                            created_by: Mapping[_User, str]) -> set[_User]:
+        """Add each user's new events to the profile; the users whose guard failed."""
+        if not deltas:
+            return set()
+        now = utc_now()
+        users = list(deltas)
+        ops = [UpdateOne({"_id": profile_id(*user), **_rev_guard(states.get(user))},
+                         delta_update(deltas[user], now, created_by[user]), upsert=True)
+               for user in users]
+        try:
+            await self.db[c.PROFILES].bulk_write(ops, ordered=False)
+        except BulkWriteError as exc:
+            # Someone wrote the profile since its state was read (the upsert
+            # then collides with it): rebuild it instead.
+            return {users[i] for i in duplicate_key_indexes(exc)}
+        return set()
 
-    async def _applied_chunks(self, users: set[tuple[str, str]]) -> dict[tuple[str, str], set[int]]:
-        query = {"_id": {"$in": [profile_id(b, u) for b, u in users]}}
-        projection = {"_id": 0, "bot_id": 1, "user_id": 1, "applied_chunks": 1}
-        return {(doc["bot_id"], doc["user_id"]): set(doc.get("applied_chunks", []))
-                async for doc in self.db[c.PROFILES].find(query, projection)}
+    async def _rebuild(self, users: set[_User], origins: Mapping[_User, Event],
+                       created_by: Mapping[_User, str]) -> None:
+        limit = asyncio.Semaphore(_REBUILDS_AT_ONCE)
 
-    async def _apply_to_profiles(self, chunks: list[tuple[int, list[Event]]]) -> None:
-        by_user: dict[tuple[str, str], list[tuple[int, list[Event]]]] = defaultdict(list)
-        for token, chunk in chunks:
-            by_user[(chunk[0].bot_id, chunk[0].user_id)].append((token, chunk))
-        # A user's chunks go in successive rounds, so their order holds.
-        rounds = max(len(user_chunks) for user_chunks in by_user.values()) if by_user else 0
-        for round_no in range(rounds):
-            await self._apply_round([user_chunks[round_no] for user_chunks in by_user.values()
-                                     if round_no < len(user_chunks)])
+        async def one(user: _User) -> None:
+            async with limit:
+                await self._rebuild_one(user, origins.get(user), created_by.get(user, ""))
 
-    async def _apply_round(self, pending: list[tuple[int, list[Event]]]) -> None:
-        for _ in range(_PROFILE_RETRIES):
-            now = utc_now()
-            ops = [
-                UpdateOne(
-                    {"_id": profile_id(chunk[0].bot_id, chunk[0].user_id),
-                     "applied_chunks": {"$ne": token}},
-                    profile_update(chunk, now, token),
-                    upsert=True,
-                )
-                for token, chunk in pending
-            ]
+        await asyncio.gather(*(one(user) for user in sorted(users)))
+
+    async def _rebuild_one(self, user: _User, origin: Event | None, created_by: str) -> None:
+        pid = profile_id(*user)
+        events = self.db[c.EVENTS]
+        for attempt in range(_REBUILD_ATTEMPTS):
+            found = await self.db[c.PROFILES].find_one({"_id": pid},
+                                                       {"rev": 1, "events_folded": 1})
+            stored = await events.count_documents({"bot_id": user[0], "user_id": user[1]})
+            if found is not None and found.get("rev") is not None and \
+                    found.get("events_folded") == stored:
+                # It folds as many events as are stored, each of them stored:
+                # it folds them all (someone else's rebuild got there first).
+                return
+            timeline = await self._timeline_events(*user)
+            if not timeline:
+                return
+            state = _ProfileState(found.get("rev"), None) if found else None
+            update = rebuild_update(timeline, utc_now(), origin or timeline[0], created_by)
             try:
-                await self.db[c.PROFILES].bulk_write(ops, ordered=False)
+                await self.db[c.PROFILES].update_one({"_id": pid, **_rev_guard(state)}, update,
+                                                     upsert=True)
                 return
-            except BulkWriteError as exc:
-                conflicted = [pending[i] for i in duplicate_key_indexes(exc)]
-            # The guard failed: either the profile already holds this chunk (a
-            # retry), or two writers raced to create it. Retry only the latter.
-            applied = await self._applied_chunks(
-                {(chunk[0].bot_id, chunk[0].user_id) for _, chunk in conflicted})
-            pending = [(token, chunk) for token, chunk in conflicted
-                       if token not in applied.get((chunk[0].bot_id, chunk[0].user_id), set())]
-            if not pending:
-                return
-        raise DatabaseUnavailable("profile updates kept conflicting; try again")
+            except DuplicateKeyError:
+                # Written meanwhile: look again after a moment (spread out, so
+                # writers of one user do not keep colliding).
+                await asyncio.sleep(random.uniform(0, 0.005 * 2 ** min(attempt, 6)))
+        raise DatabaseUnavailable(f"the profile of {user[1]!r} kept changing while it was "
+                                  "rebuilt; try again")
 
-    async def _write_outbox(self, chunks: list[tuple[int, list[Event]]],
+    async def _timeline_events(self, bot_id: str, user_id: str) -> list[Event]:
+        """A user's whole timeline, oldest first, as the fold reads it."""
+        cursor = (self.db[c.EVENTS].find({"bot_id": bot_id, "user_id": user_id})
+                  .sort([("ts", ASCENDING), ("seq", ASCENDING)]))
+        return [event_from_document(doc) async for doc in cursor]
+
+    async def _write_outbox(self, groups: Mapping[_User, list[Event]],
                             key_of: Mapping[int, str]) -> None:
         webhooks = WebhookStore.of(self.db)
-        subscriptions = {bot_id: subs for bot_id in {chunk[0].bot_id for _, chunk in chunks}
+        subscriptions = {bot_id: subs for bot_id in {bot for bot, _ in groups}
                          if (subs := await webhooks.subscriptions(bot_id))}
         if not subscriptions:
             return
-        users = {(chunk[0].bot_id, chunk[0].user_id) for _, chunk in chunks
-                 if chunk[0].bot_id in subscriptions}
+        users = [user for user in groups if user[0] in subscriptions]
         query = {"_id": {"$in": [profile_id(b, u) for b, u in users]}}
         created_by = {(doc["bot_id"], doc["user_id"]): doc.get("created_by")
                       async for doc in self.db[c.PROFILES].find(
                           query, {"_id": 0, "bot_id": 1, "user_id": 1, "created_by": 1})}
+        chunks = [(chunk_token(groups[user]), groups[user]) for user in users]
         entries = outbox_entries(chunks, subscriptions, created_by, key_of, utc_now())
         await webhooks.add_outbox_entries(entries)
 
@@ -220,8 +323,7 @@ def event_key(event: Event) -> str:
     return f"{profile_id(event.bot_id, event.user_id)}:{event.id}"
 
 
-def event_document(event: Event, key: str, chunk_token: int,
-                   recorded_at: datetime) -> dict[str, Any]:
+def event_document(event: Event, key: str, recorded_at: datetime) -> dict[str, Any]:
     """An event as stored in the ``events`` collection (``key`` is its :func:`event_key`)."""
     return {
         "_id": key,
@@ -233,6 +335,47 @@ def event_document(event: Event, key: str, chunk_token: int,
         "ts": event.ts,
         "channel": event.channel,
         "data": event.data,
-        "chunk": chunk_token,
         "recorded_at": recorded_at,
     }
+
+
+def event_from_document(doc: Mapping[str, Any]) -> Event:
+    return Event(doc["bot_id"], doc["user_id"], EventType(doc["type"]), doc["data"], doc["eid"],
+                 to_utc(doc["ts"]), doc.get("channel"))
+
+
+class _Refused(Exception):
+    """The server refused some documents of an insert for a reason other than a duplicate."""
+
+    def __init__(self, indexes: dict[int, str]) -> None:
+        super().__init__(f"{len(indexes)} documents refused")
+        self.indexes = indexes
+
+
+def _encoding_problem(doc: Mapping[str, Any]) -> str | None:
+    try:
+        bson.encode(doc)
+    except _UNENCODABLE as exc:
+        text = str(exc).encode("utf-8", "replace").decode("utf-8")
+        return f"the database cannot store it: {text}"[:300]
+    return None
+
+
+def _unstorable(event: Event, reason: str) -> Event:
+    data = {"name": UNSTORABLE, "type": str(event.type), "reason": reason}
+    return replace(event, type=EventType.CUSTOM, data=data)
+
+
+def _rev_guard(state: _ProfileState | None) -> dict[str, Any]:
+    if state is None or state.rev is None:
+        return {"rev": {"$exists": False}}
+    return {"rev": state.rev}
+
+
+def _follows(state: _ProfileState | None, group: Sequence[Event]) -> bool:
+    """Whether ``group`` (in time order) comes after everything the profile holds."""
+    if state is None:
+        return True
+    if state.rev is None or state.last_event_at is None:
+        return False  # a profile from before revisions: rebuild it once
+    return group[0].ts > to_utc(state.last_event_at)

@@ -1,21 +1,24 @@
 """From captured events to profile changes. Pure: no I/O.
 
-``CaptureStore.ingest`` calls these functions and makes one database round
-trip per step; everything that decides *what* changes lives here so it can be read
-and tested without a database.
+A profile is a fold of its user's timeline: :func:`fold` walks the events in
+time order (events of one millisecond in the order they were stored) and says
+what the profile holds. ``CaptureStore.ingest`` writes it in one of two ways:
+:func:`delta_update` adds a batch of new events to a profile known to hold
+everything older, and :func:`rebuild_update` sets the fold of the whole
+timeline. Everything that decides *what* changes lives here, so it can be
+read and tested without a database.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from plugin.core.constants import APPLIED_CHUNKS, PROFILE_CHUNK_EVENTS
-from plugin.core.events import Event, EventType
+from plugin.core.events import BULK_UPDATE, Event, EventType
 from plugin.core.properties import (
     SYSTEM_PROPERTIES,
     InvalidValue,
@@ -26,8 +29,8 @@ from plugin.core.properties import (
     validate_value,
 )
 
-__all__ = ["MESSAGE_TYPES", "Rejection", "check_property_values",
-           "profile_chunks", "chunk_token", "profile_update"]
+__all__ = ["MESSAGE_TYPES", "Rejection", "ProfileFold", "check_property_values", "fold",
+           "delta_update", "rebuild_update", "by_user", "chunk_token", "EVENT_DERIVED_FIELDS"]
 
 MESSAGE_TYPES = frozenset({EventType.USER_MESSAGE, EventType.BOT_MESSAGE})
 
@@ -92,86 +95,154 @@ def _property_for(
     return prop
 
 
-def profile_chunks(events: Iterable[Event]) -> dict[tuple[str, str], list[list[Event]]]:
-    """Each user's events in time order, cut into chunks of at most
-    ``PROFILE_CHUNK_EVENTS``. The same events in the same order always give
-    the same chunks, so a retried batch reproduces the tokens it left on the
-    profile."""
-    by_user: dict[tuple[str, str], list[Event]] = defaultdict(list)
+def by_user(events: Iterable[Event]) -> dict[tuple[str, str], list[Event]]:
+    """Each user's events in time order; events of one millisecond keep the
+    order they came in (the sort is stable)."""
+    grouped: dict[tuple[str, str], list[Event]] = defaultdict(list)
     for event in events:
-        by_user[(event.bot_id, event.user_id)].append(event)
-    chunks = {}
-    for key, user_events in by_user.items():
-        # Stable: events of the same millisecond keep the order they came in.
-        ordered = sorted(user_events, key=lambda e: e.ts)
-        chunks[key] = [ordered[i:i + PROFILE_CHUNK_EVENTS]
-                       for i in range(0, len(ordered), PROFILE_CHUNK_EVENTS)]
-    return chunks
+        grouped[(event.bot_id, event.user_id)].append(event)
+    return {key: sorted(user_events, key=lambda e: e.ts) for key, user_events in grouped.items()}
 
 
-def chunk_token(chunk: list[Event]) -> int:
-    """A 63-bit fingerprint of a chunk's event ids."""
-    digest = hashlib.blake2b("\x00".join(e.id for e in chunk).encode(), digest_size=8).digest()
+def chunk_token(events: Sequence[Event]) -> int:
+    """A 63-bit fingerprint of some events' ids (names CRM entries of a group)."""
+    digest = hashlib.blake2b("\x00".join(e.id for e in events).encode(),
+                             digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 1
 
 
-def profile_update(events: list[Event], now: datetime, token: int) -> dict[str, Any]:
-    """The update document applying ``events`` (one bot, one user) to a profile.
+# The profile fields a fold decides; everything else on a profile (segments,
+# source, test, bookkeeping) is set once, when the profile is made, or by
+# the capability that owns it.
+EVENT_DERIVED_FIELDS = (
+    "channel", "last_user_message", "last_user_message_at", "current_message",
+    "current_module", "current_campaign", "assigned_to", "attributes", "message_count",
+    "last_message_at", "created_at",
+)
 
-    Events are applied in timestamp order; for "last/current" fields the
-    latest event of the batch wins. Paths never appear in two operators
-    (MongoDB refuses such updates), which is why ``attributes`` and
-    ``message_count`` are not initialised on insert: readers default them.
-    """
-    ordered = sorted(events, key=lambda e: e.ts)
-    first = ordered[0]
-    set_fields: dict[str, Any] = {"updated_at": now}
-    message_count = 0
+
+@dataclass(slots=True)
+class ProfileFold:
+    """What a run of one user's events, taken in order, says about the profile."""
+
+    latest: dict[str, Any] = field(default_factory=dict)  # last value wins
+    attributes: dict[str, Any] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)  # attributes a bulk update unset
+    message_count: int = 0
     last_message_at: datetime | None = None
-    for event in ordered:
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+
+    def add(self, event: Event) -> None:
         data = event.data
+        self.first_at = event.ts if self.first_at is None else min(self.first_at, event.ts)
+        self.last_at = event.ts if self.last_at is None else max(self.last_at, event.ts)
         if event.channel:
-            set_fields["channel"] = event.channel
+            self.latest["channel"] = event.channel
         if event.type in MESSAGE_TYPES:
-            message_count += 1
-            last_message_at = event.ts
+            self.message_count += 1
+            self.last_message_at = event.ts
         match event.type:
             case EventType.USER_MESSAGE:
-                set_fields["last_user_message"] = data.get("text") or data.get("payload")
-                set_fields["last_user_message_at"] = event.ts
+                self.latest["last_user_message"] = data.get("text") or data.get("payload")
+                self.latest["last_user_message_at"] = event.ts
             case EventType.BOT_MESSAGE:
-                set_fields["current_message"] = data.get("text")
+                self.latest["current_message"] = data.get("text")
             case EventType.MODULE_ENTERED:
-                set_fields["current_module"] = data["module"]
+                self.latest["current_module"] = data["module"]
                 if data.get("campaign"):
-                    set_fields["current_campaign"] = data["campaign"]
+                    self.latest["current_campaign"] = data["campaign"]
             case EventType.PROPERTY_SET if not data.get("rejected"):
-                set_fields[f"attributes.{data['property']}"] = data["value"]
+                self._set_attribute(data["property"], data["value"])
             case EventType.HANDOVER:
-                set_fields["assigned_to"] = data["to"]
+                self.latest["assigned_to"] = data["to"]
+            case EventType.CUSTOM if data.get("name") == BULK_UPDATE:
+                for name, value in data.get("set", {}).items():
+                    self._set_attribute(name, value)
+                for name in data.get("unset", []):
+                    self.attributes.pop(name, None)
+                    self.removed.add(name)
             case _:
                 pass
+
+    def _set_attribute(self, name: str, value: Any) -> None:
+        self.attributes[name] = value
+        self.removed.discard(name)
+
+    def fields(self) -> dict[str, Any]:
+        """The event-derived fields of a profile holding exactly these events."""
+        shown: dict[str, Any] = {**self.latest, "attributes": dict(self.attributes),
+                                 "message_count": self.message_count}
+        if self.last_message_at is not None:
+            shown["last_message_at"] = self.last_message_at
+        if self.first_at is not None:
+            shown["created_at"] = self.first_at
+        return shown
+
+
+def fold(events: Iterable[Event]) -> ProfileFold:
+    """Fold events (one bot, one user) in time order; see :func:`by_user`."""
+    folded = ProfileFold()
+    for event in sorted(events, key=lambda e: e.ts):
+        folded.add(event)
+    return folded
+
+
+def _on_insert(first: Event, set_paths: Iterable[str], created_by: str) -> dict[str, Any]:
     on_insert: dict[str, Any] = {
         "bot_id": first.bot_id,
         "user_id": first.user_id,
         "source": first.source or "api",
         "segments": [],
         "test": first.source == "simulator",
-        # Which chunk made the profile: CRM sync's profile.created, even on a retried batch.
-        "created_by": token,
+        # The event whose write made the profile: CRM sync's profile.created,
+        # sent once even when that write is retried.
+        "created_by": created_by,
     }
-    if "assigned_to" not in set_fields:
+    paths = set(set_paths)
+    if "assigned_to" not in paths:
         on_insert["assigned_to"] = "bot"
-    if "channel" not in set_fields:
+    if "channel" not in paths:
         on_insert["channel"] = None
+    return on_insert
+
+
+def delta_update(events: Sequence[Event], now: datetime, created_by: str) -> dict[str, Any]:
+    """The update adding ``events`` (one bot, one user, none on the profile
+    yet, none older than what it holds) to a profile.
+
+    Paths never appear in two operators (MongoDB refuses such updates), which
+    is why ``attributes`` and ``message_count`` are not initialised on
+    insert: readers default them.
+    """
+    folded = fold(events)
+    set_fields: dict[str, Any] = {"updated_at": now, **folded.latest}
+    set_fields.update({f"attributes.{k}": v for k, v in folded.attributes.items()})
     update: dict[str, Any] = {
         "$set": set_fields,
-        "$setOnInsert": on_insert,
-        "$min": {"created_at": first.ts},
-        "$push": {"applied_chunks": {"$each": [token],
-                                     "$slice": -APPLIED_CHUNKS}},
+        "$setOnInsert": _on_insert(min(events, key=lambda e: e.ts), set_fields, created_by),
+        "$min": {"created_at": folded.first_at},
+        "$max": {"last_event_at": folded.last_at},
+        "$inc": {"rev": 1, "events_folded": len(events)},
     }
-    if message_count:
-        update["$inc"] = {"message_count": message_count}
-        update["$max"] = {"last_message_at": last_message_at}
+    if folded.removed:
+        update["$unset"] = {f"attributes.{name}": "" for name in folded.removed}
+    if folded.message_count:
+        update["$inc"]["message_count"] = folded.message_count
+        update["$max"]["last_message_at"] = folded.last_message_at
     return update
+
+
+def rebuild_update(timeline: Sequence[Event], now: datetime, origin: Event,
+                   created_by: str) -> dict[str, Any]:
+    """The update making a profile the fold of its user's whole ``timeline``
+    (oldest first); ``origin`` is the event whose write makes the profile if
+    there is none yet (its source is the profile's)."""
+    folded = fold(timeline)
+    set_fields: dict[str, Any] = {"updated_at": now, "last_event_at": folded.last_at,
+                                  "events_folded": len(timeline), **folded.fields()}
+    return {
+        "$set": set_fields,
+        "$setOnInsert": _on_insert(origin, set_fields, created_by),
+        "$inc": {"rev": 1},
+    }

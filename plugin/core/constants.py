@@ -24,13 +24,6 @@ EXPORT_BUCKET = "exports"
 # GridFS bucket holding uploaded import files until their job is done (file id = job id).
 IMPORT_BUCKET = "import_files"
 
-# Capture applies a user's events to the profile in chunks of at most this
-# many, and the profile remembers a token for each of its last APPLIED_CHUNKS
-# chunks, so a retried batch is not counted twice (see CaptureStore.ingest). Small
-# on purpose: the embedded server's update cost grows with that array.
-PROFILE_CHUNK_EVENTS = 50
-APPLIED_CHUNKS = 32
-
 MAX_EVENTS_PER_REQUEST = 1000
 MAX_BODY_BYTES = 1024 * 1024
 TIMELINE_DEFAULT_LIMIT = 50
@@ -50,6 +43,12 @@ JOB_CHUNK_USERS = 50
 JOB_LEASE_S = 30.0
 JOB_POLL_INTERVAL_S = 0.2
 JOB_DRAIN_S = 5.0
+# Jobs one worker works on at once, and holds in all (a job waiting out its
+# rate limit holds no slot); a bot has one job running at a time.
+JOB_CONCURRENCY = 4
+JOB_MAX_HELD = 16
+# A rate-limited job about to wait longer than this first records whom it reached.
+JOB_RECORD_BEFORE_WAIT_S = 1.0
 DELIVERY_DRAIN_S = 5.0  # how long a stopping server lets a delivery round finish
 JOB_MAX_FAILURES_KEPT = 50
 HOUSEKEEPING_INTERVAL_S = 300.0

@@ -24,7 +24,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from plugin.core.events import Event, EventType
+from plugin.core.events import BULK_UPDATE, Event, EventType
 from plugin.core.profiles import profile_id
 
 __all__ = [
@@ -67,10 +67,6 @@ class DeliveryState(StrEnum):
     SKIPPED = "skipped"  # the user was not in the webhook's audience
 
 
-# A captured custom event that changes the profile (plugin.jobs.worker' bulk update).
-_BULK_UPDATE = "bulk_update"
-
-
 @dataclass(frozen=True, slots=True)
 class Subscription:
     """An active webhook as capture needs it: its id and the events it wants."""
@@ -107,7 +103,7 @@ def _changed_properties(chunk: Sequence[Event]) -> list[str]:
             changed[event.data["property"]] = None
         elif event.type is EventType.HANDOVER:
             changed["assigned_to"] = None
-        elif event.type is EventType.CUSTOM and event.data.get("name") == _BULK_UPDATE:
+        elif event.type is EventType.CUSTOM and event.data.get("name") == BULK_UPDATE:
             for name in [*event.data.get("set", {}), *event.data.get("unset", [])]:
                 changed[name] = None
     return list(changed)
@@ -120,14 +116,14 @@ def _entry_id(webhook_id: str, what: str) -> str:
 def outbox_entries(
     chunks: Iterable[tuple[int, Sequence[Event]]],
     subscriptions: Mapping[str, Sequence[Subscription]],
-    created_by: Mapping[tuple[str, str], int],
+    created_by: Mapping[tuple[str, str], str],
     event_keys: Mapping[int, str],
     now: datetime,
 ) -> list[dict[str, Any]]:
     """The outbox entries for ``chunks`` (token, one user's events in time order).
 
     ``subscriptions`` maps bot id → its active webhooks; ``created_by`` maps
-    (bot, user) → the token of the chunk that created the profile;
+    (bot, user) → the stored ``_id`` of the event whose write created the profile;
     ``event_keys`` maps ``id(event)`` → its stored ``_id``. Entries come in
     delivery order: the profile's creation first, then one per event, then
     one ``profile.updated`` for the chunk if it changed properties.
@@ -140,7 +136,7 @@ def outbox_entries(
             continue
         profile = (first.bot_id, first.user_id)
         described: list[tuple[WebhookEvent, str, datetime, dict[str, Any], str | None]] = []
-        if created_by.get(profile) == token:
+        if created_by.get(profile) in {event_keys[id(event)] for event in chunk}:
             described.append((WebhookEvent.PROFILE_CREATED, "created", first.ts,
                               {"channel": first.channel, "source": first.source}, None))
         for event in chunk:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from plugin.capture.update import check_property_values, chunk_token, profile_chunks, profile_update
+from plugin.capture.update import (
+    by_user,
+    check_property_values,
+    chunk_token,
+    delta_update,
+    fold,
+    rebuild_update,
+)
 from plugin.core import events as ev
 from plugin.core.properties import custom_property
 
@@ -23,32 +30,32 @@ def test_latest_event_wins_and_messages_are_counted() -> None:
         ev.api_call("b", "u", "crm", method="GET", url="x", status=200, latency_ms=3, ok=True,
                     ts=at(4)),
     ]
-    update = profile_update(events, now=at(10), token=7)
+    update = delta_update(events, now=at(10), created_by="k1")
     assert update["$set"] == {
         "updated_at": at(10), "channel": "web",
         "last_user_message": "first", "last_user_message_at": at(1),
         "current_message": "second", "current_module": "checkout", "current_campaign": "sale",
     }
-    assert update["$inc"] == {"message_count": 2}
-    assert update["$max"] == {"last_message_at": at(2)}
+    assert update["$inc"] == {"message_count": 2, "rev": 1}
+    assert update["$max"] == {"last_message_at": at(2), "last_event_at": at(4)}
     assert update["$min"] == {"created_at": at(1)}
     assert update["$setOnInsert"]["assigned_to"] == "bot"
-    assert update["$push"]["applied_chunks"]["$each"] == [7]
+    assert update["$setOnInsert"]["created_by"] == "k1"
 
 
 def test_no_path_is_in_two_operators() -> None:
     events = [ev.handover("b", "u", "human:jo", ts=at(1)),
               ev.property_set("b", "u", "x", 1, ts=at(2)),
               ev.user_message("b", "u", "hi", channel="whatsapp", ts=at(3))]
-    update = profile_update(events, now=at(4), token=7)
+    update = delta_update(events, now=at(4), created_by="k")
     paths = [path for op in update.values() for path in op]
     assert len(paths) == len(set(paths)), paths
     assert update["$set"]["assigned_to"] == "human:jo"
 
 
 def test_non_message_events_leave_message_fields_alone() -> None:
-    update = profile_update([ev.branch("b", "u", "vip", ts=at(1))], now=at(2), token=7)
-    assert "$inc" not in update and "$max" not in update
+    update = delta_update([ev.branch("b", "u", "vip", ts=at(1))], now=at(2), created_by="k")
+    assert update["$inc"] == {"rev": 1} and update["$max"] == {"last_event_at": at(1)}
     assert update["$set"] == {"updated_at": at(2)}
 
 
@@ -69,26 +76,49 @@ def test_property_values_are_checked_against_the_bots_schema() -> None:
     ]
     assert [bool(e.data.get("rejected")) for e in checked] == [False, True, True, False, True]
     assert new_defs == [("b", custom_property("likes", "list"))]
-    rejected_update = profile_update(checked[1:3], now=at(1), token=7)
+    rejected_update = delta_update(checked[1:3], now=at(1), created_by="k")
     assert not any(path.startswith("attributes.") for path in rejected_update["$set"])
 
 
-def test_chunks_are_per_user_in_time_order_and_reproducible() -> None:
+def test_groups_are_per_user_in_time_order_and_tokens_reproducible() -> None:
     many = [ev.user_message("b", "chatty", f"m{i}", ts=at(i)) for i in range(120)]
     other = [ev.user_message("b", "quiet", "hi", ts=at(5))]
-    chunks = profile_chunks(list(reversed(many)) + other)
-    assert [len(c) for c in chunks[("b", "chatty")]] == [50, 50, 20]
-    assert [e.data["text"] for e in chunks[("b", "chatty")][0][:3]] == ["m0", "m1", "m2"]
-    assert chunks[("b", "quiet")] == [other]
-    again = profile_chunks(many + other)
-    assert [chunk_token(c) for c in again[("b", "chatty")]] == [
-        chunk_token(c) for c in chunks[("b", "chatty")]]
+    groups = by_user(list(reversed(many)) + other)
+    assert [e.data["text"] for e in groups[("b", "chatty")][:3]] == ["m0", "m1", "m2"]
+    assert groups[("b", "quiet")] == other
+    assert chunk_token(by_user(many)[("b", "chatty")]) == chunk_token(groups[("b", "chatty")])
     assert chunk_token(many[:50]) != chunk_token(many[:49])
 
 
 def test_events_of_one_millisecond_keep_their_order() -> None:
     same = at(1)
     events = [ev.bot_message("b", "u", f"m{i}", ts=same) for i in range(30)]
-    chunks = profile_chunks(events)[("b", "u")]
-    assert [e.data["text"] for e in chunks[0]] == [f"m{i}" for i in range(30)]
-    assert profile_update(events, now=at(2), token=1)["$set"]["current_message"] == "m29"
+    assert [e.data["text"] for e in by_user(events)[("b", "u")]] == [f"m{i}" for i in range(30)]
+    assert delta_update(events, now=at(2), created_by="k")["$set"]["current_message"] == "m29"
+
+
+def test_a_fold_is_the_same_whatever_the_grouping() -> None:
+    events = [ev.user_message("b", "u", "hi", ts=at(1), channel="web"),
+              ev.property_set("b", "u", "email", "a@b.co", ts=at(2)),
+              ev.bot_message("b", "u", "hello", ts=at(3)),
+              ev.custom("b", "u", "bulk_update", {"set": {"tier": "gold"}, "unset": ["email"]},
+                        ts=at(4)),
+              ev.handover("b", "u", "human:jo", ts=at(5))]
+    whole = fold(events).fields()
+    assert whole == {"channel": "web", "last_user_message": "hi",
+                     "last_user_message_at": at(1), "current_message": "hello",
+                     "assigned_to": "human:jo", "attributes": {"tier": "gold"},
+                     "message_count": 2, "last_message_at": at(3), "created_at": at(1)}
+    assert fold(list(reversed(events))).fields() == whole
+
+
+def test_a_rebuild_sets_every_derived_field_and_a_delta_unsets_what_a_bulk_update_removed(
+        ) -> None:
+    events = [ev.property_set("b", "u", "email", "a@b.co", ts=at(1)),
+              ev.custom("b", "u", "bulk_update", {"set": {}, "unset": ["email"]}, ts=at(2))]
+    rebuilt = rebuild_update(events, now=at(3), origin=events[0], created_by="k")
+    assert rebuilt["$set"]["attributes"] == {} and rebuilt["$set"]["message_count"] == 0
+    assert rebuilt["$set"]["last_event_at"] == at(2) and rebuilt["$inc"] == {"rev": 1}
+    delta = delta_update(events, now=at(3), created_by="k")
+    assert delta["$unset"] == {"attributes.email": ""}
+    assert "attributes.email" not in delta["$set"]
