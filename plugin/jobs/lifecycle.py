@@ -12,6 +12,9 @@ lease while reporting progress, then finish, fail — or be cancelled.
   running under this owner (cancelled, or taken over after the lease ran
   out) the run is *lost* and stops.
 * **finish / fail** — :meth:`JobRun.finish`, :meth:`JobRun.fail`.
+* **pause** — a runner waiting for time to pass (a rate limit) calls
+  :meth:`JobRun.pause`: the run gives its worker slot up meanwhile, renews
+  the lease, and wakes at once when the worker shuts down.
 * **release** — a worker shutting down hands an unfinished job back
   (:meth:`JobRun.release`): its lease runs out now and any worker resumes it.
 * **cancel** — :func:`cancel_job`, by anyone, at any time.
@@ -21,12 +24,16 @@ A service over :class:`~plugin.jobs.store.JobStore`; it knows no HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
 from typing import Any
 
 from plugin.audience.profile_store import ProfileStore
 from plugin.core import constants as c
+from plugin.core.background import sleep_unless
 from plugin.core.errors import AudienceError, NotFound
 from plugin.core.events import utc_now
 from plugin.db.database import Database
@@ -96,13 +103,19 @@ class JobRun:
     """One worker's hold on one running job, from its claim to its end.
 
     ``stopping`` tells the code doing the work to stop at the next step: the
-    job is lost, the worker is shutting down, or (``stop_after``, for tests
-    and fault drills) it has made that many steps and should stop as a
-    worker that died would, leaving the job running and leased.
+    job is lost, the worker is shutting down (``shutdown`` is set), or
+    (``stop_after``, for tests and fault drills) it has made that many steps
+    and should stop as a worker that died would, leaving the job running and
+    leased.
+
+    ``async with run:`` holds one of the worker's ``slots`` (the jobs that may
+    work at once) while the runner works; :meth:`pause` gives it up while
+    the run only waits.
     """
 
     def __init__(self, db: Database, job: Job, owner: str, *, lease_s: float = c.JOB_LEASE_S,
-                 shutting_down: Callable[[], bool] = lambda: False,
+                 shutdown: asyncio.Event | None = None,
+                 slots: asyncio.Semaphore | None = None,
                  stop_after: int | None = None) -> None:
         self.db = db
         self.job = job
@@ -112,8 +125,18 @@ class JobRun:
         self.lost = False  # cancelled, or taken over by another worker
         self.settled = False  # finished or failed by this run
         self.halted = False  # a progress report said to stop
-        self._shutting_down = shutting_down
+        self._shutdown = shutdown or asyncio.Event()
+        self._slots = slots
+        self._holding = False  # one of the slots
         self._stop_after = stop_after
+
+    async def __aenter__(self) -> JobRun:
+        await self._occupy()
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        traceback: TracebackType | None) -> None:
+        self._vacate()
 
     @property
     def job_id(self) -> str:
@@ -121,7 +144,7 @@ class JobRun:
 
     @property
     def shutting_down(self) -> bool:
-        return self._shutting_down()
+        return self._shutdown.is_set()
 
     @property
     def stopping(self) -> bool:
@@ -157,6 +180,34 @@ class JobRun:
     async def fail(self, error: str) -> None:
         await self._settle(JobStatus.FAILED, {"error": error[:500]})
 
+    async def renew(self) -> bool:
+        """Renew the lease without reporting progress; False (and the run is
+        lost) when the job is no longer this worker's."""
+        updated = await JobStore.of(self.db).advance_job(
+            self.job_id, self.owner, lease_end(utc_now(), self.lease_s))
+        if updated is None:
+            self.lost = True
+            return False
+        self.job = updated
+        return True
+
+    async def pause(self, seconds: float) -> bool:
+        """Let ``seconds`` pass (a rate limit's wait) without holding a worker
+        slot, renewing the lease meanwhile; the wait ends at once when the
+        worker shuts down. Whether to go on (False: stop now)."""
+        deadline = time.monotonic() + seconds
+        self._vacate()
+        try:
+            while not self.stopping and (left := deadline - time.monotonic()) > 0:
+                # A third of the lease: a renewal may fail once and the lease still holds.
+                await sleep_unless(self._shutdown, min(left, self.lease_s / 3))
+                if not self.stopping and time.monotonic() < deadline:
+                    await self.renew()
+        finally:
+            if not self.stopping:  # one stopping needs no slot to tidy up
+                await self._occupy()
+        return not self.stopping
+
     async def release(self) -> None:
         """Hand the unfinished job back: another worker may resume it at once.
         Best effort: a database that is away leaves the lease to run out."""
@@ -164,6 +215,16 @@ class JobRun:
             return
         with contextlib.suppress(AudienceError):
             await JobStore.of(self.db).release_job(self.job_id, self.owner, utc_now())
+
+    async def _occupy(self) -> None:
+        if self._slots is not None and not self._holding:
+            await self._slots.acquire()
+            self._holding = True
+
+    def _vacate(self) -> None:
+        if self._slots is not None and self._holding:
+            self._slots.release()
+            self._holding = False
 
     async def _settle(self, status: JobStatus, fields: Mapping[str, Any]) -> None:
         settled = await JobStore.of(self.db).settle_job(self.job_id, self.owner, status,
@@ -175,6 +236,7 @@ class JobRun:
 
 
 # A job kind plugs in as a runner: it does the job's work through its JobRun,
-# reports progress with run.advance() or run.report_rows(), stops when
-# run.stopping, and ends with run.finish(); an exception fails the job.
+# reports progress with run.advance() or run.report_rows(), waits with
+# run.pause(), stops when run.stopping, and ends with run.finish(); an
+# exception fails the job.
 JobRunner = Callable[[JobRun], Awaitable[None]]

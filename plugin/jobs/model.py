@@ -25,7 +25,7 @@ from typing import Any, NotRequired, TypedDict
 
 from plugin.core import constants as c
 
-__all__ = ["ACTIVE", "FINISHED", "Failure", "Job", "JobKind", "JobStatus", "lease_end",
+__all__ = ["ACTIVE", "CLAIMED", "FINISHED", "Failure", "Job", "JobKind", "JobStatus", "lease_end",
            "new_job"]
 
 
@@ -48,6 +48,11 @@ class JobStatus(StrEnum):
 # A job that may still change; one that never will again.
 ACTIVE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 FINISHED = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+# A per-user job marker's state from when a worker takes the user until it
+# settles what it did (see plugin.jobs.worker).
+CLAIMED = "claimed"
 
 
 class Failure(TypedDict):

@@ -16,7 +16,7 @@ from pymongo.errors import BulkWriteError
 
 from plugin.core import constants as c
 from plugin.db.database import Repository, duplicate_key_indexes, reports_unavailable
-from plugin.jobs.model import ACTIVE, Failure, Job, JobKind, JobStatus
+from plugin.jobs.model import ACTIVE, CLAIMED, Failure, Job, JobKind, JobStatus
 
 __all__ = ['JobStore']
 
@@ -44,17 +44,23 @@ class JobStore(Repository):
     async def claim_job(self, owner: str, lease_until: datetime, now: datetime,
                         kinds: Iterable[str]) -> Job | None:
         """Atomically take a queued job, or a running one whose lease ran out, of
-        one of ``kinds`` (those the worker can run)."""
+        one of ``kinds`` (those the worker can run), oldest first — of a bot
+        that has no job running under a live lease, so that one bot's long job
+        does not keep the others waiting. (Two workers claiming at the same
+        instant may each take one of a bot's jobs: the rule is for fairness,
+        not correctness.)"""
         jobs = self.db[c.JOBS]
-        kind = {"$in": sorted(map(str, kinds))}
+        busy = await jobs.distinct("bot_id", {"status": str(JobStatus.RUNNING),
+                                              "lease_until": {"$gte": now}})
+        free = {"kind": {"$in": sorted(map(str, kinds))}, "bot_id": {"$nin": busy}}
         claimed = await jobs.find_one_and_update(
-            {"status": str(JobStatus.QUEUED), "kind": kind},
+            {"status": str(JobStatus.QUEUED), **free},
             {"$set": {"status": str(JobStatus.RUNNING), "owner": owner,
                       "lease_until": lease_until, "started_at": now}, "$inc": {"attempts": 1}},
             sort=[("created_at", ASCENDING)], return_document=ReturnDocument.AFTER)
         if claimed is None:
             claimed = await jobs.find_one_and_update(
-                {"status": str(JobStatus.RUNNING), "kind": kind, "lease_until": {"$lt": now}},
+                {"status": str(JobStatus.RUNNING), "lease_until": {"$lt": now}, **free},
                 {"$set": {"owner": owner, "lease_until": lease_until},
                  "$inc": {"attempts": 1}},
                 sort=[("created_at", ASCENDING)], return_document=ReturnDocument.AFTER)
@@ -124,6 +130,14 @@ class JobStore(Repository):
         except BulkWriteError as exc:
             return {docs[i]["_id"] for i in duplicate_key_indexes(exc)}
         return set()
+
+    @reports_unavailable
+    async def unclaim_markers(self, keys: list[str], owner: str) -> None:
+        """Remove ``owner``'s ``claimed`` markers of users it has not acted for
+        (it stopped in the middle of a chunk), so a resumed chunk acts for them."""
+        if keys:
+            await self.db[c.JOB_MARKERS].delete_many(
+                {"_id": {"$in": keys}, "state": CLAIMED, "owner": owner})
 
     @reports_unavailable
     async def settle_markers(self, outcomes: list[tuple[str, dict[str, Any]]]) -> None:

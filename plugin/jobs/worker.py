@@ -30,7 +30,23 @@ workflow start):
    ("interrupted") and is *not* sent the message again — at most once
    rather than maybe twice.
 
+A worker that stops in the middle of a chunk — it is shutting down while a
+rate limit makes it wait, or the job was cancelled meanwhile — acts for no
+one more: it records what it did, settles those users' markers, and removes
+its ``claimed`` markers of the users it has not acted for (it knows it has
+not: it never called their connector), all before it hands the job back;
+the chunk, not advanced, resumes from its start and acts only for them.
+Before a long wait for its rate limit the worker records whom it has
+reached so far (steps 2 and 3 for them), and while it waits it renews the
+lease, so a slow job is never taken over behind its back.
+
 Bulk updates need no markers: setting the same values again is harmless.
+
+Several jobs run at once, fairly: a worker works on up to ``concurrency``
+jobs at a time (a job waiting out its rate limit gives its slot up), and
+claims no job of a bot that already has one running under a live lease, so
+one bot's week-long broadcast delays neither another bot's export nor a
+shutdown.
 
 A service over :class:`~plugin.jobs.store.JobStore` (and the profile and
 capture repositories) and the connector registry; it knows no HTTP and
@@ -61,7 +77,7 @@ from plugin.core.events import utc_now
 from plugin.db.database import Database
 from plugin.handover.channels import ChannelConnector, ConnectorRegistry
 from plugin.jobs.lifecycle import JobRun, JobRunner, target_id
-from plugin.jobs.model import Failure, Job, JobKind, lease_end
+from plugin.jobs.model import CLAIMED, Failure, Job, JobKind, lease_end
 from plugin.jobs.store import JobStore
 
 __all__ = [
@@ -75,7 +91,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 BROADCAST_SOURCE = "broadcast"
-CLAIMED = "claimed"
 CHUNKED_KINDS = (JobKind.BROADCAST, JobKind.WORKFLOW, JobKind.BULK_UPDATE)
 
 
@@ -107,29 +122,40 @@ class _Pacer:
         self._interval = 1.0 / rate if rate else 0.0
         self._next = time.monotonic()
 
-    async def wait(self) -> None:
-        if not self._interval:
-            return
-        now = time.monotonic()
-        if self._next > now:
-            await asyncio.sleep(self._next - now)
-        self._next = max(self._next, now) + self._interval
+    def due_in(self) -> float:
+        """Seconds until the next action's turn."""
+        return max(0.0, self._next - time.monotonic()) if self._interval else 0.0
+
+    async def wait(self, run: JobRun) -> bool:
+        """Wait for the next action's turn (:meth:`JobRun.pause`); False when the
+        run must stop first."""
+        if self._interval:
+            now = time.monotonic()
+            if self._next > now and not await run.pause(self._next - now):
+                return False
+            self._next = max(self._next, now) + self._interval
+        return not run.stopping
 
 
 class JobWorker:
-    """Claims jobs from the database and runs them, one at a time.
+    """Claims jobs from the database and runs several at once, fairly.
 
     It runs the chunked kinds itself and any other kind through the runner
-    given for it in ``runners``; it claims only kinds it can run.
-    ``start()`` begins polling; ``close()`` stops taking work, lets the
-    current job reach its next step for up to ``drain_s`` seconds, then
-    cancels, and hands an unfinished job back (its lease expires now) so
-    another worker resumes it at once.
+    given for it in ``runners``; it claims only kinds it can run. Up to
+    ``concurrency`` jobs work at once, and it holds at most ``max_held`` (the
+    others wait out a rate limit); it claims no job of a bot that has one
+    running (see :meth:`JobStore.claim_job`).
+
+    ``start()`` begins polling; ``close()`` stops taking work, lets each job
+    reach its next step (one waiting for its rate limit stops at once) for up
+    to ``drain_s`` seconds, then cancels, and hands every unfinished job back
+    (its lease expires now) so another worker resumes it at once.
     """
 
     def __init__(self, db: Database, connectors: ConnectorRegistry, *,
                  owner: str | None = None, lease_s: float = c.JOB_LEASE_S,
                  poll_s: float = c.JOB_POLL_INTERVAL_S,
+                 concurrency: int = c.JOB_CONCURRENCY, max_held: int = c.JOB_MAX_HELD,
                  runners: Mapping[str, JobRunner] | None = None,
                  housekeeping: Sequence[Callable[[Database], Awaitable[object]]] = ()) -> None:
         self.db = db
@@ -143,9 +169,13 @@ class JobWorker:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_s = lease_s
         self.poll_s = poll_s
+        self.max_held = max(1, max_held)
+        self._slots = asyncio.BoundedSemaphore(max(1, concurrency))
         self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()  # a job ended, or close() was called
         self._task: asyncio.Task[None] | None = None
-        self._current: JobRun | None = None
+        self._jobs: set[asyncio.Task[None]] = set()
+        self._held: dict[str, JobRun] = {}  # the jobs this worker holds, by id
 
     async def start(self) -> JobWorker:
         self._task = asyncio.create_task(self._poll_forever(), name=f"job-worker {self.owner}")
@@ -153,23 +183,19 @@ class JobWorker:
 
     async def close(self, drain_s: float = c.JOB_DRAIN_S) -> None:
         self._stopping.set()
+        self._wake.set()
         task, self._task = self._task, None
-        if task is None:
-            return
-        await drain_then_cancel(task, drain_s)
-        if self._current is not None:  # cancelled in the middle of a step
-            await self._current.release()
-            self._current = None
+        if task is not None:
+            await drain_then_cancel(task, drain_s)
+        for run in list(self._held.values()):  # cancelled in the middle of a step
+            await run.release()
+        self._held.clear()
 
     async def run_once(self) -> bool:
         """Claim one job and run it; False when there was nothing to do."""
-        now = utc_now()
-        job = await JobStore.of(self.db).claim_job(self.owner, lease_end(now, self.lease_s),
-                                                   now, self.runners.keys())
+        job = await self._claim()
         if job is None:
             return False
-        log.info("job %s (%s, %d users): claimed by %s", job["_id"], job["kind"], job["total"],
-                 self.owner)
         await self.run_job(job)
         return True
 
@@ -180,32 +206,81 @@ class JobWorker:
         steps — chunks, for a chunked kind — as a worker that died would: for
         tests and fault drills.
         """
-        run = JobRun(self.db, job, self.owner, lease_s=self.lease_s,
-                     shutting_down=self._stopping.is_set, stop_after=stop_after_chunks)
-        self._current = run
-        try:
-            runner = self.runners.get(job["kind"])
-            if runner is None:
-                raise AudienceError(f"this worker runs no {job['kind']!r} jobs")
-            await runner(run)
-        except Exception as exc:  # recorded on the job; the worker goes on
-            log.exception("job %s failed", job["_id"])
-            await run.fail(f"{type(exc).__name__}: {exc}")
-        else:
-            if run.shutting_down:  # stopped early to shut down: another worker resumes it
-                await run.release()
-        self._current = None
+        run = JobRun(self.db, job, self.owner, lease_s=self.lease_s, shutdown=self._stopping,
+                     slots=self._slots, stop_after=stop_after_chunks)
+        self._held[job["_id"]] = run
+        async with run:
+            try:
+                runner = self.runners.get(job["kind"])
+                if runner is None:
+                    raise AudienceError(f"this worker runs no {job['kind']!r} jobs")
+                await runner(run)
+            except Exception as exc:  # recorded on the job; the worker goes on
+                log.exception("job %s failed", job["_id"])
+                await run.fail(f"{type(exc).__name__}: {exc}")
+            else:
+                if run.shutting_down:  # stopped early to shut down: another worker resumes it
+                    await run.release()
+        # Not reached when cancelled: close() then hands the job back.
+        del self._held[job["_id"]]
+
+    async def _claim(self) -> Job | None:
+        now = utc_now()
+        job = await JobStore.of(self.db).claim_job(self.owner, lease_end(now, self.lease_s),
+                                                   now, self.runners.keys())
+        if job is not None:
+            log.info("job %s (%s, %d users): claimed by %s", job["_id"], job["kind"],
+                     job["total"], self.owner)
+        return job
+
+    def _has_room(self) -> bool:
+        return len(self._held) < self.max_held and not self._slots.locked()
 
     async def _poll_forever(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                found = await self.run_once()
-            except Exception:  # broad on purpose: logged; the worker keeps polling
-                log.exception("job worker %s: claiming a job failed", self.owner)
-                found = False
-            if not found:
-                await self._keep_house()
-                await sleep_unless(self._stopping, self.poll_s)
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                job = None
+                if self._has_room():
+                    try:
+                        job = await self._claim()
+                    except Exception:  # broad on purpose: logged; the worker keeps polling
+                        log.exception("job worker %s: claiming a job failed", self.owner)
+                    if job is None:
+                        await self._keep_house()
+                if job is not None:
+                    self._start_job(job)
+                else:
+                    await sleep_unless(self._wake, self.poll_s)
+        finally:
+            await self._finish_jobs()
+
+    def _start_job(self, job: Job) -> None:
+        task = asyncio.create_task(self.run_job(job), name=f"job {job['_id']}")
+        self._jobs.add(task)
+        task.add_done_callback(self._job_ended)
+
+    def _job_ended(self, task: asyncio.Task[None]) -> None:
+        self._jobs.discard(task)
+        self._wake.set()
+        if not task.cancelled() and task.exception() is not None:
+            # run_job records a runner's failure on the job: this is one of the database.
+            log.error("job worker %s: a job stopped on an error", self.owner,
+                      exc_info=task.exception())
+
+    async def _finish_jobs(self) -> None:
+        """Wait for the jobs to stop (close() told them to); cancelled meanwhile
+        (the drain ran out), cancel them and wait for that."""
+        jobs = list(self._jobs)
+        if not jobs:
+            return
+        try:
+            await asyncio.gather(*jobs, return_exceptions=True)
+        except asyncio.CancelledError:
+            for task in jobs:
+                task.cancel()
+            await asyncio.wait(jobs)
+            raise
 
     async def _keep_house(self) -> None:
         if not self.housekeeping or time.monotonic() < self._next_housekeeping:
@@ -234,6 +309,8 @@ class ChunkedRunner:
                 return
             users = await JobStore.of(run.db).job_target_chunk(target_id(job_id, chunk_no))
             results = await self._process(run, users, pacer)
+            if not results.keys() >= set(users):  # stopped within it: the chunk resumes
+                return
             counts = Counter(r.outcome for r in results.values())
             failures: list[Failure] = [{"user_id": u, "reason": r.reason}
                                        for u, r in results.items()
@@ -251,6 +328,8 @@ class ChunkedRunner:
 
     async def _process(self, run: JobRun, users: list[str],
                        pacer: _Pacer) -> dict[str, UserResult]:
+        """What was done for each user of the chunk; fewer users when the run
+        had to stop within the chunk."""
         if run.job["kind"] == JobKind.BULK_UPDATE:
             return await self._bulk_update(run.db, run.job, users)
         return await self._act_once(run, users, pacer)
@@ -264,7 +343,7 @@ class ChunkedRunner:
                                                     spec.get("set", {}), spec.get("unset", []))
         # On each timeline too; the id, fixed by job and user, makes a resumed chunk count once.
         change = {"job": job["_id"], "set": spec.get("set", {}), "unset": spec.get("unset", [])}
-        await CaptureStore.of(db).ingest([ev.custom(job["bot_id"], u, "bulk_update", change,
+        await CaptureStore.of(db).ingest([ev.custom(job["bot_id"], u, ev.BULK_UPDATE, change,
                                                     event_id=f"bulk-{job['_id']}", source="bulk")
                                           for u in changed])
         return {u: UserResult(Outcome.DONE) if u in known
@@ -273,7 +352,8 @@ class ChunkedRunner:
 
     async def _act_once(self, run: JobRun, users: list[str],
                         pacer: _Pacer) -> dict[str, UserResult]:
-        """Deliver (or start the workflow) for each user of a chunk at most once."""
+        """Deliver (or start the workflow) for each user of a chunk at most once;
+        the users left when the run must stop are given back (unclaimed)."""
         db, job = run.db, run.job
         job_id, bot_id = job["_id"], job["bot_id"]
         keys = {u: marker_key(job_id, u) for u in users}
@@ -318,9 +398,31 @@ class ChunkedRunner:
                 db, job, [u for u, _, _ in to_act if keys[u] in taken]))
             to_act = [item for item in to_act if keys[item[0]] not in taken]
 
+        await self._record(db, job_id, keys, [], decided)
+        acted, left = await self._act(run, to_act, keys, pacer)
+        await JobStore.of(db).unclaim_markers([keys[u] for u in left], run.owner)
+        return {**results, **decided, **acted}
+
+    async def _act(self, run: JobRun, to_act: list[tuple[str, dict[str, Any], ChannelConnector]],
+                   keys: Mapping[str, str],
+                   pacer: _Pacer) -> tuple[dict[str, UserResult], list[str]]:
+        """Act for each user in turn, at the pace asked for, recording the results
+        and settling the markers; (what was done, the users left when the run had
+        to stop first)."""
+        db, job = run.db, run.job
+        job_id, bot_id = job["_id"], job["bot_id"]
+        done: dict[str, UserResult] = {}
         recorded: list[ev.Event] = []
-        for user_id, profile, connector in to_act:
-            await pacer.wait()
+        unsettled: dict[str, UserResult] = {}
+        for i, (user_id, profile, connector) in enumerate(to_act):
+            if pacer.due_in() > c.JOB_RECORD_BEFORE_WAIT_S:
+                # A long wait ahead: record who was reached first, so that a worker
+                # dying meanwhile leaves no one in doubt.
+                await self._record(db, job_id, keys, recorded, unsettled)
+                recorded, unsettled = [], {}
+            if not await pacer.wait(run):
+                await self._record(db, job_id, keys, recorded, unsettled)
+                return done, [u for u, _, _ in to_act[i:]]
             try:
                 if job["kind"] == JobKind.BROADCAST:
                     delivered = await connector.deliver(bot_id, user_id, profile.get("channel"),
@@ -331,19 +433,25 @@ class ChunkedRunner:
                 else:
                     await connector.start_module(bot_id, user_id, profile.get("channel"),
                                                  job["spec"]["module"])
-                decided[user_id] = UserResult(Outcome.DONE)
+                result = UserResult(Outcome.DONE)
             except AudienceError as exc:
-                decided[user_id] = UserResult(Outcome.FAILED, exc.message)
+                result = UserResult(Outcome.FAILED, exc.message)
             except Exception as exc:  # recorded for the user; the job goes on
                 log.exception("job %s: user %s failed", job_id, user_id)
-                decided[user_id] = UserResult(Outcome.FAILED, f"{type(exc).__name__}: {exc}")
-        if recorded:
-            await CaptureStore.of(db).ingest(recorded)
+                result = UserResult(Outcome.FAILED, f"{type(exc).__name__}: {exc}")
+            done[user_id] = unsettled[user_id] = result
+        await self._record(db, job_id, keys, recorded, unsettled)
+        return done, []
+
+    @staticmethod
+    async def _record(db: Database, job_id: str, keys: Mapping[str, str],
+                      events: list[ev.Event], outcomes: Mapping[str, UserResult]) -> None:
+        """Store what was delivered, then settle the users' markers (step 2)."""
+        if events:
+            await CaptureStore.of(db).ingest(events)
         await JobStore.of(db).settle_markers(
             [(keys[u], {"job_id": job_id, "user_id": u, "state": str(r.outcome),
-                        "reason": r.reason}) for u, r in decided.items()])
-        results.update(decided)
-        return results
+                        "reason": r.reason}) for u, r in outcomes.items()])
 
     async def _settle_in_doubt(self, db: Database, job: Job,
                                user_ids: list[str]) -> dict[str, UserResult]:
