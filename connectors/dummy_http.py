@@ -3,15 +3,21 @@ WebSocket. :mod:`connectors.dummy_extension` puts it into ``audience serve``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from aiohttp import WSMsgType, web
 
 from plugin.access.keys import Role
 from plugin.audience.property_store import PropertyStore
 from plugin.core.errors import InvalidRequest, PayloadTooLarge
+from plugin.core.properties import InvalidValue, check_property_name
+from plugin.core.storable import check_storable, storable_form
 from plugin.db.database import Database
 from plugin.http.appkeys import DATABASE
 from plugin.http.endpoint import Param, endpoint
 from plugin.http.jsonio import json_response, read_body
+from plugin.http.params import BOT_ID
 from runtime.engine import Runtime
 from runtime.loader import parse_bot
 from runtime.model import Bot
@@ -21,7 +27,6 @@ from .dummy import DummyChannel
 __all__ = ["routes", "DUMMY", "deploy"]
 
 DUMMY = web.AppKey("dummy_channel", DummyChannel)
-BOT_ID = Param("bot_id", "path", {"type": "string"}, required=True)
 MAX_BOT_BYTES = 512 * 1024
 
 routes = web.RouteTableDef()
@@ -67,6 +72,7 @@ async def put_definition(request: web.Request) -> web.Response:
 )
 async def post_message(request: web.Request) -> web.Response:
     body = await read_body(request, "dummy.message")
+    _check_profile(body.get("profile") or {})
     channel = request.app[DUMMY]
     bot_id, user_id = request.match_info["bot_id"], body["user_id"]
     replies = await channel.receive(bot_id, user_id, text=body.get("text"),
@@ -80,9 +86,24 @@ async def post_message(request: web.Request) -> web.Response:
     return json_response({"replies": replies, "assigned_to": "human" if held else "bot"})
 
 
+def _check_profile(profile: Mapping[str, Any]) -> None:
+    """A first-contact profile becomes property sets: refuse, before the bot
+    runs, a name that is not a property name or a value MongoDB cannot hold
+    (which would otherwise sink the recorder's whole batch)."""
+    for name in profile:
+        try:
+            check_property_name(name)
+        except InvalidValue as exc:
+            path = f"profile/{storable_form(name)}"
+            raise InvalidRequest(f"{path}: {exc.reason}",
+                                 errors=[{"path": path, "message": exc.reason}]) from None
+    check_storable(profile, "profile")
+
+
 @routes.get("/v1/channels/dummy/{bot_id}/ws")
 @endpoint("A WebSocket that receives messages sent to a user outside a request "
-          "(agent replies, broadcasts)", role=Role.VIEWER, responses={101: None},
+          "(agent replies, broadcasts)", role=Role.VIEWER,
+          responses={101: None, 400: "error", 404: "error"},
           params=(BOT_ID, Param("user_id", "query", {"type": "string"}, required=True)),
           tag="dummy channel")
 async def websocket(request: web.Request) -> web.WebSocketResponse:

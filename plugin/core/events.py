@@ -11,13 +11,17 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from plugin.core.storable import storable_form
+
 __all__ = [
+    "BULK_UPDATE",
     "EventType",
     "ApiErrorKind",
     "Event",
     "new_event_id",
     "utc_now",
     "to_utc",
+    "parse_timestamp",
     "user_message",
     "bot_message",
     "module_entered",
@@ -41,6 +45,11 @@ class EventType(StrEnum):
     CUSTOM = "custom"
 
 
+# The custom event a bulk property update leaves on each timeline (its data:
+# {"set": {...}, "unset": [...]}); folded into the profile like property sets.
+BULK_UPDATE = "bulk_update"
+
+
 class ApiErrorKind(StrEnum):
     STATUS = "status"
     TIMEOUT = "timeout"
@@ -54,11 +63,33 @@ def new_event_id() -> str:
 
 
 def to_utc(moment: datetime) -> datetime:
-    """Aware UTC with millisecond precision: what MongoDB stores and returns."""
+    """Aware UTC with millisecond precision: what MongoDB stores and returns.
+
+    Raises:
+        ValueError: the moment is outside years 1 to 9999 once in UTC
+            (``0001-01-01T00:00:00+01:00`` is the last hour of year 0).
+    """
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{moment.isoformat()} is out of range once in UTC "
+                         "(years 1 to 9999)") from None
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def parse_timestamp(text: str) -> datetime:
+    """ISO 8601 text (``Z`` or an offset; none means UTC) as :func:`to_utc` gives it.
+
+    Raises:
+        ValueError: not ISO 8601, or out of range once in UTC; the message says which.
+    """
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 timestamp") from None
+    return to_utc(moment)
 
 
 def utc_now() -> datetime:
@@ -147,8 +178,10 @@ def property_set(bot_id: str, user_id: str, name: str, value: Any, **meta: Any) 
 def property_rejected(
     bot_id: str, user_id: str, name: str, value: Any, error: str, **meta: Any
 ) -> Event:
-    """A value the bot refused by validation: recorded, never stored on the profile."""
-    event = property_set(bot_id, user_id, name, value, **meta)
+    """A value the bot refused by validation: recorded, never stored on the
+    profile. A value MongoDB could not hold (an integer beyond 64 bits, a lone
+    surrogate...) is recorded as its text, so that it cannot sink the batch."""
+    event = property_set(bot_id, user_id, name, storable_form(value), **meta)
     return event.with_data({**event.data, "rejected": True, "error": error})
 
 

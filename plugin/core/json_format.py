@@ -1,11 +1,12 @@
 """Audience's JSON text, wherever it is written (API responses, webhook
 deliveries, the command line): datetimes as ISO 8601 UTC with milliseconds,
-ObjectIds as their hex string."""
+ObjectIds as their hex string, and never NaN or Infinity (they are not JSON:
+a float that is not finite is written as null)."""
 
 from __future__ import annotations
 
-import functools
 import json
+import math
 from datetime import UTC, datetime
 
 from bson import ObjectId
@@ -28,4 +29,22 @@ def _default(value: object) -> object:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-dumps = functools.partial(json.dumps, default=_default, ensure_ascii=False)
+def dumps(value: object) -> str:
+    try:
+        return json.dumps(value, default=_default, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        # A float that is not finite: the doors refuse them, so only a value
+        # stored before they did (or by another program) gets here. The copy
+        # is made then, not on every call.
+        return json.dumps(_finite(value), default=_default, ensure_ascii=False,
+                          allow_nan=False)
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from plugin.core.events import to_utc
+from plugin.core.storable import INT64_MAX, INT64_MIN
 
 __all__ = [
     "PropertyType",
@@ -114,7 +115,12 @@ SYSTEM_PROPERTIES: Mapping[str, PropertyDef] = {
 
 
 def check_property_name(name: object) -> str:
-    if not isinstance(name, str) or not PROPERTY_NAME_PATTERN.match(name):
+    """``name`` if it can name a property (it becomes a field path).
+
+    The whole name must match: ``$`` in the pattern also matches before a
+    final newline, so ``re.match`` alone would let ``"age\\n"`` through.
+    """
+    if not isinstance(name, str) or not PROPERTY_NAME_PATTERN.fullmatch(name):
         raise InvalidValue(
             "a property name starts with a letter or underscore and holds only "
             "letters, digits and underscores (at most 64)"
@@ -165,7 +171,18 @@ def _text(prop: PropertyDef, value: object) -> str:
         raise InvalidValue(f"expected text, got {_kind(value)}")
     if len(value) > MAX_TEXT_LENGTH:
         raise InvalidValue(f"text longer than {MAX_TEXT_LENGTH} characters")
+    if not _is_unicode(value):
+        raise InvalidValue("text holding a lone surrogate is not Unicode text")
     return value
+
+
+def _is_unicode(text: str) -> bool:
+    """False for a string no UTF-8 (so no MongoDB) can hold: one with a lone surrogate."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _number(prop: PropertyDef, value: object) -> int | float:
@@ -180,6 +197,18 @@ def _number(prop: PropertyDef, value: object) -> int | float:
             raise InvalidValue("expected a number, got empty text")
     if not isinstance(value, int | float):
         raise InvalidValue(f"expected a number, got {_kind(value)}")
+    return _storable_number(value)
+
+
+def _storable_number(value: int | float) -> int | float:
+    """A number as MongoDB can hold it: an integer beyond 64 bits becomes the
+    float it is close to (as its text ``1e30`` would), a float that is an
+    integer below 2**53 becomes that integer."""
+    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+        try:
+            value = float(value)
+        except OverflowError:
+            raise InvalidValue("a number too large to store") from None
     if isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidValue("a number must be finite")
@@ -217,7 +246,10 @@ def _date(prop: PropertyDef, value: object) -> datetime:
     else:
         raise InvalidValue(f"expected a date, got {_kind(value)}")
     # Naive means UTC; MongoDB stores milliseconds, so a stored value reads back equal.
-    return to_utc(parsed)
+    try:
+        return to_utc(parsed)
+    except ValueError as exc:
+        raise InvalidValue(str(exc)) from None
 
 
 def _boolean(prop: PropertyDef, value: object) -> bool:
@@ -246,12 +278,23 @@ def _list(prop: PropertyDef, value: object) -> list[Any]:
         raise InvalidValue(f"expected a list, got {_kind(value)}")
     if len(value) > MAX_LIST_ITEMS:
         raise InvalidValue(f"a list holds at most {MAX_LIST_ITEMS} items")
+    items: list[Any] = []
     for position, item in enumerate(value):
         if isinstance(item, bool) or not isinstance(item, str | int | float):
             raise InvalidValue(f"list item {position} must be text or a number")
-        if isinstance(item, str) and len(item) > MAX_TEXT_LENGTH:
-            raise InvalidValue(f"list item {position} is longer than {MAX_TEXT_LENGTH} characters")
-    return list(value)
+        if isinstance(item, str):
+            if len(item) > MAX_TEXT_LENGTH:
+                raise InvalidValue(
+                    f"list item {position} is longer than {MAX_TEXT_LENGTH} characters")
+            if not _is_unicode(item):
+                raise InvalidValue(f"list item {position} holds a lone surrogate")
+            items.append(item)
+            continue
+        try:
+            items.append(_storable_number(item))
+        except InvalidValue as exc:
+            raise InvalidValue(f"list item {position}: {exc.reason}") from None
+    return items
 
 
 def _kind(value: object) -> str:

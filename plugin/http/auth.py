@@ -1,4 +1,10 @@
-"""Bearer-key authentication and per-bot authorisation for every route."""
+"""Bearer-key authentication and per-bot authorisation for every route.
+
+In order: the key (401), the ``{bot_id}`` of the path against the one bot-id
+rule of :mod:`plugin.core.bot_ids` (400), the key's bots and role (404, 403),
+and for routes that read a bot's data, that the bot is known (404,
+:mod:`plugin.audience.bots`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from plugin.access.keys import Principal, authenticate
+from plugin.audience.bots import require_known_bot
+from plugin.core.bot_ids import check_bot_id
+from plugin.core.errors import Unauthorized
 from plugin.http.appkeys import DATABASE, PRINCIPAL, SETTINGS
 from plugin.http.endpoint import endpoint_of
 
@@ -19,19 +28,35 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     meta = endpoint_of(request.match_info.handler)
     if meta is None or meta.role is None:
+        if "bot_id" in request.match_info:  # an open route still takes only bot ids
+            check_bot_id(request.match_info["bot_id"])
         return await handler(request)
     app = request.config_dict
     found = await authenticate(
-        app[DATABASE], request.headers.get("Authorization"), app[SETTINGS].admin_key
+        app[DATABASE], _authorization(request), app[SETTINGS].admin_key
     )
     if "bot_id" in request.match_info:
-        found.authorize(request.match_info["bot_id"], meta.role)
+        bot_id = check_bot_id(request.match_info["bot_id"])
+        found.authorize(bot_id, meta.role)
+        if meta.known_bot:
+            await require_known_bot(app[DATABASE], bot_id)
     else:
         # A resource named by its own id (a job): the handler authorises the
         # key against the resource's bot once it has loaded it.
         found.authorize_role(meta.role)
     request[PRINCIPAL] = found
     return await handler(request)
+
+
+def _authorization(request: web.Request) -> str | None:
+    """The Authorization header, if it can hold a key at all: keys are
+    printable ASCII. aiohttp hands bytes that are not UTF-8 over as lone
+    surrogates, which no hash or comparison takes."""
+    header = request.headers.get("Authorization")
+    if header is not None and not (header.isascii() and header.isprintable()):
+        raise Unauthorized("the Authorization header must be 'Bearer <key>', "
+                           "the key in printable ASCII characters")
+    return header
 
 
 def principal(request: web.Request) -> Principal:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -11,7 +10,9 @@ from plugin.access.keys import Role
 from plugin.capture.store import CaptureStore
 from plugin.core.constants import MAX_EVENTS_PER_REQUEST
 from plugin.core.errors import InvalidRequest, PayloadTooLarge
-from plugin.core.events import Event, EventType, new_event_id, to_utc, utc_now
+from plugin.core.events import Event, EventType, new_event_id, parse_timestamp, utc_now
+from plugin.core.properties import InvalidValue, check_property_name
+from plugin.core.storable import check_storable
 from plugin.http.appkeys import DATABASE
 from plugin.http.endpoint import endpoint
 from plugin.http.jsonio import json_response, read_body
@@ -57,17 +58,22 @@ async def ingest_events(request: web.Request) -> web.Response:
 
 
 def _to_events(bot_id: str, raw_events: list[dict[str, Any]]) -> list[Event]:
+    """The events of a batch the schema has passed, or InvalidRequest listing
+    every event that cannot be stored as sent (its ``ts``, its ``data``)."""
     events, problems = [], []
     received_at = utc_now()
     for i, raw in enumerate(raw_events):
         ts = received_at
         if "ts" in raw:
             try:
-                ts = to_utc(datetime.fromisoformat(raw["ts"].replace("Z", "+00:00")))
-            except ValueError:
-                problems.append({"path": f"events/{i}/ts",
-                                 "message": f"{raw['ts']!r} is not an ISO 8601 timestamp"})
+                ts = parse_timestamp(raw["ts"])
+            except ValueError as exc:
+                problems.append({"path": f"events/{i}/ts", "message": str(exc)})
                 continue
+        found = _data_problems(raw, f"events/{i}/data")
+        if found:
+            problems += found
+            continue
         events.append(Event(
             bot_id=bot_id,
             user_id=raw["user_id"],
@@ -82,3 +88,20 @@ def _to_events(bot_id: str, raw_events: list[dict[str, Any]]) -> list[Event]:
         listed = "; ".join(f"{p['path']}: {p['message']}" for p in problems[:5])
         raise InvalidRequest(f"the request body is invalid: {listed}", errors=problems)
     return events
+
+
+def _data_problems(raw: dict[str, Any], path: str) -> list[dict[str, str]]:
+    """Why an event's data cannot be stored: a key MongoDB would misread (the
+    body reader has checked the values), or a property name that is not one."""
+    try:
+        check_storable(raw["data"], path)
+    except InvalidRequest as exc:
+        errors = exc.details["errors"]
+        assert isinstance(errors, list)
+        return errors
+    if raw["type"] == EventType.PROPERTY_SET:
+        try:
+            check_property_name(raw["data"]["property"])
+        except InvalidValue as exc:
+            return [{"path": f"{path}/property", "message": exc.reason}]
+    return []
