@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from plugin.cli.exits import EXIT_FAILED, EXIT_OK
-from plugin.core.commands import CommandTable, Record, arg
+from plugin.core.commands import BOT_ID, CommandTable, Record, arg
 from plugin.core.constants import MEMORY
 from plugin.core.errors import InvalidRequest
 from plugin.core.settings import Settings
@@ -55,7 +55,7 @@ class SimulatorExtension(Extension):
     arg("--target", default=None, metavar="URL",
         help="a running Audience server (with the dummy channel) to deploy the bots on and "
              "talk to, or a Rasa bot's REST channel as rasa+http://host:5005"),
-    arg("--bot-id", default=None,
+    arg("--bot-id", default=None, type=BOT_ID,
         help="with a rasa+ target: the bot id its broker consumer records under "
              "(audience rasa consume --bot), for profile checks"),
     arg("--key", default=None, help=f"its API key (an editor's); default ${_KEY_ENV}"),

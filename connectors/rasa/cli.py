@@ -24,7 +24,7 @@ from typing import Any
 
 from plugin.cli.exits import EXIT_FAILED, EXIT_OK, CommandFailed
 from plugin.cli.running import log_progress
-from plugin.core.commands import CommandTable, Record, arg
+from plugin.core.commands import BOT_ID, CommandTable, Record, arg
 from plugin.core.errors import InvalidRequest
 from plugin.core.settings import Settings, mask_uri
 from plugin.extensions import Extension
@@ -54,7 +54,7 @@ class RasaExtension(Extension):
     "rasa consume", "store the events Rasa's event broker publishes to RabbitMQ",
     arg("--amqp-url", default=None,
         help=f"RabbitMQ, e.g. amqp://user:password@host:5672/ (default ${_AMQP_URL_ENV})"),
-    arg("--bot", required=True, help="the Audience bot id to record under"),
+    arg("--bot", required=True, type=BOT_ID, help="the Audience bot id to record under"),
     arg("--queue", default=DEFAULT_QUEUE,
         help=f"the queue in endpoints.yml (default {DEFAULT_QUEUE})"),
     arg("--exchange", default=DEFAULT_EXCHANGE,

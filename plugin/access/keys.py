@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from plugin.access.store import KeyStore
+from plugin.core.bot_ids import ALL_BOTS, check_bot_id
 from plugin.core.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
 from plugin.core.events import utc_now
 from plugin.db.database import Database
 
 __all__ = ["Role", "Principal", "ALL_BOTS", "create_key", "authenticate", "hash_key"]
 
-ALL_BOTS = "*"
 _PREFIX = "aud_"
 
 
@@ -61,8 +61,12 @@ def hash_key(key: str) -> str:
 
 
 async def create_key(db: Database, role: Role | str, bots: Iterable[str], label: str = "") -> str:
-    """Store a new key and return it (the only time it is seen in clear)."""
-    bot_list = sorted(set(bots))
+    """Store a new key and return it (the only time it is seen in clear).
+
+    Raises:
+        InvalidRequest: no bots, or one that is neither a bot id nor ``*``.
+    """
+    bot_list = sorted({b if b == ALL_BOTS else check_bot_id(b, field="bots") for b in bots})
     if not bot_list:
         raise InvalidRequest("a key needs at least one bot (or '*' for every bot)")
     key = _PREFIX + secrets.token_urlsafe(32)

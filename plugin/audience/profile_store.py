@@ -28,6 +28,12 @@ class ProfileStore(Repository):
         )
 
     @reports_unavailable
+    async def has_profiles(self, bot_id: str) -> bool:
+        """Whether the bot has at least one profile."""
+        found = await self.db[c.PROFILES].find_one({"bot_id": bot_id}, {"_id": 1})
+        return found is not None
+
+    @reports_unavailable
     async def count_profiles(self, query: dict[str, Any]) -> int:
         return int(await self.db[c.PROFILES].count_documents(query))
 

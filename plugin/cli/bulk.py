@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from plugin.cli.exits import EXIT_FAILED, EXIT_OK
 from plugin.cli.output import progress_bar
 from plugin.cli.running import on_database
-from plugin.core.commands import CommandTable, arg
+from plugin.core.commands import BOT_ID, CommandTable, arg
 from plugin.core.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ commands = CommandTable()
 
 @commands.command(
     "broadcast", "send a message to a segment (a job)",
-    arg("--bot", required=True),
+    arg("--bot", required=True, type=BOT_ID),
     arg("--segment", required=True, help="its name (or id)"),
     arg("--text", required=True),
     arg("--rate", type=float, default=None, help="at most this many users a second"),

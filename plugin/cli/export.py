@@ -25,7 +25,7 @@ from plugin.cli.filters import FILTER_ARGUMENTS, filter_from_args, with_segment_
 from plugin.cli.output import progress_bar
 from plugin.cli.running import on_database
 from plugin.core import constants as c
-from plugin.core.commands import CommandTable, Lazy, arg
+from plugin.core.commands import BOT_ID, CommandTable, Lazy, arg
 from plugin.core.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ commands = CommandTable()
 
 @commands.command(
     "export", "write a segment's or a filter's users to CSV or XLSX",
-    arg("--bot", required=True),
+    arg("--bot", required=True, type=BOT_ID),
     arg("--segment", default=None, help="its name (or id)"),
     *FILTER_ARGUMENTS,
     arg("--format", choices=Lazy("plugin.transfer.writers:FORMATS"), default=None,
@@ -126,7 +126,7 @@ class _Bar:
 @commands.command(
     "import", "set properties from a CSV or XLSX file",
     arg("file"),
-    arg("--bot", required=True),
+    arg("--bot", required=True, type=BOT_ID),
     arg("--key", choices=Lazy("plugin.transfer.imports:KEYS"), default="user_id"),
     arg("--map", dest="mapping", action="append", default=[], metavar="COLUMN=PROPERTY",
         help="repeatable; PROPERTY may be 'ignore'; unmapped columns are ignored"),

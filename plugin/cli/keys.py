@@ -22,6 +22,7 @@ commands.group("keys", "manage API keys")
     "keys create", "create a key and print it",
     arg("--role", required=True, choices=Lazy("plugin.access.keys:Role")),
     arg("--bot", action="append", required=True, dest="bots",
+        type=Lazy("plugin.core.bot_ids:key_bot_argument"),
         help="a bot the key may touch; repeat for several, '*' for all"),
     arg("--label", default="", help="a note to recognise the key by"))
 @with_database

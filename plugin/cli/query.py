@@ -14,7 +14,7 @@ from plugin.cli.exits import EXIT_OK
 from plugin.cli.filters import FILTER_ARGUMENTS, filter_from_args, with_segment_ids
 from plugin.cli.output import format_table
 from plugin.cli.running import on_database
-from plugin.core.commands import CommandTable, arg, int_between
+from plugin.core.commands import BOT_ID, CommandTable, arg, int_between
 
 if TYPE_CHECKING:
     from plugin.core.settings import Settings
@@ -30,7 +30,7 @@ commands = CommandTable()
 
 @commands.command(
     "query", "count and list the users matching a filter",
-    arg("--bot", required=True),
+    arg("--bot", required=True, type=BOT_ID),
     *FILTER_ARGUMENTS,
     arg("--sort", default=None, signed=True, metavar="[-]PROPERTY",
         help="'-' first for the highest first (default: -last_message_at, the latest first)"),

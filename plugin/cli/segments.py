@@ -13,7 +13,7 @@ from plugin.cli.exits import EXIT_OK
 from plugin.cli.filters import FILTER_ARGUMENTS, filter_from_args, with_segment_ids
 from plugin.cli.output import print_table
 from plugin.cli.running import on_database, with_database
-from plugin.core.commands import CommandTable, arg
+from plugin.core.commands import BOT_ID, CommandTable, arg
 from plugin.core.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["commands"]
 
-_BOT = arg("--bot", required=True)
+_BOT = arg("--bot", required=True, type=BOT_ID)
 _MEMBERS = (_BOT, arg("--segment", required=True, help="its name (or id)"),
             arg("--user", dest="users", action="append", required=True,
                 help="a user id; repeatable"))

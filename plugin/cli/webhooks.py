@@ -10,16 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 from plugin.cli.exits import EXIT_OK
 from plugin.cli.output import print_table
-from plugin.cli.running import with_database
-from plugin.core.commands import CommandTable, Lazy, arg
+from plugin.cli.running import on_database, with_database
+from plugin.core.commands import BOT_ID, CommandTable, Lazy, arg
 
 if TYPE_CHECKING:
+    from plugin.core.settings import Settings
     from plugin.db.database import Database
 
 __all__ = ["commands"]
 
 MAX_LIMIT = 500
-_BOT = arg("--bot", required=True)
+_BOT = arg("--bot", required=True, type=BOT_ID)
 _WEBHOOK = arg("--webhook", required=True, help="its id")
 
 commands = CommandTable()
@@ -55,8 +56,12 @@ async def list_webhooks(db: Database, args: argparse.Namespace) -> int:
         help="signs each delivery (default: generated and shown once)"),
     arg("--segment", default=None, help="only users in this segment (its name or id)"),
     arg("--paused", action="store_true", help="queue deliveries but send none until resumed"))
-@with_database
-async def create(db: Database, args: argparse.Namespace) -> int:
+def create(args: argparse.Namespace, settings: Settings) -> int:
+    # Loopback and private URLs only with AUDIENCE_WEBHOOK_ALLOW_PRIVATE, as in the API.
+    return on_database(settings, lambda db: _create(db, args, settings.webhook_allow_private))
+
+
+async def _create(db: Database, args: argparse.Namespace, allow_private: bool) -> int:
     # Imported here: see plugin.core.commands.
     from plugin import schemas
     from plugin.audience.spec import find_segment
@@ -69,7 +74,7 @@ async def create(db: Database, args: argparse.Namespace) -> int:
         segment = await find_segment(db, args.bot, args.segment)
         body["audience"] = {"segment": segment["_id"]}
     schemas.check("webhook.create", body, "the webhook")
-    hook = await webhooks.create_webhook(db, args.bot, body)
+    hook = await webhooks.create_webhook(db, args.bot, body, allow_private=allow_private)
     print(f"webhook {hook['id']}: {', '.join(hook['events'])} → {hook['url']}")
     print(f"secret (shown once; it signs X-Audience-Signature): {hook['secret']}")
     return EXIT_OK
@@ -86,7 +91,8 @@ async def deliveries(db: Database, args: argparse.Namespace) -> int:
     from plugin.crm import webhooks
 
     page = await webhooks.list_deliveries(db, args.bot, args.webhook, state=args.state,
-                                          limit=max(1, min(args.limit, MAX_LIMIT)), before=None)
+                                          limit=max(1, min(args.limit, MAX_LIMIT)), before=None,
+                                          responses=True)
     rows = [["id", "event", "user", "state", "attempts", "last"]]
     rows += [[d["id"], d["event"], d["user_id"], d["state"], str(d["attempts"]),
               d["last_error"] or (str(d["last_status"]) if d["last_status"] else "")]

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, overload
 if TYPE_CHECKING:
     from plugin.core.settings import Settings
 
-__all__ = ["Arg", "Command", "CommandTable", "Group", "Handler", "Lazy", "Record", "arg",
+__all__ = ["BOT_ID", "Arg", "Command", "CommandTable", "Group", "Handler", "Lazy", "Record", "arg",
            "int_between"]
 
 Handler = Callable[[argparse.Namespace, "Settings"], int]
@@ -75,6 +75,10 @@ class Arg:
                 loaded = value.load()
                 options[key] = [str(v) for v in loaded] if key == "choices" else loaded
         parser.add_argument(*self.flags, **options)
+
+
+# The ``type`` of every option that names a bot (``--bot``): the one bot-id rule.
+BOT_ID = Lazy("plugin.core.bot_ids:bot_id_argument")
 
 
 def arg(*flags: str, signed: bool = False, **options: Any) -> Arg:

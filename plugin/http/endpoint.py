@@ -2,8 +2,9 @@
 
 Every handler is declared with :func:`endpoint`, which records what the
 OpenAPI document says about it (summary, request and response schemas,
-parameters) and the role it needs. The auth middleware reads the role from
-the same record, so a route cannot be documented one way and guarded another.
+parameters), the role it needs and whether the bot it names must already be
+known. The auth middleware reads both from the same record, so a route cannot
+be documented one way and guarded another.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ class Endpoint:
     responses: dict[int, str | None] = field(default_factory=dict)
     params: tuple[Param, ...] = ()
     tag: str = ""
+    # The route reads a bot's data: a bot id nothing is known about answers 404
+    # (plugin.audience.bots) rather than looking like an empty bot.
+    known_bot: bool = False
 
 
 def endpoint(
@@ -49,8 +53,9 @@ def endpoint(
     responses: dict[int, str | None] | None = None,
     params: tuple[Param, ...] = (),
     tag: str = "",
+    known_bot: bool = False,
 ) -> Callable[[Handler], Handler]:
-    meta = Endpoint(summary, role, request, responses or {200: None}, params, tag)
+    meta = Endpoint(summary, role, request, responses or {200: None}, params, tag, known_bot)
 
     def decorate(handler: Handler) -> Handler:
         setattr(handler, _ATTR, meta)

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from plugin import schemas
-from plugin.http.endpoint import endpoint, endpoint_of
+from plugin.http.endpoint import Endpoint, endpoint, endpoint_of
 from plugin.http.jsonio import json_response
 
 __all__ = ["build_document", "routes"]
@@ -47,6 +47,28 @@ def _component(name: str, node: Any) -> Any:
     return shown
 
 
+def _answered_by_every_handler(meta: Endpoint, path: str) -> list[int]:
+    """The errors the middlewares and the readers of bodies and parameters give,
+    whatever the handler: a bad ``{bot_id}``, body or query value (400), no key
+    (401), a bot that is not known (404), a body over the size limit (413)."""
+    statuses = []
+    if "{bot_id}" in path or meta.request is not None or any(
+            p.where == "query" for p in meta.params):
+        statuses.append(400)
+    if meta.role is not None:
+        statuses.append(401)
+    if meta.known_bot:
+        statuses.append(404)
+    if meta.request is not None:
+        statuses.append(413)
+    return statuses
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    return {"description": HTTPStatus(status).phrase,
+            "content": {"application/json": {"schema": _ref("error")}}}
+
+
 def build_document(app: web.Application) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in app.router.routes():
@@ -78,9 +100,8 @@ def build_document(app: web.Application) -> dict[str, Any]:
         if meta.role is not None:
             operation["security"] = [{"bearer": []}]
             operation["description"] = f"Needs a key with the {meta.role} role or higher."
-            operation["responses"].setdefault("401", {"description": "Unauthorized",
-                                                      "content": {"application/json": {
-                                                          "schema": _ref("error")}}})
+        for status in _answered_by_every_handler(meta, route.resource.canonical):
+            operation["responses"].setdefault(str(status), _error_response(status))
         paths.setdefault(route.resource.canonical, {})[route.method.lower()] = operation
     return {
         "openapi": "3.1.0",

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from plugin.core.bot_ids import BOT_ID_PATTERN, BOT_ID_RULE
 from plugin.core.errors import InvalidRequest
 from plugin.http.endpoint import Param
 
 __all__ = ["BOT_ID", "USER_ID", "SEGMENT_ID", "JOB_ID", "IMPORT_ID", "WEBHOOK_ID",
            "DELIVERY_ID", "int_param"]
 
-BOT_ID = Param("bot_id", "path", {"type": "string"}, required=True)
+BOT_ID = Param("bot_id", "path", {"type": "string", "pattern": BOT_ID_PATTERN},
+               BOT_ID_RULE[0].upper() + BOT_ID_RULE[1:] + ".", required=True)
 USER_ID = Param("user_id", "path", {"type": "string"}, required=True)
 SEGMENT_ID = Param("segment_id", "path", {"type": "string"}, required=True)
 JOB_ID = Param("job_id", "path", {"type": "string"}, required=True)

@@ -134,8 +134,10 @@ async def test_users_in_the_answer_are_public_profiles(
     ],
 )
 async def test_malformed_expression_gives_position_and_token(
-    api: Api, bot_id: str, expression: str, position: int, token: str, fragment: str
+    api: Api, db: Database, bot_id: str, expression: str, position: int, token: str,
+    fragment: str
 ) -> None:
+    await seed(db, bot_id)  # a bot nobody has heard of is a 404 (tests/faults/test_bot_ids.py)
     status, body = await api.post(f"/v1/bots/{bot_id}/audience/count", {
         "filter": {"conditions": [CHANNEL_SET, MODULE_SET], "expression": expression}})
     assert status == 400, body
@@ -145,7 +147,9 @@ async def test_malformed_expression_gives_position_and_token(
     assert fragment in body["message"]
 
 
-async def test_empty_expression_and_unused_condition(api: Api, bot_id: str) -> None:
+async def test_empty_expression_and_unused_condition(api: Api, db: Database,
+                                                     bot_id: str) -> None:
+    await seed(db, bot_id)
     path = f"/v1/bots/{bot_id}/audience/count"
     status, body = await api.post(path, {"filter": {"conditions": [CHANNEL_SET, MODULE_SET],
                                                     "expression": "  "}})
@@ -191,7 +195,8 @@ async def test_regex_metacharacters_are_data(api: Api, db: Database, bot_id: str
     assert await count(api, bot_id, {"conditions": [dot]}) == 1
 
 
-async def test_too_many_conditions(api: Api, bot_id: str) -> None:
+async def test_too_many_conditions(api: Api, db: Database, bot_id: str) -> None:
+    await seed(db, bot_id)
     status, body = await api.post(f"/v1/bots/{bot_id}/audience/count",
                                   {"filter": {"conditions": [CHANNEL_SET] * 51}})
     assert status == 400 and "50" in body["message"]

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from plugin.access.keys import Role
 from plugin.audience import query as audience
-from plugin.http.appkeys import DATABASE
+from plugin.http.appkeys import DATABASE, SETTINGS
 from plugin.http.endpoint import Param, endpoint
 from plugin.http.jsonio import json_response, read_body
 from plugin.http.params import BOT_ID, int_param
@@ -20,20 +20,21 @@ SEARCH_MAX_LIMIT = 100
 @routes.post("/v1/bots/{bot_id}/audience/query")
 @endpoint("Users matching a filter, one page at a time, with the total", role=Role.VIEWER,
           request="audience.query", responses={200: "audience.page", 400: "error"},
-          params=(BOT_ID,), tag="audience")
+          params=(BOT_ID,), tag="audience", known_bot=True)
 async def query_audience(request: web.Request) -> web.Response:
     body = await read_body(request, "audience.query")
     page = await audience.query_audience(
         request.app[DATABASE], request.match_info["bot_id"], body.get("filter"),
         sort=body.get("sort", audience.DEFAULT_SORT), limit=body.get("limit", 50),
-        cursor=body.get("cursor"),
+        cursor=body.get("cursor"), cursor_key=request.app[SETTINGS].cursor_key(),
     )
     return json_response({"total": page.total, "users": page.users, "next": page.next})
 
 
 @routes.post("/v1/bots/{bot_id}/audience/count")
 @endpoint("How many users match a filter", role=Role.VIEWER, request="audience.count",
-          responses={200: "audience.total", 400: "error"}, params=(BOT_ID,), tag="audience")
+          responses={200: "audience.total", 400: "error"}, params=(BOT_ID,), tag="audience",
+          known_bot=True)
 async def count_audience(request: web.Request) -> web.Response:
     body = await read_body(request, "audience.count")
     total = await audience.count_audience(request.app[DATABASE], request.match_info["bot_id"],
@@ -53,6 +54,7 @@ async def count_audience(request: web.Request) -> web.Response:
                                      "maximum": SEARCH_MAX_LIMIT,
                                      "default": SEARCH_DEFAULT_LIMIT})),
     tag="audience",
+    known_bot=True,
 )
 async def search_users(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", default=SEARCH_DEFAULT_LIMIT, low=1,
@@ -65,7 +67,7 @@ async def search_users(request: web.Request) -> web.Response:
 @routes.get("/v1/bots/{bot_id}/properties")
 @endpoint("The bot's properties, each with its type and the filter operators it takes",
           role=Role.VIEWER, responses={200: "properties.list"}, params=(BOT_ID,),
-          tag="audience")
+          tag="audience", known_bot=True)
 async def list_properties(request: web.Request) -> web.Response:
     properties = await audience.catalog(request.app[DATABASE], request.match_info["bot_id"])
     return json_response({"properties": audience.describe_properties(properties)})

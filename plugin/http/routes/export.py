@@ -69,7 +69,7 @@ def _base_url(request: web.Request) -> str:
 @endpoint("Export the users of a segment or filter to CSV or XLSX (a job); the row count "
           "is known at once", role=Role.VIEWER, request="export.create",
           responses={202: "export.created", 400: "error", 404: "error"}, params=(BOT_ID,),
-          tag="export and import")
+          tag="export and import", known_bot=True)
 async def create_export(request: web.Request) -> web.Response:
     body = await read_body(request, "export.create")
     job = await exporting.create_export(request.app[DATABASE], request.app[SETTINGS],

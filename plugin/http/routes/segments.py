@@ -8,7 +8,7 @@ from aiohttp import web
 from plugin.access.keys import Role
 from plugin.audience import query as audience
 from plugin.audience import segments
-from plugin.http.appkeys import DATABASE
+from plugin.http.appkeys import DATABASE, SETTINGS
 from plugin.http.endpoint import endpoint
 from plugin.http.jsonio import json_response, read_body
 from plugin.http.params import BOT_ID, SEGMENT_ID
@@ -26,7 +26,7 @@ def _ids(request: web.Request) -> tuple[str, str]:
 @endpoint("Create a dynamic segment (a saved filter) or a static one (users added to it)",
           role=Role.EDITOR, request="segment.create",
           responses={201: "segment", 400: "error", 409: "error"}, params=(BOT_ID,),
-          tag="segments")
+          tag="segments", known_bot=True)
 async def create_segment(request: web.Request) -> web.Response:
     body = await read_body(request, "segment.create")
     segment = await segments.create_segment(request.app[DATABASE], request.match_info["bot_id"],
@@ -36,7 +36,8 @@ async def create_segment(request: web.Request) -> web.Response:
 
 @routes.get("/v1/bots/{bot_id}/segments")
 @endpoint("The bot's segments, favourites first, then by name, each with its count",
-          role=Role.VIEWER, responses={200: "segment.list"}, params=(BOT_ID,), tag="segments")
+          role=Role.VIEWER, responses={200: "segment.list"}, params=(BOT_ID,), tag="segments",
+          known_bot=True)
 async def list_segments(request: web.Request) -> web.Response:
     found = await segments.list_segments(request.app[DATABASE], request.match_info["bot_id"])
     return json_response({"segments": found})
@@ -44,7 +45,7 @@ async def list_segments(request: web.Request) -> web.Response:
 
 @routes.get("/v1/bots/{bot_id}/segments/{segment_id}")
 @endpoint("A segment with its current count", role=Role.VIEWER,
-          responses={200: "segment", 404: "error"}, params=_ONE, tag="segments")
+          responses={200: "segment", 404: "error"}, params=_ONE, tag="segments", known_bot=True)
 async def get_segment(request: web.Request) -> web.Response:
     return json_response(await segments.get_segment(request.app[DATABASE], *_ids(request)))
 
@@ -53,7 +54,7 @@ async def get_segment(request: web.Request) -> web.Response:
 @endpoint("Rename a segment, mark it favourite, or change a dynamic segment's filter",
           role=Role.EDITOR, request="segment.update",
           responses={200: "segment", 400: "error", 404: "error", 409: "error"}, params=_ONE,
-          tag="segments")
+          tag="segments", known_bot=True)
 async def update_segment(request: web.Request) -> web.Response:
     body = await read_body(request, "segment.update")
     return json_response(await segments.update_segment(request.app[DATABASE], *_ids(request), body))
@@ -62,7 +63,7 @@ async def update_segment(request: web.Request) -> web.Response:
 @routes.delete("/v1/bots/{bot_id}/segments/{segment_id}")
 @endpoint("Delete a segment (a static one's membership is removed from the profiles)",
           role=Role.EDITOR, responses={204: None, 404: "error", 409: "error"}, params=_ONE,
-          tag="segments")
+          tag="segments", known_bot=True)
 async def delete_segment(request: web.Request) -> web.Response:
     await segments.delete_segment(request.app[DATABASE], *_ids(request))
     return web.Response(status=204)
@@ -72,7 +73,7 @@ async def delete_segment(request: web.Request) -> web.Response:
 @endpoint("Add users to a static segment; unknown user ids are reported back",
           role=Role.EDITOR, request="segment.members",
           responses={200: "segment.members.result", 400: "error", 404: "error", 409: "error"},
-          params=_ONE, tag="segments")
+          params=_ONE, tag="segments", known_bot=True)
 async def add_members(request: web.Request) -> web.Response:
     body = await read_body(request, "segment.members")
     result = await segments.add_members(request.app[DATABASE], *_ids(request), body["user_ids"])
@@ -83,7 +84,7 @@ async def add_members(request: web.Request) -> web.Response:
 @endpoint("Remove users from a static segment; unknown user ids are reported back",
           role=Role.EDITOR, request="segment.members",
           responses={200: "segment.members.result", 400: "error", 404: "error", 409: "error"},
-          params=_ONE, tag="segments")
+          params=_ONE, tag="segments", known_bot=True)
 async def remove_members(request: web.Request) -> web.Response:
     body = await read_body(request, "segment.members")
     result = await segments.remove_members(request.app[DATABASE], *_ids(request), body["user_ids"])
@@ -93,10 +94,11 @@ async def remove_members(request: web.Request) -> web.Response:
 @routes.post("/v1/bots/{bot_id}/segments/{segment_id}/query")
 @endpoint("The segment's members now, one page at a time, with the total", role=Role.VIEWER,
           request="segment.query", responses={200: "audience.page", 400: "error", 404: "error"},
-          params=_ONE, tag="segments")
+          params=_ONE, tag="segments", known_bot=True)
 async def query_members(request: web.Request) -> web.Response:
     body = await read_body(request, "segment.query")
     page = await segments.query_members(
         request.app[DATABASE], *_ids(request), sort=body.get("sort", audience.DEFAULT_SORT),
-        limit=body.get("limit", 50), cursor=body.get("cursor"))
+        limit=body.get("limit", 50), cursor=body.get("cursor"),
+        cursor_key=request.app[SETTINGS].cursor_key())
     return json_response({"total": page.total, "users": page.users, "next": page.next})
