@@ -7,17 +7,13 @@ A service over the :class:`~plugin.db.database.Database`: it compiles filters wi
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bson import json_util
-from bson.errors import InvalidBSON
-
+from plugin.audience.cursors import CursorScope, decode_cursor, encode_cursor, sortable
 from plugin.audience.filters import (
     SEGMENT_PROPERTY,
     SegmentRef,
@@ -108,27 +104,41 @@ async def query_audience(
     sort: str = DEFAULT_SORT,
     limit: int = 50,
     cursor: str | None = None,
+    cursor_key: bytes | None = None,
 ) -> AudiencePage:
     """One page of the users matching ``filter_``, with the total.
 
     Pages are keyed on (sort value, profile id), not skipped over, so a page
     costs the same however deep it is and no user is shown twice or skipped
-    when others arrive meanwhile.
+    when others arrive meanwhile. The cursor to the next page is signed with
+    ``cursor_key`` and bound to the bot, the sort and the filter
+    (:mod:`plugin.audience.cursors`); without a key (a one-off query: the
+    CLI) the page has no ``next`` and takes no ``cursor``.
+
+    Raises:
+        InvalidRequest: an unknown or list property to sort by; a cursor that is
+            not this server's, or is for another bot, sort or filter.
+        FilterError: a filter that does not compile.
     """
+    if cursor is not None and cursor_key is None:
+        raise ValueError("a cursor is checked with the key it was signed with: pass cursor_key")
     properties = await catalog(db, bot_id)
-    field, direction = _sort_field(sort, properties)
+    prop, direction = _sort_property(sort, properties)
     query = await compile_audience_filter(db, bot_id, filter_)
     total = await ProfileStore.of(db).count_profiles(query)
+    scope = CursorScope.of(bot_id, sort, filter_)
     page_query = query
-    if cursor is not None:
-        after = _keyset_condition(field, direction, *_decode_cursor(cursor, sort))
-        page_query = {"$and": [query, after]}
+    if cursor is not None and cursor_key is not None:
+        value, last_id = decode_cursor(cursor_key, scope, prop, cursor)
+        page_query = {"$and": [query, _keyset_condition(prop.field, direction, value, last_id)]}
     docs = await ProfileStore.of(db).find_profiles(
-        page_query, [(field, direction), ("_id", direction)], limit + 1)
+        page_query, [(prop.field, direction), ("_id", direction)], limit + 1)
     next_cursor = None
     if len(docs) > limit:
         docs = docs[:limit]
-        next_cursor = _encode_cursor(sort, _get_path(docs[-1], field), docs[-1]["_id"])
+        if cursor_key is not None:
+            next_cursor = encode_cursor(cursor_key, scope, prop,
+                                        _get_path(docs[-1], prop.field), docs[-1]["_id"])
     return AudiencePage(total, [public_profile(d) for d in docs], next_cursor)
 
 
@@ -176,12 +186,15 @@ async def define_properties(db: Database, bot_id: str, raw: list[dict[str, Any]]
         await PropertyStore.of(db).define_property(bot_id, prop)
 
 
-def _sort_field(sort: str, properties: Mapping[str, PropertyDef]) -> tuple[str, int]:
+def _sort_property(sort: str, properties: Mapping[str, PropertyDef]) -> tuple[PropertyDef, int]:
     name, direction = (sort[1:], -1) if sort.startswith("-") else (sort, 1)
     prop = properties.get(name)
     if prop is None:
         raise InvalidRequest(f"cannot sort by unknown property {name!r}", field="sort")
-    return prop.field, direction
+    if not sortable(prop):
+        raise InvalidRequest(f"cannot sort by {prop.type} property {name!r}: a list has no "
+                             "one value to order by", field="sort")
+    return prop, direction
 
 
 def _get_path(doc: Mapping[str, Any], field: str) -> Any:
@@ -205,21 +218,3 @@ def _keyset_condition(field: str, direction: int, value: Any, last_id: Any) -> d
     if direction == -1:
         options.append({field: None})
     return {"$or": options}
-
-
-def _encode_cursor(sort: str, value: Any, last_id: Any) -> str:
-    raw = json_util.dumps({"s": sort, "v": value, "i": last_id})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, sort: str) -> tuple[Any, Any]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        decoded = json_util.loads(raw)
-        value, last_id, cursor_sort = decoded["v"], decoded["i"], decoded["s"]
-    except (binascii.Error, UnicodeDecodeError, ValueError, KeyError, TypeError, InvalidBSON):
-        raise InvalidRequest("'cursor' is not a cursor this API returned", field="cursor") from None
-    if cursor_sort != sort:
-        raise InvalidRequest("'cursor' belongs to another sort order; start again without it",
-                             field="cursor")
-    return value, last_id

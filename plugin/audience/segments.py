@@ -165,11 +165,13 @@ async def remove_members(db: Database, bot_id: str, segment_id: str,
 
 
 async def query_members(db: Database, bot_id: str, segment_id: str, *, sort: str, limit: int,
-                        cursor: str | None) -> audience.AudiencePage:
-    """One page of the segment's members (computed now for a dynamic one)."""
+                        cursor: str | None, cursor_key: bytes) -> audience.AudiencePage:
+    """One page of the segment's members (computed now for a dynamic one); the
+    cursors are bound to the segment (see :func:`plugin.audience.query.query_audience`)."""
     await _load(db, bot_id, segment_id)
     return await audience.query_audience(db, bot_id, membership_filter(segment_id),
-                                         sort=sort, limit=limit, cursor=cursor)
+                                         sort=sort, limit=limit, cursor=cursor,
+                                         cursor_key=cursor_key)
 
 
 async def _static_call(db: Database, bot_id: str, segment_id: str,

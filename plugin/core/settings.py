@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -24,8 +26,9 @@ log = logging.getLogger(__name__)
 @functools.cache
 def _process_link_secret() -> str:
     """A random secret made once per process, on first use."""
-    log.warning("AUDIENCE_LINK_SECRET is not set: download links are signed with a random "
-                "secret of this process; they fail on other processes and after a restart")
+    log.warning("AUDIENCE_LINK_SECRET is not set: download links and paging cursors are "
+                "signed with a random secret of this process; they fail on other processes "
+                "and after a restart")
     return secrets.token_hex(32)
 
 
@@ -51,6 +54,17 @@ class Settings:
     webhook_backoff_s: float = constants.WEBHOOK_BACKOFF_S
     webhook_backoff_max_s: float = constants.WEBHOOK_BACKOFF_MAX_S
     webhook_timeout_s: float = constants.WEBHOOK_TIMEOUT_S
+    # Let webhooks reach loopback and private addresses (development, tests);
+    # metadata, link-local and reserved ones stay refused (plugin.crm.addresses).
+    webhook_allow_private: bool = False
+
+    def __post_init__(self) -> None:
+        # Absolute once, here, from the folder the command runs in: the embedded
+        # database runs elsewhere (the temp folder), and a command run from
+        # another folder with the same absolute --data-dir must find the same files.
+        if self.data_dir != constants.MEMORY:
+            absolute = os.path.abspath(os.path.expanduser(self.data_dir))
+            object.__setattr__(self, "data_dir", absolute)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -76,6 +90,7 @@ class Settings:
                                           constants.WEBHOOK_BACKOFF_MAX_S, float),
             webhook_timeout_s=_number(env, "AUDIENCE_WEBHOOK_TIMEOUT_S",
                                       constants.WEBHOOK_TIMEOUT_S, float),
+            webhook_allow_private=_flag(env, "AUDIENCE_WEBHOOK_ALLOW_PRIVATE"),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings
@@ -86,12 +101,28 @@ class Settings:
         and after a restart)."""
         return (self.link_secret or _process_link_secret()).encode()
 
+    def cursor_key(self) -> bytes:
+        """The key paging cursors are signed with: derived from the link key (one
+        secret to set, ``AUDIENCE_LINK_SECRET``), but never equal to it, so that a
+        download link's signature cannot pass for a cursor's, or the reverse."""
+        return hmac.new(self.link_key(), b"audience paging cursors", hashlib.sha256).digest()
+
     def __repr__(self) -> str:
         uri = mask_uri(self.mongodb_uri) if self.mongodb_uri else None
         return (
             f"Settings(mongodb_uri={uri!r}, data_dir={self.data_dir!r}, db_name={self.db_name!r}, "
             f"host={self.host!r}, port={self.port!r})"
         )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise InvalidRequest(f"{name} must be 1 or 0 (true or false), got {env[name]!r}",
+                         variable=name)
 
 
 def _number(env: Mapping[str, str], name: str, default: _N, kind: Callable[[str], _N]) -> _N:

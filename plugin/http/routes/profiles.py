@@ -83,17 +83,18 @@ def _encode_cursor(cursor: TimelineCursor) -> str:
 def _parse_before(value: str | None) -> TimelineCursor | None:
     if not value:
         return None
+    # Out-of-range times (year 0, 10**20 ms) are OverflowError or OSError, not ValueError.
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         return TimelineCursor(to_utc(moment))
-    except ValueError:
+    except (ValueError, OverflowError):
         pass
     try:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
         millis, oid = raw.split(":")
         return TimelineCursor(datetime.fromtimestamp(int(millis) / 1000, UTC),
                               ObjectId(oid))
-    except (binascii.Error, UnicodeDecodeError, ValueError, InvalidId):
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError, OSError, InvalidId):
         raise InvalidRequest(
             "query parameter 'before' must be a cursor from 'next' or an ISO 8601 time",
             parameter="before",
