@@ -12,7 +12,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from plugin.core.documents import SchemaSet, leaf_errors
+from plugin.core.documents import SchemaSet, first_problems, leaf_errors, shorten
 from plugin.core.errors import InvalidRequest
 
 __all__ = ["names", "load", "validator", "errors", "check"]
@@ -37,7 +37,8 @@ def errors(name: str, document: object) -> list[dict[str, str]]:
     found = []
     for leaf in leaf_errors(validator(name), document):
         path = "/".join(str(p) for p in leaf.absolute_path) or "(body)"
-        found.append({"path": path, "message": leaf.message})
+        # A schema message quotes the value it refuses, which may be the whole body.
+        found.append({"path": shorten(path), "message": shorten(leaf.message)})
     unique = {(e["path"], e["message"]): e for e in found}
     return sorted(unique.values(), key=lambda e: (_path_key(e["path"]), e["message"]))
 
@@ -45,12 +46,18 @@ def errors(name: str, document: object) -> list[dict[str, str]]:
 def check(name: str, document: object, what: str = "the request body") -> None:
     """Raises:
         InvalidRequest: ``document`` fails schema ``name``; ``details`` lists
-            every failure with its path.
+            the failures with their paths (the first
+            :data:`~plugin.core.documents.MAX_PROBLEMS_SHOWN`, and in ``more``
+            how many are left out).
     """
     problems = errors(name, document)
     if problems:
         listed = "; ".join(f"{p['path']}: {p['message']}" for p in problems[:5])
-        raise InvalidRequest(f"{what} is invalid: {listed}", errors=problems)
+        if len(problems) > 5:
+            listed += f"; … and {len(problems) - 5} more"
+        shown, more = first_problems(problems)
+        extra = {"more": len(problems) - len(shown)} if more else {}
+        raise InvalidRequest(f"{what} is invalid: {listed}", errors=list(shown), **extra)
 
 
 def _path_key(path: str) -> tuple[tuple[int, object], ...]:
