@@ -60,6 +60,9 @@ def check_property_values(
     rejections: list[Rejection] = []
     new_defs: dict[tuple[str, str], PropertyDef] = {}
     for event in events:
+        if event.type is EventType.CUSTOM and event.data.get("name") == BULK_UPDATE:
+            checked.append(_checked_bulk_update(event, properties, new_defs, rejections))
+            continue
         if event.type is not EventType.PROPERTY_SET or event.data.get("rejected"):
             checked.append(event)
             continue
@@ -73,6 +76,32 @@ def check_property_values(
             continue
         checked.append(event.with_data({**event.data, "value": normalised}))
     return checked, rejections, [(bot_id, prop) for (bot_id, _), prop in new_defs.items()]
+
+
+def _checked_bulk_update(event: Event, properties: Mapping[str, Mapping[str, PropertyDef]],
+                         new_defs: dict[tuple[str, str], PropertyDef],
+                         rejections: list[Rejection]) -> Event:
+    """A bulk update's changes checked like property sets: a value its
+    property refuses, or a system property, is left out and reported."""
+    changes: dict[str, Any] = {}
+    raw_set = event.data.get("set")
+    for name, value in (raw_set.items() if isinstance(raw_set, dict) else ()):
+        try:
+            prop = _property_for(event.bot_id, name, value, properties, new_defs)
+            changes[prop.name] = validate_value(prop, value)
+        except InvalidValue as exc:
+            rejections.append(Rejection(event.id, event.user_id, str(name), exc.reason))
+    removed: list[str] = []
+    raw_unset = event.data.get("unset")
+    for name in (raw_unset if isinstance(raw_unset, list) else ()):
+        try:
+            checked_name = check_property_name(name)
+            if checked_name in SYSTEM_PROPERTIES:
+                raise InvalidValue(f"{checked_name!r} is a system property; it cannot be unset")
+            removed.append(checked_name)
+        except InvalidValue as exc:
+            rejections.append(Rejection(event.id, event.user_id, str(name), exc.reason))
+    return event.with_data({**event.data, "set": changes, "unset": removed})
 
 
 def _property_for(

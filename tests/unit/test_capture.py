@@ -36,7 +36,7 @@ def test_latest_event_wins_and_messages_are_counted() -> None:
         "last_user_message": "first", "last_user_message_at": at(1),
         "current_message": "second", "current_module": "checkout", "current_campaign": "sale",
     }
-    assert update["$inc"] == {"message_count": 2, "rev": 1}
+    assert update["$inc"] == {"message_count": 2, "rev": 1, "events_folded": 4}
     assert update["$max"] == {"last_message_at": at(2), "last_event_at": at(4)}
     assert update["$min"] == {"created_at": at(1)}
     assert update["$setOnInsert"]["assigned_to"] == "bot"
@@ -55,7 +55,8 @@ def test_no_path_is_in_two_operators() -> None:
 
 def test_non_message_events_leave_message_fields_alone() -> None:
     update = delta_update([ev.branch("b", "u", "vip", ts=at(1))], now=at(2), created_by="k")
-    assert update["$inc"] == {"rev": 1} and update["$max"] == {"last_event_at": at(1)}
+    assert update["$inc"] == {"rev": 1, "events_folded": 1}
+    assert update["$max"] == {"last_event_at": at(1)}
     assert update["$set"] == {"updated_at": at(2)}
 
 
@@ -122,3 +123,21 @@ def test_a_rebuild_sets_every_derived_field_and_a_delta_unsets_what_a_bulk_updat
     delta = delta_update(events, now=at(3), created_by="k")
     assert delta["$unset"] == {"attributes.email": ""}
     assert "attributes.email" not in delta["$set"]
+
+
+def test_a_bulk_update_event_is_checked_like_property_sets() -> None:
+    """A client may post a bulk_update event itself: its values meet the same
+    types as property sets, and system properties stay out of reach."""
+    known = {"b": {"age": custom_property("age", "number")}}
+    event = ev.custom("b", "u", ev.BULK_UPDATE,
+                      {"set": {"age": "seven", "tier": "gold", "channel": "sms"},
+                       "unset": ["message_count", "age"]})
+    [checked], rejections, new_defs = check_property_values([event], known)
+    assert checked.data["set"] == {"tier": "gold"}
+    assert checked.data["unset"] == ["age"]
+    assert [(r.property, r.reason) for r in rejections] == [
+        ("age", "'seven' is not a number"),
+        ("channel", "'channel' is a system property; the bot cannot set it"),
+        ("message_count", "'message_count' is a system property; it cannot be unset"),
+    ]
+    assert new_defs == [("b", custom_property("tier", "text"))]
