@@ -20,6 +20,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash .ci/services
+	bash .ci/chromium
 	$(BIN)/ruff check plugin connectors runtime simulator tests bench scenarios rasa_sdk_plugins
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from plugin.access.keys import Role
+from plugin.audience.bot_store import BotStore
 from plugin.audience.property_store import PropertyStore
 from plugin.core.errors import InvalidRequest, PayloadTooLarge
 from plugin.core.properties import InvalidValue, check_property_name
@@ -33,9 +34,10 @@ routes = web.RouteTableDef()
 
 
 async def deploy(db: Database, runtime: Runtime, bot: Bot) -> None:
-    """Run ``bot`` and register its properties in its property schema."""
+    """Run ``bot``, register its properties in its property schema and its name."""
     for spec in bot.properties.values():
         await PropertyStore.of(db).define_property(bot.id, spec.definition)
+    await BotStore.of(db).name_bot(bot.id, bot.name)
     runtime.deploy(bot)
 
 

@@ -56,6 +56,7 @@ class AudiencePage:
     total: int
     users: list[dict[str, Any]]
     next: str | None
+    previous: str | None = None  # set when paging with a key, past the first page
 
 
 def public_profile(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -105,15 +106,19 @@ async def query_audience(
     limit: int = 50,
     cursor: str | None = None,
     cursor_key: bytes | None = None,
+    backward: bool = False,
+    search: str | None = None,
 ) -> AudiencePage:
-    """One page of the users matching ``filter_``, with the total.
+    """One page of the users matching ``filter_`` (and, with ``search``, found by
+    it as :func:`search_users` finds them), with the total.
 
     Pages are keyed on (sort value, profile id), not skipped over, so a page
     costs the same however deep it is and no user is shown twice or skipped
     when others arrive meanwhile. The cursor to the next page is signed with
     ``cursor_key`` and bound to the bot, the sort and the filter
     (:mod:`plugin.audience.cursors`); without a key (a one-off query: the
-    CLI) the page has no ``next`` and takes no ``cursor``.
+    CLI) the page has no ``next`` and takes no ``cursor``. ``backward`` reads
+    the page before ``cursor`` (a ``previous`` cursor) instead of after it.
 
     Raises:
         InvalidRequest: an unknown or list property to sort by; a cursor that is
@@ -125,38 +130,55 @@ async def query_audience(
     properties = await catalog(db, bot_id)
     prop, direction = _sort_property(sort, properties)
     query = await compile_audience_filter(db, bot_id, filter_)
+    if search is not None:
+        query = {"$and": [query, {"$or": _search_alternatives(search)}]}
     total = await ProfileStore.of(db).count_profiles(query)
-    scope = CursorScope.of(bot_id, sort, filter_)
+    scope = CursorScope.of(bot_id, sort, filter_ if search is None
+                           else {"filter": filter_, "search": search})
+    backward = backward and cursor is not None
+    step = -direction if backward else direction  # the order rows are read in
     page_query = query
     if cursor is not None and cursor_key is not None:
         value, last_id = decode_cursor(cursor_key, scope, prop, cursor)
-        page_query = {"$and": [query, _keyset_condition(prop.field, direction, value, last_id)]}
+        page_query = {"$and": [query, _keyset_condition(prop.field, step, value, last_id)]}
     docs = await ProfileStore.of(db).find_profiles(
-        page_query, [(prop.field, direction), ("_id", direction)], limit + 1)
-    next_cursor = None
-    if len(docs) > limit:
-        docs = docs[:limit]
-        if cursor_key is not None:
+        page_query, [(prop.field, step), ("_id", step)], limit + 1)
+    more = len(docs) > limit
+    docs = docs[:limit][::-1] if backward else docs[:limit]
+    next_cursor = previous = None
+    if cursor_key is not None and docs:
+        # Read backward, there are rows after (the page it came from); read
+        # forward from a cursor, there are rows before.
+        if more or backward:
             next_cursor = encode_cursor(cursor_key, scope, prop,
                                         _get_path(docs[-1], prop.field), docs[-1]["_id"])
-    return AudiencePage(total, [public_profile(d) for d in docs], next_cursor)
+        if (more and backward) or (cursor is not None and not backward):
+            previous = encode_cursor(cursor_key, scope, prop,
+                                     _get_path(docs[0], prop.field), docs[0]["_id"])
+    return AudiencePage(total, [public_profile(d) for d in docs], next_cursor, previous)
 
 
 async def search_users(db: Database, bot_id: str, text: str, limit: int) -> list[dict[str, Any]]:
     """Users whose id, name, email or phone starts with ``text`` (any case)."""
+    docs = await ProfileStore.of(db).find_profiles(
+        {"bot_id": bot_id, "$or": _search_alternatives(text)},
+        [("last_message_at", -1), ("_id", -1)], limit)
+    return [public_profile(d) for d in docs]
+
+
+def _search_alternatives(text: str) -> list[dict[str, Any]]:
+    """The conditions of which one a user found by ``text`` meets."""
     text = text.strip()
     if not text:
         raise InvalidRequest("query parameter 'q' must not be empty", parameter="q")
     if len(text) > 200:
         raise InvalidRequest("query parameter 'q' is longer than 200 characters", parameter="q")
     prefix = {"$regex": "^" + re.escape(text), "$options": "i"}
-    alternatives = [{field: prefix} for field in SEARCH_FIELDS]
+    alternatives: list[dict[str, Any]] = [{field: prefix} for field in SEARCH_FIELDS]
     digits = _PHONE_SEPARATORS.sub("", text)
     if digits != text and digits:
         alternatives.append({"attributes.phone": {"$regex": "^" + re.escape(digits)}})
-    docs = await ProfileStore.of(db).find_profiles({"bot_id": bot_id, "$or": alternatives},
-                                     [("last_message_at", -1), ("_id", -1)], limit)
-    return [public_profile(d) for d in docs]
+    return alternatives
 
 
 def describe_properties(properties: Mapping[str, PropertyDef]) -> list[dict[str, Any]]:

@@ -61,9 +61,11 @@ async def _serve(settings: Settings, extensions: Sequence[Extension], *, demo: b
     from plugin.access.keys import ALL_BOTS, Role, create_key
     from plugin.db.database import Database
     from plugin.http.app import create_app
+    from plugin.web import install_web
 
     db = await Database.open(settings)
     app = create_app(settings, db, extensions)
+    install_web(app)
     runner = web.AppRunner(app)
     try:
         await runner.setup()
@@ -80,10 +82,12 @@ async def _serve(settings: Settings, extensions: Sequence[Extension], *, demo: b
             url = f"http://{host}:{port}"
             print(f"Audience is serving on {url}  (health: {url}/health, "
                   f"API: {url}/openapi.json)", flush=True)
+            print(f"The Audience tab: {url}/  (sign in with an API key)", flush=True)
             log_progress()
             if demo:
                 key = await create_key(db, Role.ADMIN, [ALL_BOTS], label="demo")
                 print(f"Admin API key: {key}")
+                print(f"Open {url}/ in a browser and sign in with that key.")
                 for extension in extensions:
                     for line in await extension.demo(app, url, key):
                         print(line)

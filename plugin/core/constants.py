@@ -18,12 +18,18 @@ JOB_MARKERS = "job_markers"
 WEBHOOKS = "webhooks"
 OUTBOX = "outbox"
 API_KEYS = "api_keys"
+# Signed-in browser sessions of the web tab (plugin.access.sessions), and the
+# names bots are shown by (a bot is known by its data; a name is optional).
+WEB_SESSIONS = "web_sessions"
+BOTS = "bots"
 IMPORTS = "imports"
 # GridFS bucket holding built export files (file id = job id).
 EXPORT_BUCKET = "exports"
 # GridFS bucket holding uploaded import files until their job is done (file id = job id).
 IMPORT_BUCKET = "import_files"
 
+# A web tab session ends this long after sign-in, whatever happens meanwhile.
+WEB_SESSION_TTL_S = 8 * 3600
 MAX_EVENTS_PER_REQUEST = 1000
 MAX_BODY_BYTES = 1024 * 1024
 TIMELINE_DEFAULT_LIMIT = 50

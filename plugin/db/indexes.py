@@ -34,6 +34,9 @@ INDEXES: Mapping[str, list[IndexModel]] = {
         IndexModel([("bot_id", ASCENDING), ("name", ASCENDING)], unique=True, name="bot_name"),
     ],
     c.API_KEYS: [IndexModel([("created_at", ASCENDING)], name="created_at")],
+    # The server removes a session once it has expired (it is also checked on every read).
+    c.WEB_SESSIONS: [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0,
+                                name="expires_at")],
     c.OUTBOX: [
         # The delivery worker's poll and a webhook's delivery log (SecantusDB
         # serves {webhook_id} alone from this compound index too).

@@ -21,6 +21,7 @@ from plugin.http.auth import auth_middleware
 from plugin.http.errors import error_middleware
 from plugin.http.openapi import routes as openapi_routes
 from plugin.http.routes import audience as routes_audience
+from plugin.http.routes import bots as routes_bots
 from plugin.http.routes import events as routes_events
 from plugin.http.routes import export as routes_export
 from plugin.http.routes import handover as routes_handover
@@ -41,6 +42,7 @@ ROUTE_TABLES = (
     routes_health.routes,
     openapi_routes,
     routes_events.routes,
+    routes_bots.routes,
     routes_profiles.routes,
     routes_audience.routes,
     routes_handover.routes,

@@ -17,7 +17,7 @@ PACKAGES = ("plugin", "runtime", "connectors", "simulator")
 MAX_MODULE_LINES = 600
 MAX_CLASS_METHODS = 25
 # Faces over the services: only these may build on aiohttp's server.
-FACES = ("plugin.http", "plugin.cli", "plugin.extensions")
+FACES = ("plugin.http", "plugin.cli", "plugin.extensions", "plugin.web")
 
 
 def module_name(path: Path) -> str:
@@ -129,6 +129,13 @@ def test_services_know_no_http_server() -> None:
                      if i == "aiohttp.web" or i.startswith("aiohttp.web."))
            for m in services}
     assert {m: found for m, found in bad.items() if found} == {}
+
+
+def test_only_the_cli_puts_the_web_tab_into_a_server() -> None:
+    # The web tab is a face over the services: none of them, nor the API, imports it.
+    users = {m for m, targets in graph().items() if not m.startswith("plugin.web")
+             and any(t == "plugin.web" or t.startswith("plugin.web.") for t in targets)}
+    assert users <= {"plugin.cli.serve"}
 
 
 def test_a_service_importing_the_http_server_is_caught(tmp_path: Path) -> None:

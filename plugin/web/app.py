@@ -1,0 +1,37 @@
+"""Adding the web tab to the aiohttp app: templates, static files, pages.
+
+Templates are Jinja2 with autoescape on for every template, so whatever a
+user typed is shown as text. Static files are served from ``static/``; htmx
+is vendored there (``static/vendor/README.md``), there is no build step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from plugin.web.formatting import FILTERS
+from plugin.web.guard import STATIC_PREFIX, page_middleware
+from plugin.web.routes import audience as routes_audience
+from plugin.web.routes import signin as routes_signin
+
+__all__ = ["install_web", "PAGE_TABLES"]
+
+_HERE = Path(__file__).resolve().parent
+PAGE_TABLES = (routes_signin.routes, routes_audience.routes)
+
+
+def install_web(app: web.Application) -> None:
+    """Add the web tab's pages to ``app`` (before it starts)."""
+    environment = aiohttp_jinja2.setup(
+        app, loader=jinja2.FileSystemLoader(_HERE / "templates"),
+        autoescape=True, undefined=jinja2.StrictUndefined,
+        default_helpers=False)
+    environment.filters.update(FILTERS)
+    app.middlewares.append(page_middleware)
+    app.router.add_static(STATIC_PREFIX, _HERE / "static", name="static")
+    for table in PAGE_TABLES:
+        app.add_routes(table)

@@ -1,0 +1,111 @@
+"""The web tab in a real browser: Debian's Chromium driven by Playwright.
+
+One browser for the session (pytest-playwright-asyncio's ``browser``, launched
+with the system Chromium: Playwright cannot download its own here) and one
+app server with the web tab for every web test, on the session's event loop
+beside the API server of :mod:`tests.conftest`. Each test gets a fresh
+browser context (``page``), so cookies never leak between tests.
+
+Without Chromium the web tests skip on a developer's machine and fail in CI
+(``CI`` set): ``make test`` installs it (see the Makefile).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Page, expect
+
+from connectors.dummy_extension import DummyExtension
+from plugin.access.keys import create_key
+from plugin.core.settings import Settings
+from plugin.db.database import Database
+from plugin.http.app import create_app
+from plugin.web import install_web
+
+WEB_ADMIN_KEY = "web-admin-key-for-tests"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+# axe-core findings at these levels fail a test.
+BLOCKING_IMPACTS = ("serious", "critical")
+
+
+def _chromium() -> str | None:
+    return os.environ.get("AUDIENCE_CHROMIUM") or shutil.which("chromium") or shutil.which(
+        "chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    path = _chromium()
+    if path is None:
+        why = "Chromium is not installed (apt-get install chromium; make test does it)"
+        if os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why)
+    return {**browser_type_launch_args, "executable_path": path}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    return {**browser_context_args, "viewport": {"width": 1280, "height": 860},
+            "locale": "en-GB", "timezone_id": "UTC"}
+
+
+@pytest.fixture(scope="session")
+def base_url(web_server: WebServer) -> str:
+    """Overrides pytest-base-url's (whose plugin-method fixture pytest deprecates)."""
+    return web_server.url
+
+
+@dataclass(frozen=True)
+class WebServer:
+    app: web.Application
+    url: str
+    db: Database
+
+
+@pytest_asyncio.fixture(scope="session")
+async def web_server(db: Database) -> AsyncIterator[WebServer]:
+    app = create_app(Settings(admin_key=WEB_ADMIN_KEY), db, [DummyExtension()])
+    install_web(app)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    yield WebServer(app, f"http://{host}:{port}", db)
+    await runner.cleanup()
+
+
+async def sign_in(page: Page, server: WebServer, key: str = WEB_ADMIN_KEY) -> None:
+    await page.goto(server.url + "/")
+    await page.get_by_label("API key").fill(key)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+async def new_key(db: Database, role: str, *bots: str) -> str:
+    return await create_key(db, role, bots)
+
+
+async def check_accessibility(page: Page) -> None:
+    """axe-core on the page as it is now: no serious or critical violation."""
+    results = await Axe().run(page)
+    blocking = [(v["id"], v["impact"], v["help"], [n["target"] for n in v["nodes"]][:3])
+                for v in results.response["violations"] if v["impact"] in BLOCKING_IMPACTS]
+    assert blocking == []
+
+
+async def screenshot(page: Page, name: str) -> None:
+    """Save the page as build/screenshots/NAME.png (the README's come from here)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
