@@ -42,7 +42,7 @@ async def deploy(db: Database, runtime: Runtime, bot: Bot) -> None:
 
 
 @routes.put("/v1/bots/{bot_id}/definition")
-@endpoint("Deploy a bot (its YAML definition) on the dummy channel", role=Role.EDITOR,
+@endpoint("Deploy a bot (its YAML definition) on the dummy channel", role=Role.ADMIN,
           responses={200: "bot.deployed", 400: "error", 413: "error"}, params=(BOT_ID,),
           tag="dummy channel")
 async def put_definition(request: web.Request) -> web.Response:

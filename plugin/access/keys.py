@@ -1,28 +1,47 @@
-"""API keys: roles, the bots a key may touch, creation and lookup.
+"""API keys: roles, the bots a key may touch, creation, lookup, listing and
+revocation.
 
 A key is shown once, when created; only its SHA-256 is stored. Keys are 256
 random bits, so a plain hash (no salt, no stretching) is enough to make a
-stolen database useless for calling the API.
+stolen database useless for calling the API. A key is named by its id, the
+first 16 hex digits of that hash, which tells nothing of the key.
+
+Roles, each with the rights of the ones before it: a *viewer* reads; an
+*editor* changes the audience's data — ingests events, manages segments,
+runs bulk actions, imports, exports, takes conversations over; an *admin*
+configures — bot definitions, properties, webhooks, API keys. Each route's
+role is on its record (:mod:`plugin.http.endpoint`).
+
+A revoked key is refused from its next request on: every request looks its
+key up. The time a key was last used is written at most once a
+``KEY_USE_RECORD_S`` per key, so using a key costs no write per request.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from plugin.access.store import KeyStore
+from plugin.core import constants as c
 from plugin.core.bot_ids import ALL_BOTS, check_bot_id
 from plugin.core.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
 from plugin.core.events import utc_now
 from plugin.db.database import Database
 
-__all__ = ["Role", "Principal", "ALL_BOTS", "create_key", "authenticate", "hash_key"]
+__all__ = ["Role", "Principal", "ALL_BOTS", "ApiKey", "create_key", "authenticate", "hash_key",
+           "key_id", "list_keys", "revoke_key"]
 
 _PREFIX = "aud_"
+_ID_DIGITS = 16
+_KEY_ID = re.compile(f"[0-9a-f]{{{_ID_DIGITS}}}")
 
 
 class Role(StrEnum):
@@ -55,9 +74,38 @@ class Principal:
         if self.role.rank < needed.rank:
             raise Forbidden(f"this needs the {needed} role; the key has {self.role}")
 
+    def covers(self, bots: Iterable[str]) -> bool:
+        """Whether this key may touch every one of ``bots`` (``*`` only if it has ``*``)."""
+        return ALL_BOTS in self.bots or set(bots) <= self.bots
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A stored key as it may be shown: never the key, nor its hash."""
+
+    id: str
+    prefix: str  # the key's first characters, to recognise it by
+    role: Role
+    bots: tuple[str, ...]
+    label: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, doc: Mapping[str, Any]) -> ApiKey:
+        return cls(key_id(doc["_id"]), doc.get("prefix", ""), Role(doc["role"]),
+                   tuple(doc["bots"]), doc.get("label", ""), doc["created_at"],
+                   doc.get("last_used_at"), doc.get("revoked_at"))
+
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def key_id(key_hash: str) -> str:
+    """The id a key is shown and revoked by: the start of its hash."""
+    return key_hash[:_ID_DIGITS]
 
 
 async def create_key(db: Database, role: Role | str, bots: Iterable[str], label: str = "") -> str:
@@ -90,7 +138,34 @@ async def authenticate(db: Database, authorization: str | None, admin_key: str |
         raise Unauthorized("the Authorization header must be 'Bearer <key>'")
     if admin_key and hmac.compare_digest(token.encode(), admin_key.encode()):
         return Principal(Role.ADMIN, frozenset({ALL_BOTS}))
-    doc = await KeyStore.of(db).find_api_key(hash_key(token))
+    keys = KeyStore.of(db)
+    doc = await keys.find_api_key(hash_key(token))
     if doc is None or doc.get("revoked"):
         raise Unauthorized("unknown or revoked API key")
+    now = utc_now()
+    every = timedelta(seconds=c.KEY_USE_RECORD_S)
+    if doc.get("last_used_at") is None or doc["last_used_at"] <= now - every:
+        await keys.record_use(doc["_id"], now, now - every)
     return Principal(Role(doc["role"]), frozenset(doc["bots"]))
+
+
+async def list_keys(db: Database, holder: Principal) -> list[ApiKey]:
+    """The keys ``holder`` may see — those whose bots it covers — oldest first,
+    revoked ones included."""
+    return [ApiKey.of(doc) for doc in await KeyStore.of(db).list_api_keys()
+            if holder.covers(doc["bots"])]
+
+
+async def revoke_key(db: Database, holder: Principal, key: str) -> ApiKey:
+    """Revoke the key with id ``key`` (see :func:`key_id`): it is refused from
+    its next request on. Revoking a revoked key changes nothing.
+
+    Raises:
+        NotFound: no such key, or one for bots ``holder`` does not cover.
+    """
+    doc = await KeyStore.of(db).find_by_id(key) if _KEY_ID.fullmatch(key) else None
+    if doc is None or not holder.covers(doc["bots"]):
+        raise NotFound(f"no API key {key!r}", key=key)
+    if not doc.get("revoked"):
+        doc = await KeyStore.of(db).revoke(doc["_id"], utc_now()) or doc
+    return ApiKey.of(doc)

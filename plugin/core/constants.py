@@ -18,6 +18,8 @@ JOB_MARKERS = "job_markers"
 WEBHOOKS = "webhooks"
 OUTBOX = "outbox"
 API_KEYS = "api_keys"
+# A key's last use is written at most this often (seconds), not on every request.
+KEY_USE_RECORD_S = 60.0
 # Signed-in browser sessions of the web tab (plugin.access.sessions), and the
 # names bots are shown by (a bot is known by its data; a name is optional).
 WEB_SESSIONS = "web_sessions"
@@ -68,8 +70,20 @@ LINK_TTL_S = 86_400
 # How long a built export file is kept (AUDIENCE_EXPORT_RETENTION_S); then it is removed.
 EXPORT_RETENTION_S = 7 * 86_400
 EXPORT_PROGRESS_ROWS = 1000
-# Imports are processed in the request: files up to this size only.
+# Imports: files up to this size, read whole in a process of their own
+# (plugin.transfer.reading) within these bounds, each checked before the reader
+# allocates for it: data rows (an export writes at most EXPORT_MAX_ROWS),
+# columns, characters in a cell (a spreadsheet cell's own limit), and an XLSX
+# workbook's members unpacked. The reading process gets this much address
+# space and time; a file that needs more is refused. Files read at once.
 IMPORT_MAX_BYTES = 10 * 1024 * 1024
+IMPORT_MAX_ROWS = 100_000
+IMPORT_MAX_COLUMNS = 500
+IMPORT_MAX_CELL_CHARS = 32_767
+IMPORT_MAX_UNPACKED_BYTES = 128 * 1024 * 1024
+IMPORT_READ_MEMORY_BYTES = 1024 * 1024 * 1024
+IMPORT_READ_TIMEOUT_S = 120.0
+IMPORT_READERS = 2
 IMPORT_MAX_REJECTIONS_KEPT = 10_000
 IMPORT_EVENTS_PER_BATCH = 500
 

@@ -19,6 +19,13 @@ dead-lettered, which frees its lane, and stays so until replayed.
 
 The webhook's audience, if it has one, is checked against the profile as it
 is when the entry is sent; entries of users outside it are ``skipped``.
+
+Only public addresses are reached (:mod:`plugin.crm.addresses`): an address
+in the URL is checked before sending, a name's addresses when it is resolved
+(:mod:`plugin.crm.resolver`). An entry refused so is dead-lettered at once,
+with the reason. Of a receiver's answer the log keeps the status as the
+attempt's ``error`` (``HTTP 403``) and the first bytes of its body apart
+(``response``), which only admins are shown (:func:`plugin.crm.webhooks.shown_delivery`).
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ from plugin.crm.outbox import (
     retry_delay,
     signature_header,
 )
+from plugin.crm.resolver import PublicResolver, address_refusal, refused_by
 from plugin.crm.store import WebhookStore
 from plugin.db.database import Database
 
@@ -112,7 +120,9 @@ class DeliveryWorker:
         self._claims = itertools.count()
 
     async def start(self) -> DeliveryWorker:
+        allow_private = self.settings.webhook_allow_private
         self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(resolver=PublicResolver(allow_private=allow_private)),
             timeout=aiohttp.ClientTimeout(total=self.settings.webhook_timeout_s),
             headers={"User-Agent": _USER_AGENT})
         self._task = asyncio.create_task(self._run_forever(), name="audience-delivery")
@@ -224,6 +234,10 @@ class DeliveryWorker:
                                  reason="the user is not in the webhook's audience"), True
         attempt = await self._post(entry, webhook, profile)
         attempts = entry["attempts"] + 1
+        if attempt["refused"]:  # trying again would change nothing
+            log.warning("webhook %s: delivery %s refused (%s)", webhook["_id"], entry["_id"],
+                        attempt["error"])
+            return self._outcome(entry, DeliveryState.DEAD, attempt, reason=attempt["error"]), True
         if attempt["ok"]:
             return self._outcome(entry, DeliveryState.DELIVERED, attempt,
                                  delivered_at=attempt["at"]), True
@@ -268,18 +282,32 @@ class DeliveryWorker:
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
+        response_head: str | None = None
+        refused = address_refusal(webhook["url"],
+                                  allow_private=self.settings.webhook_allow_private)
         try:
-            async with self._session.post(webhook["url"], data=body, headers=headers,
-                                          allow_redirects=False) as response:
-                status = response.status
-                if not 200 <= status < 300:
-                    # Only the start of it: a receiver's error page can be any size.
-                    head = await response.content.read(_ERROR_TEXT_KEPT)
-                    text = head.decode("utf-8", "replace")
-                    error = f"HTTP {status}" + (f": {text}" if text else "")
+            if refused is None:
+                async with self._session.post(webhook["url"], data=body, headers=headers,
+                                              allow_redirects=False) as response:
+                    status = response.status
+                    if not 200 <= status < 300:
+                        error = f"HTTP {status}"
+                        # Only the start of it: a receiver's error page can be any size.
+                        head = await response.content.read(_ERROR_TEXT_KEPT)
+                        response_head = head.decode("utf-8", "replace") or None
         except TimeoutError:
             error = f"no answer within {self.settings.webhook_timeout_s:g} s"
         except aiohttp.ClientError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:_ERROR_TEXT_KEPT]
-        return {"at": at, "status": status, "error": error, "ok": error is None,
-                "ms": round((time.perf_counter() - started) * 1000, 1)}
+            cause = refused_by(exc)
+            if cause is not None:
+                refused = str(cause)
+            else:
+                error = f"{type(exc).__name__}: {exc}"[:_ERROR_TEXT_KEPT]
+        if refused is not None:
+            error = f"refused: {refused}"
+        attempt = {"at": at, "status": status, "error": error, "ok": error is None,
+                   "refused": refused is not None,
+                   "ms": round((time.perf_counter() - started) * 1000, 1)}
+        if response_head is not None:
+            attempt["response"] = response_head
+        return attempt

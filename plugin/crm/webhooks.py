@@ -3,8 +3,12 @@ events it wants, a signing secret, optionally an audience — and the log of
 what was delivered to it.
 
 Deliveries themselves are written by capture (:mod:`plugin.crm.outbox`) and sent
-by :mod:`plugin.crm.delivery`. A service over the :class:`~plugin.db.database.Database`; it
-knows no HTTP.
+by :mod:`plugin.crm.delivery`. A URL must reach a public address
+(:mod:`plugin.crm.addresses`) unless ``allow_private``. The delivery log shows
+each attempt's status to everyone and the start of a receiver's error answer
+only when asked to (``responses``: the API asks for admin keys), as the answer
+may hold whatever the receiver chose to put there.
+A service over the :class:`~plugin.db.database.Database`; it knows no HTTP.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from plugin.audience.spec import resolve_audience
 from plugin.core import constants as c
 from plugin.core.errors import Conflict, InvalidRequest, NotFound
 from plugin.core.events import utc_now
+from plugin.crm.addresses import check_url
 from plugin.crm.outbox import DeliveryState, WebhookEvent
 from plugin.crm.store import WebhookStore
 from plugin.db.database import Database
@@ -41,11 +46,14 @@ __all__ = [
 _SECRET_BYTES = 32
 
 
-async def create_webhook(db: Database, bot_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+async def create_webhook(db: Database, bot_id: str, body: Mapping[str, Any], *,
+                         allow_private: bool = False) -> dict[str, Any]:
     """Store a new webhook; it as the API shows it, with its secret (shown only now).
 
     Raises:
-        InvalidRequest: a bad URL or audience. Conflict: the bot has the most webhooks allowed.
+        InvalidRequest: a bad URL (or one to a loopback or private address, unless
+            ``allow_private``; never a metadata or reserved one) or audience.
+        Conflict: the bot has the most webhooks allowed.
         NotFound: the audience names a segment that does not exist.
     """
     if len(await WebhookStore.of(db).list_webhooks(bot_id)) >= c.WEBHOOKS_PER_BOT:
@@ -55,7 +63,7 @@ async def create_webhook(db: Database, bot_id: str, body: Mapping[str, Any]) -> 
     doc: dict[str, Any] = {
         "_id": uuid.uuid4().hex,
         "bot_id": bot_id,
-        "url": _url(body["url"]),
+        "url": _url(body["url"], allow_private),
         "events": _events(body["events"]),
         "secret": secret,
         "description": body.get("description", ""),
@@ -78,14 +86,15 @@ async def get_webhook(db: Database, bot_id: str, webhook_id: str) -> dict[str, A
 
 
 async def update_webhook(db: Database, bot_id: str, webhook_id: str,
-                         body: Mapping[str, Any]) -> dict[str, Any]:
-    """Change a webhook's URL, events, secret, audience (``null`` removes it),
-    description or whether it is active. Deliveries already in the outbox keep
-    going to the webhook as it is when they are sent."""
+                         body: Mapping[str, Any], *, allow_private: bool = False) -> dict[str, Any]:
+    """Change a webhook's URL (checked as :func:`create_webhook` does), events,
+    secret, audience (``null`` removes it), description or whether it is
+    active. Deliveries already in the outbox keep going to the webhook as it is
+    when they are sent."""
     await _load(db, bot_id, webhook_id)
     changes: dict[str, Any] = {"updated_at": utc_now()}
     if "url" in body:
-        changes["url"] = _url(body["url"])
+        changes["url"] = _url(body["url"], allow_private)
     if "events" in body:
         changes["events"] = _events(body["events"])
     if "secret" in body:
@@ -108,8 +117,10 @@ async def delete_webhook(db: Database, bot_id: str, webhook_id: str) -> None:
 
 
 async def list_deliveries(db: Database, bot_id: str, webhook_id: str, *, state: str | None,
-                          limit: int, before: str | None) -> dict[str, Any]:
-    """A page of the webhook's delivery log, newest first, and the cursor to the next."""
+                          limit: int, before: str | None,
+                          responses: bool = False) -> dict[str, Any]:
+    """A page of the webhook's delivery log, newest first, and the cursor to the
+    next; with the start of receivers' error answers if ``responses``."""
     await _load(db, bot_id, webhook_id)
     cursor = None
     if before is not None:
@@ -120,11 +131,12 @@ async def list_deliveries(db: Database, bot_id: str, webhook_id: str, *, state: 
                                  field="before") from None
     docs = await WebhookStore.of(db).list_deliveries(webhook_id, state, limit + 1, cursor)
     next_cursor = str(docs[limit - 1]["seq"]) if len(docs) > limit else None
-    return {"deliveries": [shown_delivery(d) for d in docs[:limit]], "next": next_cursor}
+    return {"deliveries": [shown_delivery(d, responses=responses) for d in docs[:limit]],
+            "next": next_cursor}
 
 
 async def replay_delivery(db: Database, bot_id: str, webhook_id: str,
-                          delivery_id: str) -> dict[str, Any]:
+                          delivery_id: str, *, responses: bool = False) -> dict[str, Any]:
     """Send one delivery again (dead, delivered or skipped); it as it is now.
 
     Raises:
@@ -139,7 +151,7 @@ async def replay_delivery(db: Database, bot_id: str, webhook_id: str,
     await WebhookStore.of(db).replay_deliveries(webhook_id, delivery_id, utc_now())
     replayed = await WebhookStore.of(db).get_delivery(webhook_id, delivery_id)
     assert replayed is not None
-    return shown_delivery(replayed)
+    return shown_delivery(replayed, responses=responses)
 
 
 async def replay_dead(db: Database, bot_id: str, webhook_id: str) -> int:
@@ -148,9 +160,15 @@ async def replay_dead(db: Database, bot_id: str, webhook_id: str) -> int:
     return await WebhookStore.of(db).replay_deliveries(webhook_id, None, utc_now())
 
 
-def shown_delivery(doc: Mapping[str, Any]) -> dict[str, Any]:
-    history = list(doc.get("history", []))
+def shown_delivery(doc: Mapping[str, Any], *, responses: bool = False) -> dict[str, Any]:
+    """A delivery as the log shows it. Each attempt's ``error`` is its status
+    (``HTTP 403``); with ``responses``, followed by the start of what the
+    receiver answered (``HTTP 403: <body>``)."""
+    history = [_shown_attempt(a, responses) for a in doc.get("history", [])]
     last = history[-1] if history else {}
+    reason = doc.get("reason")
+    if reason and not responses and last.get("status"):  # logged before answers were kept apart
+        reason = _status_only(reason, last["status"])
     return {
         "id": doc["_id"],
         "event": doc["event"],
@@ -163,10 +181,27 @@ def shown_delivery(doc: Mapping[str, Any]) -> dict[str, Any]:
                             else None),
         "delivered_at": doc.get("delivered_at"),
         "last_status": last.get("status"),
-        "last_error": doc.get("reason") or last.get("error"),
+        "last_error": reason or last.get("error"),
         "history": history,
         "data": doc["data"],
     }
+
+
+def _shown_attempt(attempt: Mapping[str, Any], responses: bool) -> dict[str, Any]:
+    shown = {k: v for k, v in attempt.items() if k not in ("response", "refused")}
+    if responses and attempt.get("response"):
+        shown["error"] = f"{attempt['error']}: {attempt['response']}"
+    elif shown.get("error") and shown.get("status"):
+        shown["error"] = _status_only(shown["error"], shown["status"])
+    return shown
+
+
+def _status_only(text: str, status: int) -> str:
+    """``text`` cut after ``HTTP <status>``: before answers were kept apart,
+    the log held them in the error (``HTTP 403: <body>``)."""
+    marker = f"HTTP {status}"
+    at = text.find(marker)
+    return text if at < 0 else text[:at + len(marker)]
 
 
 async def _load(db: Database, bot_id: str, webhook_id: str) -> dict[str, Any]:
@@ -183,7 +218,7 @@ def _shown(doc: Mapping[str, Any]) -> dict[str, Any]:
             "secret_hint": f"…{doc['secret'][-4:]}"}
 
 
-def _url(raw: str) -> str:
+def _url(raw: str, allow_private: bool) -> str:
     try:
         url = URL(raw)
     except (ValueError, TypeError):
@@ -194,6 +229,7 @@ def _url(raw: str) -> str:
     if url.user or url.password:
         raise InvalidRequest("'url' must not carry credentials: sign with the secret instead",
                              field="url")
+    check_url(url, allow_private=allow_private)
     return str(url)
 
 

@@ -28,6 +28,7 @@ from plugin.http.routes import handover as routes_handover
 from plugin.http.routes import health as routes_health
 from plugin.http.routes import imports as routes_import
 from plugin.http.routes import jobs as routes_jobs
+from plugin.http.routes import keys as routes_keys
 from plugin.http.routes import profiles as routes_profiles
 from plugin.http.routes import segments as routes_segments
 from plugin.http.routes import webhooks as routes_webhooks
@@ -51,6 +52,7 @@ ROUTE_TABLES = (
     routes_export.routes,
     routes_import.routes,
     routes_webhooks.routes,
+    routes_keys.routes,
 )
 
 

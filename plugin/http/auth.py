@@ -19,7 +19,7 @@ from plugin.core.errors import Unauthorized
 from plugin.http.appkeys import DATABASE, PRINCIPAL, SETTINGS
 from plugin.http.endpoint import endpoint_of
 
-__all__ = ["auth_middleware", "principal"]
+__all__ = ["auth_middleware", "authorize_bot", "principal"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -62,3 +62,12 @@ def _authorization(request: web.Request) -> str | None:
 def principal(request: web.Request) -> Principal:
     found: Principal = request[PRINCIPAL]
     return found
+
+
+def authorize_bot(request: web.Request, bot_id: str) -> None:
+    """For a route naming a resource by its own id (a job, an import), once the
+    handler has loaded it: the key may act on the resource's bot with the role
+    the route's record asks for (a bot it does not cover is a 404)."""
+    meta = endpoint_of(request.match_info.handler)
+    assert meta is not None and meta.role is not None, "a route with a role"
+    principal(request).authorize(bot_id, meta.role)

@@ -1,8 +1,8 @@
-"""Jobs, exports and imports as the API shows them.
+"""Jobs, exports, imports and API keys as the API shows them.
 
-The services return job documents (:class:`~plugin.jobs.model.Job`) and
-import reports; these functions make the response bodies the schemas
-describe (``job``, ``export``, ``import``). URLs are built by the routes and
+The services return job documents (:class:`~plugin.jobs.model.Job`), import
+reports and keys; these functions make the response bodies the schemas
+describe (``job``, ``export``, ``import``, ``key``). URLs are built by the routes and
 handed in, so the shapes and the links cannot drift apart.
 """
 
@@ -11,13 +11,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from plugin.access.keys import ApiKey
 from plugin.core.settings import Settings
 from plugin.jobs.model import Job, JobStatus
 
-__all__ = ["shown_export", "shown_import", "shown_job"]
+__all__ = ["shown_export", "shown_import", "shown_job", "shown_key"]
 
 # Kept by the import's stored report, not shown.
 _INTERNAL_REPORT_FIELDS = ("_id", "bot_id", "at", "digest")
+
+
+def shown_key(key: ApiKey) -> dict[str, Any]:
+    """An API key as the API shows it (the ``key`` schema)."""
+    return {"id": key.id, "prefix": key.prefix, "role": str(key.role), "bots": list(key.bots),
+            "label": key.label, "created_at": key.created_at, "last_used_at": key.last_used_at,
+            "revoked_at": key.revoked_at}
 
 
 def shown_job(job: Job) -> dict[str, Any]:

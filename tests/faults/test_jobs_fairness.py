@@ -68,9 +68,12 @@ async def job_of(db: Database, job_id: str) -> Job:
 
 
 async def until_status(db: Database, job_id: str, *statuses: str) -> Job:
-    while (job := await job_of(db, job_id))["status"] not in statuses:
+    for _ in range(1200):
+        job = await job_of(db, job_id)
+        if job["status"] in statuses:
+            return job
         await asyncio.sleep(0.05)
-    return job
+    raise AssertionError(f"job {job_id} is still {job['status']}, not {' or '.join(statuses)}")
 
 
 async def broadcasts_received(db: Database, job_id: str) -> dict[str, int]:
@@ -94,8 +97,7 @@ async def test_a_slow_broadcast_neither_starves_another_bot_nor_delays_shutdown(
         export = await exporting.create_export(db, world.settings, "bot-b",
                                                {"audience": EVERYONE})
         # Ended while the broadcast is still going (one user reached of three).
-        finished = await asyncio.wait_for(until_status(db, export["_id"], "done", "failed"),
-                                          30)
+        finished = await until_status(db, export["_id"], "done", "failed")
         assert (finished["status"], finished["rows_written"]) == ("done", 5), finished
         running = await job_of(db, slow["_id"])
         assert (running["status"], running["owner"]) == ("running", worker.owner)

@@ -20,11 +20,12 @@ async def test_webhooks_from_the_command_line(tmp_path: Path, receiver: Receiver
     data_dir = str(tmp_path / "data")
     env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
     env["AUDIENCE_ADMIN_KEY"] = KEY
+    env["AUDIENCE_WEBHOOK_ALLOW_PRIVATE"] = "1"  # the receiver is on loopback
     data = ("--bot", "leads", "--data-dir", data_dir)
     async with running_server(data_dir, "--bot", str(LEADS), env=env) as url:
         code, out, err = await _run("webhooks", "create", *data, "--url", receiver.url,
                                     "--event", "message.received", "--event",
-                                    "profile.created")
+                                    "profile.created", env=env)
         assert code == 0, err
         hook_id = out.split()[1].rstrip(":")
         secret = out.splitlines()[1].rsplit(" ", 1)[1]
@@ -55,8 +56,12 @@ async def test_webhooks_from_the_command_line(tmp_path: Path, receiver: Receiver
                                     "--event", "handover")
         assert code == 2 and "http or https" in err
         code, out, err = await _run("webhooks", "create", *data, "--url", receiver.url,
-                                    "--event", "handover", "--secret", "short")
+                                    "--event", "handover", "--secret", "short", env=env)
         assert code == 2 and "secret" in err
+        env.pop("AUDIENCE_WEBHOOK_ALLOW_PRIVATE")
+        code, out, err = await _run("webhooks", "create", *data, "--url", receiver.url,
+                                    "--event", "handover", env=env)
+        assert code == 2 and "127.0.0.1 is a loopback address" in err
         code, out, err = await _run("webhooks", "pause", *data, "--webhook", hook_id)
         assert (code, out.strip()) == (0, f"webhook {hook_id}: paused"), err
         code, out, err = await _run("webhooks", "list", *data)

@@ -239,7 +239,7 @@ async def test_an_import_is_a_job_whose_file_is_removed_when_done(
     assert job["report"]["rejections_url"] == f"/v1/imports/{job['id']}/rejections.csv"
     assert await TransferStore.of(db).open_file(c.IMPORT_BUCKET, job["id"]) is None
     # The same job read with a key of another bot is not there for it.
-    other = api.as_key(await make_key("viewer", f"other-{bot_id}"))
+    other = api.as_key(await make_key("editor", f"other-{bot_id}"))
     assert (await other.get(f"/v1/imports/{job['id']}"))[0] == 404
     assert (await api.get("/v1/imports/no-such-import"))[0] == 404
 

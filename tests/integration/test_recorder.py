@@ -165,7 +165,7 @@ async def test_crm_deliveries_are_queued_once_whatever_write_is_cut_off(
     included."""
     await webhooks.create_webhook(fault_db, bot_id, {
         "url": "http://127.0.0.1:9/hook", "events": ["profile.created", "message.received"],
-        "active": False})
+        "active": False}, allow_private=True)
     await _record_through_a_dropped_connection(fault_db, bot_id, failing_command)
     assert await _queued(fault_db, bot_id) == _expected_queue(20, 4)
 
@@ -178,7 +178,7 @@ async def test_a_batch_retried_after_its_outbox_write_was_lost_queues_it(
     and a further retry adds nothing."""
     await webhooks.create_webhook(db, bot_id, {
         "url": "http://127.0.0.1:9/hook", "events": ["profile.created", "message.received"],
-        "active": False})
+        "active": False}, allow_private=True)
     batch = [ev.user_message(bot_id, f"u{i % 3}", f"m{i}") for i in range(9)]
     await CaptureStore.of(db).ingest(batch)
     await db[constants.OUTBOX].delete_many({"bot_id": bot_id})

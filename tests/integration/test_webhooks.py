@@ -363,7 +363,7 @@ async def test_several_workers_share_the_outbox_without_reordering_a_user(
     """Two more workers beside the server's, as with several serve processes:
     each user's messages still arrive in order, each at least once."""
     hook = await create_hook(api, bot_id, receiver.url, events=["message.received"])
-    settings = Settings(webhook_timeout_s=1.0)
+    settings = Settings(webhook_timeout_s=1.0, webhook_allow_private=True)
     workers = [await DeliveryWorker(db, settings).start() for _ in range(2)]
     try:
         users = [f"user{n}" for n in range(5)]
@@ -387,11 +387,13 @@ async def test_a_stopping_worker_settles_the_delivery_it_is_sending(
     await own.ensure_indexes()
     try:
         hook = await webhooks.create_webhook(
-            own, bot_id, {"url": receiver.url, "events": ["message.received"], "secret": SECRET})
+            own, bot_id, {"url": receiver.url, "events": ["message.received"], "secret": SECRET},
+            allow_private=True)
         await CaptureStore.of(own).ingest([Event(bot_id, "gus", EventType.USER_MESSAGE,
                                                  {"text": "hi"}, "m1", utc_now(), "web")])
         receiver.delay_s = 0.5
-        worker = await DeliveryWorker(own, Settings(webhook_timeout_s=5.0)).start()
+        worker = await DeliveryWorker(
+            own, Settings(webhook_timeout_s=5.0, webhook_allow_private=True)).start()
         await receiver.wait_for(lambda: len(receiver.requests) == 1)
         await worker.close(drain_s=5.0)
         page = await webhooks.list_deliveries(own, bot_id, hook["id"], state=None, limit=10,

@@ -74,7 +74,7 @@ async def list_properties(request: web.Request) -> web.Response:
 
 
 @routes.put("/v1/bots/{bot_id}/properties")
-@endpoint("Define or change custom properties", role=Role.EDITOR,
+@endpoint("Define or change custom properties", role=Role.ADMIN,
           request="properties.define", responses={200: "properties.list", 400: "error"},
           params=(BOT_ID,), tag="audience")
 async def define_properties(request: web.Request) -> web.Response:

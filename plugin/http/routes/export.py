@@ -19,7 +19,7 @@ from plugin.core import constants as c
 from plugin.core.errors import NotFound
 from plugin.core.settings import Settings
 from plugin.http.appkeys import DATABASE, SETTINGS
-from plugin.http.auth import principal
+from plugin.http.auth import authorize_bot
 from plugin.http.endpoint import Param, endpoint
 from plugin.http.jsonio import json_response, read_body
 from plugin.http.params import BOT_ID
@@ -67,7 +67,7 @@ def _base_url(request: web.Request) -> str:
 
 @routes.post("/v1/bots/{bot_id}/exports")
 @endpoint("Export the users of a segment or filter to CSV or XLSX (a job); the row count "
-          "is known at once", role=Role.VIEWER, request="export.create",
+          "is known at once", role=Role.EDITOR, request="export.create",
           responses={202: "export.created", 400: "error", 404: "error"}, params=(BOT_ID,),
           tag="export and import", known_bot=True)
 async def create_export(request: web.Request) -> web.Response:
@@ -79,11 +79,11 @@ async def create_export(request: web.Request) -> web.Response:
 
 @routes.get("/v1/exports/{job_id}")
 @endpoint("An export's status, rows written and, once done, its signed download link",
-          role=Role.VIEWER, responses={200: "export", 404: "error"}, params=(EXPORT_ID,),
+          role=Role.EDITOR, responses={200: "export", 404: "error"}, params=(EXPORT_ID,),
           tag="export and import")
 async def get_export(request: web.Request) -> web.Response:
     job = await jobs.get_job(request.app[DATABASE], request.match_info["job_id"], JobKind.EXPORT)
-    principal(request).authorize(str(job["bot_id"]), Role.VIEWER)
+    authorize_bot(request, str(job["bot_id"]))
     settings = request.app[SETTINGS]
     return json_response(shown_export(
         job, settings, functools.partial(download_url, settings, _base_url(request))))

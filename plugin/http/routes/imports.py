@@ -13,7 +13,7 @@ from plugin.access.keys import Role
 from plugin.core import constants as c
 from plugin.core.errors import InvalidRequest, NotFound
 from plugin.http.appkeys import DATABASE
-from plugin.http.auth import principal
+from plugin.http.auth import authorize_bot
 from plugin.http.endpoint import endpoint
 from plugin.http.jsonio import json_response
 from plugin.http.params import BOT_ID, IMPORT_ID
@@ -104,26 +104,26 @@ async def create_import(request: web.Request) -> web.Response:
 
 @routes.get("/v1/imports/{import_id}")
 @endpoint("An import: its status, rows written so far, and its report once done",
-          role=Role.VIEWER, responses={200: "import", 404: "error"}, params=(IMPORT_ID,),
+          role=Role.EDITOR, responses={200: "import", 404: "error"}, params=(IMPORT_ID,),
           tag="export and import")
 async def get_import(request: web.Request) -> web.Response:
     db = request.app[DATABASE]
     job = await jobs.get_job(db, request.match_info["import_id"], JobKind.IMPORT)
-    principal(request).authorize(str(job["bot_id"]), Role.VIEWER)
+    authorize_bot(request, str(job["bot_id"]))
     done = job["status"] == JobStatus.DONE
     report = await TransferStore.of(db).get_import(job["_id"]) if done else None
     return json_response(shown_import(job, report, rejections_url))
 
 
 @routes.get(REJECTIONS)
-@endpoint("The rejected rows of an import (row, column, reason) as CSV", role=Role.VIEWER,
+@endpoint("The rejected rows of an import (row, column, reason) as CSV", role=Role.EDITOR,
           responses={200: None, 404: "error"}, params=(IMPORT_ID,), tag="export and import")
 async def import_rejections(request: web.Request) -> web.Response:
     transfers = TransferStore.of(request.app[DATABASE])
     report = await transfers.get_import(request.match_info["import_id"])
     if report is None:
         raise NotFound(f"no import {request.match_info['import_id']!r}")
-    principal(request).authorize(report["bot_id"], Role.VIEWER)
+    authorize_bot(request, report["bot_id"])
     return web.Response(body=importing.rejections_csv(report),
                         content_type="text/csv", charset="utf-8", headers={
                             "Content-Disposition":

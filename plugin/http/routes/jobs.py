@@ -11,7 +11,7 @@ from aiohttp import web
 
 from plugin.access.keys import Role
 from plugin.http.appkeys import CONNECTORS, DATABASE
-from plugin.http.auth import principal
+from plugin.http.auth import authorize_bot
 from plugin.http.endpoint import endpoint
 from plugin.http.jsonio import json_response, read_body
 from plugin.http.params import BOT_ID, JOB_ID
@@ -61,7 +61,7 @@ async def bulk_update(request: web.Request) -> web.Response:
           responses={200: "job", 404: "error"}, params=(JOB_ID,), tag="bulk actions")
 async def get_job(request: web.Request) -> web.Response:
     job = await jobs.get_job(request.app[DATABASE], request.match_info["job_id"])
-    principal(request).authorize(job["bot_id"], Role.VIEWER)
+    authorize_bot(request, job["bot_id"])
     return json_response(shown_job(job))
 
 
@@ -72,5 +72,5 @@ async def get_job(request: web.Request) -> web.Response:
 async def cancel_job(request: web.Request) -> web.Response:
     db = request.app[DATABASE]
     job = await jobs.get_job(db, request.match_info["job_id"])
-    principal(request).authorize(job["bot_id"], Role.EDITOR)
+    authorize_bot(request, job["bot_id"])
     return json_response(shown_job(await jobs.cancel_job(db, job["_id"])))
