@@ -73,8 +73,6 @@ def run_consume(args: argparse.Namespace, settings: Settings) -> int:
     if not url.startswith(_AMQP_SCHEMES):
         raise InvalidRequest(
             f"--amqp-url must start with amqp:// or amqps://, not {mask_uri(url)!r}")
-    if not args.bot.strip():
-        raise InvalidRequest("--bot must not be empty")
     if not args.queue.strip():
         raise InvalidRequest("--queue must not be empty")
     if args.batch_size is not None and not 1 <= args.batch_size <= 10_000:

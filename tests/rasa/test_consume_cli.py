@@ -90,7 +90,7 @@ async def test_bad_options_are_refused_with_a_reason() -> None:
     code, err = await run("--bot", "b", "--amqp-url", "amqp://127.0.0.1/", "--batch-size", "0")
     assert code == 2 and "--batch-size must be between 1 and 10000" in err
     code, err = await run("--bot", " ", "--amqp-url", "amqp://127.0.0.1/")
-    assert code == 2 and "--bot must not be empty" in err
+    assert code == 2 and "--bot: ' ' is not a valid bot id" in err
     code, err = await run("--bot", "b", "--data-dir", ":memory:",
                           "--amqp-url", "amqp://guest:secret@127.0.0.1:1/")
     assert code == 1 and "cannot use RabbitMQ at amqp://guest:***@127.0.0.1:1/" in err
