@@ -280,7 +280,8 @@ async def test_a_slow_write_never_adds_what_a_rebuild_already_counted(
             "data": {"failCommands": ["update"], "blockConnection": True, "blockTimeMS": 1500,
                      "appName": "slow-writer"}})
         first = asyncio.create_task(CaptureStore.of(slow).ingest(events))
-        while await db[constants.EVENTS].count_documents({"bot_id": bot_id}) < 3:
+        # Polls the database: the other writer's progress has no event to wait on.
+        while await db[constants.EVENTS].count_documents({"bot_id": bot_id}) < 3:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         retried = await CaptureStore.of(db).ingest(events)
         assert retried.duplicates == 3

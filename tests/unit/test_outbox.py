@@ -31,9 +31,11 @@ def at(second: int) -> datetime:
     return NOW + timedelta(seconds=second)
 
 
-def make_entries(chunk: list[ev.Event], token: int = 7, created_token: int | None = 7,
+def make_entries(chunk: list[ev.Event], token: int = 7, created_by: str | None = "key-1",
                  subscriptions: list[Subscription] | None = None) -> list[dict[str, object]]:
-    created = {} if created_token is None else {("bot", "u"): created_token}
+    """Entries for ``chunk``; ``created_by``: the stored key of the event whose
+    write made the profile (``key-1``, the first event's, by default)."""
+    created = {} if created_by is None else {("bot", "u"): created_by}
     return outbox_entries([(token, chunk)], {"bot": subscriptions or [EVERYTHING]}, created,
                           {id(e): f"key-{e.id}" for e in chunk}, NOW)
 
@@ -63,8 +65,9 @@ def test_ids_are_the_same_for_the_same_events_and_differ_per_webhook() -> None:
 
 def test_a_chunk_that_did_not_create_the_profile_does_not_announce_it() -> None:
     chunk = chunk_of(ev.user_message("bot", "u", "hi", event_id="1", ts=at(1)))
-    assert [e["event"] for e in make_entries(chunk, token=8)] == ["message.received"]
-    assert [e["event"] for e in make_entries(chunk, created_token=None)] == ["message.received"]
+    assert [e["event"] for e in make_entries(chunk, created_by="key-9")] == [
+        "message.received"]
+    assert [e["event"] for e in make_entries(chunk, created_by=None)] == ["message.received"]
 
 
 def test_only_subscribed_events_and_bots_get_entries() -> None:
@@ -81,7 +84,7 @@ def test_a_bulk_update_changes_the_profile() -> None:
     chunk = chunk_of(ev.custom("bot", "u", "bulk_update", {"set": {"tier": "gold"},
                                                              "unset": ["city"]},
                                event_id="1", ts=at(1)))
-    entries = make_entries(chunk, created_token=None)
+    entries = make_entries(chunk, created_by=None)
     assert [(e["event"], e["data"]) for e in entries] == [
         ("profile.updated", {"changed": ["tier", "city"]})]
 
