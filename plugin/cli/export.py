@@ -131,6 +131,9 @@ class _Bar:
     arg("--map", dest="mapping", action="append", default=[], metavar="COLUMN=PROPERTY",
         help="repeatable; PROPERTY may be 'ignore'; unmapped columns are ignored"),
     arg("--dry-run", action="store_true", help="report, write nothing"),
+    arg("--update-all-matches", action="store_true",
+        help="a row whose --key (email or phone) several users share updates them all "
+             "(default: it is rejected as ambiguous and none of them changes)"),
     description="Without --map, prints the mapping proposed from the header and changes "
                 "nothing. Every row is checked before anything is written.")
 def import_(args: argparse.Namespace, settings: Settings) -> int:
@@ -161,7 +164,8 @@ async def _import(db: Database, args: argparse.Namespace, filename: str, data: b
         return bar.show(users)
 
     report = await importing.run_import(db, args.bot, data, filename, mapping, args.key,
-                                        args.dry_run, progress)
+                                        args.dry_run, progress,
+                                        update_all_matches=args.update_all_matches)
     if mapping is not None and not args.dry_run:
         bar.show(report["created"] + report["updated"], final=True)
     print(f"{filename}: {report['format']}"
@@ -174,7 +178,8 @@ async def _import(db: Database, args: argparse.Namespace, filename: str, data: b
         return EXIT_OK
     print(("dry run, nothing written: " if args.dry_run else "")
           + f"created {report['created']}, updated {report['updated']}, "
-          f"unchanged {report['unchanged']}, rejected {report['rejected']}")
+          f"unchanged {report['unchanged']}, rejected {report['rejected']}"
+          + (f" ({report['ambiguous']} ambiguous)" if report["ambiguous"] else ""))
     for rejection in report["rejections"][:_REJECTIONS_SHOWN]:
         print(f"  row {rejection['row']}, {rejection['column'] or '-'}: {rejection['reason']}")
     if len(report["rejections"]) > _REJECTIONS_SHOWN:

@@ -69,7 +69,8 @@ def shown_import(job: Job, report: Mapping[str, Any] | None,
     (and ``rejections_url(job id)``, where its rejected rows are)."""
     shown: dict[str, Any] = {
         "id": job["_id"], "bot_id": job["bot_id"], "status": job["status"],
-        "dry_run": job["spec"]["dry_run"], "rows": job["total"],
+        "dry_run": job["spec"]["dry_run"],
+        "update_all_matches": job["spec"].get("update_all_matches", False), "rows": job["total"],
         "rows_written": job.get("rows_written", 0), "created_at": job["created_at"],
         "finished_at": job.get("finished_at"), "error": job.get("error"), "report": None}
     if report is not None:

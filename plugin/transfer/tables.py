@@ -1,27 +1,31 @@
-"""Reading an uploaded file into a :class:`Table`, or refusing it whole.
+"""Tables read from uploaded files, the bounds every reader keeps, and CSV.
 
-``read_table`` reads the whole file or refuses it (wrong format, bad
-encoding, no header, duplicate column names, too large) with
-:class:`UnreadableFile`, so an import writes nothing from a file it cannot
-read. CSV: UTF-8 (with or without BOM), UTF-16 with a BOM, else
-Windows-1252/Latin-1; the delimiter (comma, semicolon, tab) is detected.
-XLSX: the first sheet. Pure: bytes in, a table out.
+A :class:`Table` is a file's header and data rows; :class:`UnreadableFile`
+refuses a file whole, so an import writes nothing from a file it cannot
+read. :func:`bounded_rows` turns a reader's records into the header and the
+rows within the bounds of an import (``IMPORT_MAX_ROWS`` data rows,
+``IMPORT_MAX_COLUMNS`` columns, ``IMPORT_MAX_CELL_CHARS`` characters in a
+cell), counting and measuring each record as it comes, before it is kept; a
+refusal names the row and the column. :func:`csv_records` reads CSV: UTF-8
+(with or without BOM), UTF-16 with a BOM, else Windows-1252/Latin-1; the
+delimiter (comma, semicolon, tab) is detected. Pure. XLSX is read by
+:mod:`plugin.transfer.workbooks`; :mod:`plugin.transfer.reading` picks the
+reader and runs it in a process of its own.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import io
-import zipfile
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from plugin.core import constants as c
 from plugin.core.errors import InvalidRequest
 
-__all__ = ["Table", "UnreadableFile", "read_table"]
+__all__ = ["Table", "UnreadableFile", "bounded_rows", "csv_records", "too_large"]
 
 _DELIMITERS = ",;\t"
 
@@ -40,40 +44,97 @@ class Table:
     encoding: str | None = None
     delimiter: str | None = None
     digest: str = ""  # SHA-256 of the file: an import's event ids derive from it
+    numbers: list[int] = field(default_factory=list)  # each row's number in the file
 
 
-def read_table(data: bytes, filename: str = "") -> Table:
-    """Raises:
-        UnreadableFile: too large, not CSV/XLSX, bad encoding, no header.
+def too_large() -> UnreadableFile:
+    return UnreadableFile(f"the file is larger than {c.IMPORT_MAX_BYTES} bytes; split it",
+                          limit=c.IMPORT_MAX_BYTES)
+
+
+def csv_records(data: bytes) -> tuple[Iterable[list[str]], str, str]:
+    """The records of a CSV file (read one at a time), its encoding and delimiter.
+
+    Raises:
+        UnreadableFile: not text in a known encoding (the records raise it
+            too, for a row csv cannot parse).
     """
-    if len(data) > c.IMPORT_MAX_BYTES:
-        raise UnreadableFile(f"the file is larger than {c.IMPORT_MAX_BYTES} bytes; split it",
-                             limit=c.IMPORT_MAX_BYTES)
-    digest = hashlib.sha256(data).hexdigest()
-    if data.startswith(b"PK\x03\x04"):
-        columns, rows = _read_xlsx(data)
-        table = Table("xlsx", columns, rows, digest=digest)
-    elif filename.lower().endswith((".xlsx", ".xlsm", ".xls")):
-        raise UnreadableFile(f"{filename!r} is not an XLSX workbook (old .xls files are not "
-                             "supported: save as .xlsx or CSV)")
-    else:
-        text, encoding = _decode(data)
-        delimiter = _delimiter(text)
-        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-        if not records:
-            raise UnreadableFile("the file is empty: it needs a header row")
-        columns, rows = records[0], records[1:]
-        table = Table("csv", columns, rows, encoding, delimiter, digest)
-    columns = [str(col).strip() if col is not None else "" for col in table.columns]
+    text, encoding = _decode(data)
+    delimiter = _delimiter(text)
+    return _records(text, delimiter), encoding, delimiter
+
+
+def bounded_rows(records: Iterable[Sequence[Any]]) -> tuple[list[str], list[int], list[list[Any]]]:
+    """The header, then each non-blank data row (with its number in the file,
+    the header being row 1) cut or padded to the header's width.
+
+    Raises:
+        UnreadableFile: no header, a column named twice, more rows or columns
+            than an import takes, a cell longer than ``IMPORT_MAX_CELL_CHARS``.
+    """
+    numbers: list[int] = []
+    rows: list[list[Any]] = []
+    columns: list[str] | None = None
+    for number, record in enumerate(records, start=1):
+        if len(record) > c.IMPORT_MAX_COLUMNS:
+            where = "the header" if columns is None else f"row {number}"
+            raise UnreadableFile(f"{where} has {len(record):,} columns; an import takes at "
+                                 f"most {c.IMPORT_MAX_COLUMNS:,}", row=number,
+                                 limit=c.IMPORT_MAX_COLUMNS)
+        _check_cells(number, record, columns or [])
+        if columns is None:
+            columns = _header(record)
+            continue
+        if not any(v not in (None, "") for v in record):
+            continue
+        if len(rows) == c.IMPORT_MAX_ROWS:
+            raise UnreadableFile(f"the file has more than {c.IMPORT_MAX_ROWS:,} rows besides "
+                                 "the header; split it", limit=c.IMPORT_MAX_ROWS)
+        rows.append((list(record) + [None] * len(columns))[:len(columns)])
+        numbers.append(number)
+    if columns is None:
+        raise UnreadableFile("the file is empty: it needs a header row")
+    return columns, numbers, rows
+
+
+def _header(record: Sequence[Any]) -> list[str]:
+    columns = [str(col).strip() if col is not None else "" for col in record]
     if not any(columns):
         raise UnreadableFile("the first row is empty: it must name the columns")
     if len(set(columns)) != len(columns):
         twice = sorted({col for col in columns if columns.count(col) > 1})
         raise UnreadableFile(f"columns named twice in the header: {twice}")
-    width = len(columns)
-    rows = [(list(r) + [None] * width)[:width] for r in table.rows
-            if any(v not in (None, "") for v in r)]
-    return Table(table.format, columns, rows, table.encoding, table.delimiter, digest)
+    return columns
+
+
+def _check_cells(number: int, record: Sequence[Any], columns: list[str]) -> None:
+    for position, cell in enumerate(record):
+        if isinstance(cell, str) and len(cell) > c.IMPORT_MAX_CELL_CHARS:
+            name = columns[position] if position < len(columns) else ""
+            column: str | int = name or position + 1
+            raise UnreadableFile(
+                f"row {number}, column {column!r}: a cell of {len(cell):,} characters; a cell "
+                f"holds at most {c.IMPORT_MAX_CELL_CHARS:,}", row=number, column=column,
+                limit=c.IMPORT_MAX_CELL_CHARS)
+
+
+def _records(text: str, delimiter: str) -> Iterable[list[str]]:
+    """The records of a CSV text, one at a time.
+
+    csv refuses a field over its process-wide ``field_size_limit`` (131,072
+    characters unless raised, as the reading process does so that
+    :func:`_check_cells` names the row and column first); that refusal is an
+    :class:`UnreadableFile` too.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    number = 0
+    try:
+        for record in reader:
+            number += 1
+            yield record
+    except csv.Error as exc:
+        raise UnreadableFile(f"row {number + 1}: the file cannot be read as CSV: {exc}",
+                             row=number + 1) from None
 
 
 def _decode(data: bytes) -> tuple[str, str]:
@@ -103,20 +164,3 @@ def _delimiter(text: str) -> str:
         return csv.Sniffer().sniff(text[:8192], delimiters=_DELIMITERS).delimiter
     except csv.Error:
         return ","  # one column
-
-
-def _read_xlsx(data: bytes) -> tuple[list[Any], list[list[Any]]]:
-    from openpyxl import load_workbook  # only XLSX imports pay for it
-
-    try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise UnreadableFile(f"the XLSX workbook cannot be read: {exc}") from None
-    try:
-        sheet = workbook.worksheets[0]
-        rows = [list(r) for r in sheet.iter_rows(values_only=True)]
-    finally:
-        workbook.close()
-    if not rows:
-        raise UnreadableFile("the first sheet is empty: it needs a header row")
-    return rows[0], rows[1:]

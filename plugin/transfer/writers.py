@@ -4,7 +4,8 @@
 through a :class:`SheetWriter` — nothing piles up in memory: ``csv`` writes
 line by line, openpyxl's write-only workbook spools rows to disk and zips
 them when :meth:`SheetWriter.close` is called. Cells are expected already
-flattened (:mod:`plugin.transfer.cells`).
+flattened (:mod:`plugin.transfer.cells`); the XLSX writer drops the characters
+XML cannot hold.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import IO, Any, Protocol
 
 from plugin.core import constants as c
+from plugin.transfer.cells import xml_text
 
 __all__ = ["FORMATS", "CsvWriter", "Progress", "SheetWriter", "XlsxWriter", "open_writer",
            "write_rows"]
@@ -70,7 +72,9 @@ class XlsxWriter:
         self._sheet.append(list(columns))
 
     def append(self, row: Sequence[Any]) -> None:
-        self._sheet.append(row)
+        # XML cannot hold every character a profile can (a control character
+        # in a name): drop those, or openpyxl refuses the whole file.
+        self._sheet.append([xml_text(v) if isinstance(v, str) else v for v in row])
 
     async def close(self) -> None:
         # Zips the spooled sheet: off the event loop.

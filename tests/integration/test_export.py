@@ -31,7 +31,7 @@ from plugin.core.properties import custom_property
 from plugin.core.settings import Settings
 from plugin.db.database import Database
 from plugin.handover.channels import ConnectorRegistry
-from plugin.http.routes.export import download_path, mailed_links
+from plugin.http.routes.export import download_path, export_links, mailed_links
 from plugin.jobs.model import JobKind
 from plugin.jobs.store import JobStore
 from plugin.jobs.worker import JobWorker
@@ -81,6 +81,9 @@ async def wait_export(api: Api, job_id: str) -> dict[str, Any]:
 
 
 async def download(api: Api, url: str) -> tuple[int, bytes]:
+    """Fetch a download link (relative to the server unless a public URL is set)."""
+    if url.startswith("/"):
+        url = api.base_url + url
     async with api.session.get(url) as response:  # no API key: the link is the credential
         return response.status, await response.read()
 
@@ -166,6 +169,22 @@ async def test_links_are_signed_and_expire(api: Api, db: Database, bot_id: str,
     # A signature no HMAC could be (non-ASCII) is refused like any other, not a 500.
     status, data = await download(api, good.split("signature=")[0] + "signature=%C3%B9%F0%9D%B5")
     assert status == 403 and b"signature does not match" in data
+
+
+async def test_a_download_url_is_never_built_from_the_host_header(
+        api: Api, db: Database, bot_id: str) -> None:
+    await seed(db, bot_id, 2)
+    job, _ = await export(api, bot_id, {"audience": {"filter": {"conditions": []}}})
+    status, shown = await api.get(f"/v1/exports/{job['id']}",
+                                  headers={"Host": "attacker.example",
+                                           "X-Forwarded-Host": "attacker.example"})
+    assert status == 200 and "attacker" not in shown["download_url"], shown
+    # No public URL is configured on the test server: a path on this server.
+    assert shown["download_url"].startswith(f"/v1/exports/{job['id']}/download?expires=")
+    assert (await download(api, shown["download_url"]))[0] == 200
+    public = Settings(public_url="https://audience.example/")
+    assert export_links(public)("j1").startswith("https://audience.example/v1/exports/j1/")
+    assert export_links(Settings())("j1").startswith("/v1/exports/j1/download?expires=")
 
 
 def c_settings() -> Any:

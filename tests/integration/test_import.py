@@ -17,7 +17,9 @@ import openpyxl
 import pytest
 
 from plugin.audience.property_store import PropertyStore
+from plugin.capture.store import CaptureStore
 from plugin.core import constants as c
+from plugin.core import events as ev
 from plugin.core.profiles import profile_id
 from plugin.core.properties import custom_property
 from plugin.core.settings import Settings
@@ -49,7 +51,7 @@ def csv_bytes(rows: list[list[str]], delimiter: str = ",", encoding: str = "utf-
 async def post_import(api: Api, bot_id: str, data: bytes, filename: str = "users.csv",
                       **fields: Any) -> tuple[int, Any]:
     form = aiohttp.FormData()
-    form.add_field("file", data, filename=filename)
+    form.add_field("file", io.BytesIO(data), filename=filename)
     for name, value in fields.items():
         form.add_field(name, json.dumps(value) if name == "mapping" else str(value))
     async with api.session.post(f"{api.base_url}/v1/bots/{bot_id}/imports", data=form,
@@ -242,6 +244,68 @@ async def test_an_import_is_a_job_whose_file_is_removed_when_done(
     other = api.as_key(await make_key("editor", f"other-{bot_id}"))
     assert (await other.get(f"/v1/imports/{job['id']}"))[0] == 404
     assert (await api.get("/v1/imports/no-such-import"))[0] == 404
+
+
+async def share_an_email(db: Database, bot_id: str) -> None:
+    """Two users with one address (as two demo users have), a third with its own."""
+    await define(db, bot_id)
+    users = (("d1", "shared@example.com"), ("d2", "shared@example.com"),
+             ("d3", "own@example.com"))
+    await CaptureStore.of(db).ingest([
+        ev.property_set(bot_id, user_id, name, value, channel="web")
+        for user_id, email in users for name, value in (("email", email), ("age", 20))])
+
+
+SHARED = b"Email,Age\r\nShared@example.com,33\r\nown@example.com,34\r\n"
+
+
+async def test_an_email_several_users_share_is_ambiguous_and_changes_none_of_them(
+        api: Api, db: Database, bot_id: str) -> None:
+    await share_an_email(db, bot_id)
+    mapping = {"Email": "email", "Age": "age"}
+    report = await run_import(api, bot_id, SHARED, mapping=mapping, key="email")
+    assert (report["updated"], report["rejected"], report["ambiguous"]) == (1, 1, 1), report
+    [rejection] = report["rejections"]
+    assert (rejection["row"], rejection["column"]) == (2, "Email")
+    assert rejection["user_ids"] == ["d1", "d2"] and "2 users" in rejection["reason"]
+    ages = {u: (await attributes(db, bot_id, u) or {})["age"] for u in ("d1", "d2", "d3")}
+    assert ages == {"d1": 20, "d2": 20, "d3": 34}
+    status, text = await api.get(report["rejections_url"])
+    assert status == 200 and "d1" in text and "d2" in text
+
+    every = await run_import(api, bot_id, SHARED, mapping=mapping, key="email",
+                             update_all_matches="true")
+    assert (every["updated"], every["unchanged"], every["rejected"]) == (2, 1, 0), every
+    ages = {u: (await attributes(db, bot_id, u) or {})["age"] for u in ("d1", "d2", "d3")}
+    assert ages == {"d1": 33, "d2": 33, "d3": 34}
+
+
+async def test_the_command_line_updates_every_match_only_when_told(tmp_path: Path) -> None:
+    data_dir = str(tmp_path / "data")
+    local = await Database.open(Settings(data_dir=data_dir))
+    try:
+        await share_an_email(local, "cli")
+    finally:
+        await local.close()
+    source = tmp_path / "shared.csv"
+    source.write_bytes(SHARED)
+    env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+    common = (AUDIENCE, "import", str(source), "--bot", "cli", "--data-dir", data_dir,
+              "--key", "email", "--map", "Email=email", "--map", "Age=age")
+
+    async def run(*extra: str) -> tuple[int, str]:
+        process = await asyncio.create_subprocess_exec(
+            *common, *extra, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL, env=env)
+        out, _ = await asyncio.wait_for(process.communicate(), 120)
+        assert process.returncode is not None
+        return process.returncode, out.decode()
+
+    code, out = await run()
+    assert code == 1 and "updated 1, unchanged 0, rejected 1 (1 ambiguous)" in out, out
+    assert "row 2, Email: 2 users have this email" in out and "d1, d2" in out, out
+    code, out = await run("--update-all-matches")
+    assert code == 0 and "updated 2, unchanged 1, rejected 0" in out, out
 
 
 async def test_a_bad_mapping_is_refused_before_any_job_is_queued(

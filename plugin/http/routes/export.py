@@ -30,7 +30,7 @@ from plugin.transfer import export as exporting
 from plugin.transfer.links import SignedLink, check_link, sign_link
 from plugin.transfer.store import TransferStore
 
-__all__ = ["download_path", "download_url", "mailed_links", "routes"]
+__all__ = ["download_path", "download_url", "export_links", "mailed_links", "routes"]
 
 routes = web.RouteTableDef()
 
@@ -54,15 +54,19 @@ def download_url(settings: Settings, base_url: str, job_id: str) -> str:
     return base_url.rstrip("/") + download_path(sign_link(settings, job_id))
 
 
+def export_links(settings: Settings) -> Callable[[str], str]:
+    """The links the API shows: under ``AUDIENCE_PUBLIC_URL``, else a path on
+    this server. Never under the request's ``Host`` (or ``X-Forwarded-Host``):
+    whoever sends the request chooses those, and a link is a credential that
+    gets forwarded."""
+    return functools.partial(download_url, settings, settings.public_url or "")
+
+
 def mailed_links(settings: Settings) -> Callable[[str], str]:
     """The links the export job mails: under ``AUDIENCE_PUBLIC_URL``, else under
-    the address this server listens on."""
+    the address this server listens on (a mail needs a whole URL)."""
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     return functools.partial(download_url, settings, base)
-
-
-def _base_url(request: web.Request) -> str:
-    return f"{request.scheme}://{request.host}"
 
 
 @routes.post("/v1/bots/{bot_id}/exports")
@@ -85,8 +89,7 @@ async def get_export(request: web.Request) -> web.Response:
     job = await jobs.get_job(request.app[DATABASE], request.match_info["job_id"], JobKind.EXPORT)
     authorize_bot(request, str(job["bot_id"]))
     settings = request.app[SETTINGS]
-    return json_response(shown_export(
-        job, settings, functools.partial(download_url, settings, _base_url(request))))
+    return json_response(shown_export(job, settings, export_links(settings)))
 
 
 @routes.get(DOWNLOAD)

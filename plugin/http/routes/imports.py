@@ -31,6 +31,7 @@ routes = web.RouteTableDef()
 REJECTIONS = "/v1/imports/{import_id}/rejections.csv"
 
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
 
 
 def rejections_url(import_id: str) -> str:
@@ -42,7 +43,8 @@ async def _read_form(request: web.Request) -> tuple[bytes, str, dict[str, str]]:
     """The file (read up to the size limit) and the other fields of the form."""
     if not request.content_type.startswith("multipart/"):
         raise InvalidRequest("send the file as multipart/form-data: a 'file' part, and "
-                             "optionally 'mapping' (JSON), 'key' and 'dry_run'")
+                             "optionally 'mapping' (JSON), 'key', 'dry_run' and "
+                             "'update_all_matches'")
     try:
         return await _read_parts(request)
     except ValueError as exc:  # aiohttp's word for a malformed multipart body
@@ -73,11 +75,27 @@ async def _read_parts(request: web.Request) -> tuple[bytes, str, dict[str, str]]
     return data, filename, fields
 
 
+def _flag(fields: dict[str, str], name: str) -> bool:
+    """A yes/no field of the form: absent is no.
+
+    Raises:
+        InvalidRequest: a value that is neither (1/0, true/false, yes/no, on/off).
+    """
+    value = fields.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise InvalidRequest(f"{name!r} is true or false, not {fields[name][:40]!r}", field=name)
+
+
 @routes.post("/v1/bots/{bot_id}/imports")
-@endpoint("Import users from a CSV or XLSX file (multipart: file, mapping, key, dry_run; files "
-          "up to 10 MiB). Without a mapping, a proposed one (200) and nothing changes; with "
-          "one, the file and mapping are checked at once, then a job validates every row and "
-          "writes (202); follow it at GET /v1/imports/{id}", role=Role.EDITOR,
+@endpoint("Import users from a CSV or XLSX file (multipart: file, mapping, key, dry_run, "
+          "update_all_matches; files up to 10 MiB, 100,000 rows, 500 columns). Without a "
+          "mapping, a proposed one (200) and nothing changes; with one, the file and mapping "
+          "are checked at once, then a job validates every row and writes (202); follow it at "
+          "GET /v1/imports/{id}. A row whose e-mail or phone several users share is rejected "
+          "as ambiguous unless update_all_matches is true", role=Role.EDITOR,
           responses={200: "import.report", 202: "import", 400: "error", 404: "error"},
           params=(BOT_ID,), tag="export and import")
 async def create_import(request: web.Request) -> web.Response:
@@ -94,11 +112,12 @@ async def create_import(request: web.Request) -> web.Response:
                                  field="mapping")
     db, bot_id = request.app[DATABASE], request.match_info["bot_id"]
     key = fields.get("key", "user_id")
+    every = _flag(fields, "update_all_matches")
     if mapping is None:
-        _, proposed = await importing.read_import(db, bot_id, data, filename, None, key)
+        _, proposed = await importing.read_import(db, bot_id, data, filename, None, key, every)
         return json_response(proposed)
     job = await importing.queue_import(db, bot_id, data, filename, mapping, key,
-                                       fields.get("dry_run", "").lower() in _TRUE)
+                                       _flag(fields, "dry_run"), update_all_matches=every)
     return json_response(shown_import(job, None, rejections_url), status=202)
 
 
