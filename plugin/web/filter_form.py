@@ -8,9 +8,9 @@ can be bookmarked and shared::
 
     /bots/shop/audience?p1=email&o1=is_set&p2=phone&o2=is_set&expr=1+or+2
 
-Two buttons of the form change the rows: ``add`` appends a row (property the
+Two buttons of the form change the rows: ``add_row`` appends a row (property the
 first of the catalogue, operator ``is_set``: valid for every type, so a new
-row never breaks the filter) and ``remove=N`` drops row N and numbers the
+row never breaks the filter) and ``remove_row=N`` drops row N and numbers the
 rest again. The expression follows the rows while it is the default one
 (``1 and 2 and …``); once the user has written their own it is left as
 written, and the filter engine says what does not fit.
@@ -108,7 +108,9 @@ class Row:
     def _needed(self, text: str) -> str:
         text = text.strip()
         if not text:
-            raise self._fail(f"enter a value for '{self.operator.replace('_', ' ')}'")
+            raise FilterError(f"Condition {self.number}: enter a value for "
+                              f"'{self.operator.replace('_', ' ')}'",
+                              condition=self.number, incomplete=True)
         return text
 
     def _fail(self, reason: str) -> FilterError:
@@ -123,7 +125,8 @@ class FilterForm:
     @classmethod
     def from_query(cls, query: Mapping[str, str], properties: Mapping[str, PropertyDef],
                    ) -> FilterForm:
-        """The form as submitted (or as a URL holds it), with ``add``/``remove`` applied."""
+        """The form as submitted (or as a URL holds it), with ``add_row``/``remove_row``
+        applied."""
         rows: list[Row] = []
         for number in range(1, MAX_ROWS + 1):
             name = query.get(f"p{number}")
@@ -132,11 +135,12 @@ class FilterForm:
             rows.append(_row(query, number, name, properties))
         submitted = len(rows)
         expression = _field(query.get("expr", "")).strip()
-        remove = query.get("remove", "")
+        # Not "remove": a form field of that name hides the form's remove() method.
+        remove = query.get("remove_row", "")
         if remove.isdigit() and 1 <= int(remove) <= len(rows):
             del rows[int(remove) - 1]
             rows = [replace(row, number=n) for n, row in enumerate(rows, 1)]
-        if query.get("add") is not None and len(rows) < MAX_ROWS and properties:
+        if query.get("add_row") is not None and len(rows) < MAX_ROWS and properties:
             rows.append(Row(len(rows) + 1, next(iter(properties)), "is_set"))
         if expression in ("", default_expression(submitted)):
             expression = default_expression(len(rows))

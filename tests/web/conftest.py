@@ -93,6 +93,11 @@ async def sign_in(page: Page, server: WebServer, key: str = WEB_ADMIN_KEY) -> No
     await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
+async def settled(page: Page) -> None:
+    """Wait until htmx has no request in flight and nothing swapping or settling."""
+    await expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling")).to_have_count(0)
+
+
 async def new_key(db: Database, role: str, *bots: str) -> str:
     return await create_key(db, role, bots)
 

@@ -1,10 +1,12 @@
 """The audience list: the filter builder, search, columns, sort, keyset pages.
 
 Everything the view shows is in its URL (see :mod:`plugin.web.filter_form`),
-so one GET renders it: the whole page, or for htmx only the ``#view`` part.
-When the filter, sort or a cursor is wrong, an htmx request gets an alert
-and nothing else on the page changes; a full page shows the alert in place
-of the list.
+so one GET renders it: the whole page, or for htmx the builder with the
+results and the alerts out of band (``_view.html``). When the filter, sort or
+a cursor is wrong, the builder comes back as submitted with an alert, and the
+list and total are not sent, so they stay as they were; a whole page shows
+the alert in place of the list. A value not yet typed is a quiet note, not an
+alert.
 """
 
 from __future__ import annotations
@@ -138,9 +140,8 @@ async def audience_page(request: web.Request) -> web.StreamResponse:
             cursor=before or after, cursor_key=request.app[SETTINGS].cursor_key(),
             backward=before is not None, search=search or None)
     except InvalidRequest as exc:
-        if is_htmx(request) and not _restoring(request):
-            await counts
-            raise  # an alert, and nothing else on the page changes
+        # The builder is shown as submitted, with the problem; the list and
+        # the total stay as they were (htmx) or are left out (a whole page).
         error = exc
     matches = await counts
     shown_rows = [_shown_row(row, properties.get(row.property), count)
@@ -159,7 +160,8 @@ async def audience_page(request: web.Request) -> web.StreamResponse:
     columns = _columns(chosen, properties)
     context = {
         "bot": bot_id, "bot_name": await bot_name(db, bot_id), "base": base,
-        "properties": [(p.name, label_of(p)) for p in properties.values()], "rows": shown_rows, "form": form,
+        "properties": [(p.name, label_of(p)) for p in properties.values()],
+        "rows": shown_rows, "form": form,
         "no_value": NO_VALUE, "period_units": PERIOD_UNITS, "expression": form.expression,
         "search": search, "limit": limit, "rows_per_page": ROWS_PER_PAGE, "sort": sort,
         "columns": columns, "chosen": chosen,
@@ -175,8 +177,19 @@ async def audience_page(request: web.Request) -> web.StreamResponse:
                                     drop=("sort",)),
         "filter_params": form.params(),
     }
-    template = "_view.html" if is_htmx(request) and not _restoring(request) else "audience.html"
-    return render(template, request, context)
+    if is_htmx(request) and not _restoring(request):
+        # A typed field updates the results and the counts, never the field
+        # being typed in; a structural change (a property, an operator, a
+        # row added or removed, a column) renders the builder again.
+        typed = request.headers.get("HX-Target") == "results"
+        response = render("_results_update.html" if typed else "_view.html", request, context)
+        # The address bar gets the view's own URL: not the form as htmx sent
+        # it (an "Add condition" in it would add a row on every reload).
+        response.headers["HX-Push-Url"] = "false" if error is not None else url()
+        if typed and error is not None:
+            response.headers["HX-Reswap"] = "none"
+        return response
+    return render("audience.html", request, context)
 
 
 def _restoring(request: web.Request) -> bool:
