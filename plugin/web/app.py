@@ -16,12 +16,13 @@ from aiohttp import web
 from plugin.web.formatting import FILTERS
 from plugin.web.guard import STATIC_PREFIX, page_middleware
 from plugin.web.routes import audience as routes_audience
+from plugin.web.routes import segments as routes_segments
 from plugin.web.routes import signin as routes_signin
 
 __all__ = ["install_web", "PAGE_TABLES"]
 
 _HERE = Path(__file__).resolve().parent
-PAGE_TABLES = (routes_signin.routes, routes_audience.routes)
+PAGE_TABLES = (routes_signin.routes, routes_audience.routes, routes_segments.routes)
 
 
 def install_web(app: web.Application) -> None:

@@ -31,7 +31,7 @@ async def shop(db: Database) -> str:
 
 
 async def user_ids(page: Page) -> list[str]:
-    links = page.locator("table.audience tbody tr td:first-child a")
+    links = page.locator("table.audience tbody tr a")
     return [(await links.nth(i).get_attribute("href") or "").rsplit("/", 1)[-1]
             for i in range(await links.count())]
 
@@ -43,7 +43,8 @@ async def test_the_list_shows_the_default_columns_and_the_total(
     await sign_in(page, web_server)
     await page.goto(f"{web_server.url}/bots/{shop}/audience")
     headers = page.get_by_role("columnheader")
-    await expect(headers).to_have_text(["Name", "Email", "Phone", "Channel",
+    # An editor's list starts with the selection column.
+    await expect(headers).to_have_text(["Selected", "Name", "Email", "Phone", "Channel",
                                         "Last message time"])
     await expect(page.get_by_role("status", name="Total")).to_have_text("24 users")
     await expect(page.get_by_role("row")).to_have_count(1 + 24)
@@ -85,7 +86,7 @@ async def test_sorting_by_a_column(page: Page, web_server: WebServer, shop: str)
     await page.get_by_role("link", name="Email").click()
     email_header = page.get_by_role("columnheader", name="Email")
     await expect(email_header).to_have_attribute("aria-sort", "ascending")
-    cells = page.locator("table.audience tbody tr td:nth-child(2)")
+    cells = page.locator("table.audience tbody tr td:nth-child(3)")
     shown = [t for t in await cells.all_inner_texts() if t != "—"]
     assert shown == sorted(shown) and len(shown) == 13
     await page.get_by_role("link", name="Email").click()
@@ -121,4 +122,4 @@ async def test_the_columns_control_chooses_columns(page: Page, web_server: WebSe
     # The choice is in the URL: a reload keeps it.
     await page.reload()
     await expect(page.get_by_role("columnheader")).to_have_text(
-        ["Name", "Email", "Channel", "Last message time", "Message count"])
+        ["Selected", "Name", "Email", "Channel", "Last message time", "Message count"])

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from plugin.access.keys import Role
 from plugin.audience import query as audience
+from plugin.audience import segments
 from plugin.audience.bot_list import bot_name
 from plugin.audience.bots import require_known_bot
 from plugin.audience.cursors import sortable
@@ -29,7 +30,8 @@ from plugin.core.properties import PropertyDef
 from plugin.db.database import Database
 from plugin.http.appkeys import DATABASE, SETTINGS
 from plugin.web.filter_form import NO_VALUE, PERIOD_UNITS, FilterForm, Row
-from plugin.web.guard import is_htmx, page, render
+from plugin.web.guard import can_edit, is_htmx, page, render
+from plugin.web.views import view_filter
 
 routes = web.RouteTableDef()
 
@@ -130,13 +132,19 @@ async def audience_page(request: web.Request) -> web.StreamResponse:
     search = (query.get("q") or "").strip()
     after, before = query.get("after") or None, query.get("before") or None
     chosen = query.getall("cols", []) or list(DEFAULT_COLUMNS)
+    segment_id = query.get("segment") or None
+    segment = await segments.get_segment(db, bot_id, segment_id) if segment_id else None
     error: InvalidRequest | None = None
     found: audience.AudiencePage | None = None
     counts = asyncio.gather(*(_count_alone(db, bot_id, form, row, properties)
                               for row in form.rows))
     try:
+        built = form.to_filter(properties)
+        if segment_id is not None and built is not None:
+            # The builder's own mistakes, at the positions of its own expression.
+            await audience.compile_audience_filter(db, bot_id, built)
         found = await audience.query_audience(
-            db, bot_id, form.to_filter(properties), sort=sort, limit=limit,
+            db, bot_id, view_filter(built, segment_id), sort=sort, limit=limit,
             cursor=before or after, cursor_key=request.app[SETTINGS].cursor_key(),
             backward=before is not None, search=search or None)
     except InvalidRequest as exc:
@@ -147,6 +155,8 @@ async def audience_page(request: web.Request) -> web.StreamResponse:
     shown_rows = [_shown_row(row, properties.get(row.property), count)
                   for row, count in zip(form.rows, matches, strict=True)]
     state: list[tuple[str, str]] = [*form.params(), ("sort", sort), ("limit", str(limit))]
+    if segment_id:
+        state.append(("segment", segment_id))
     if search:
         state.append(("q", search))
     if chosen != list(DEFAULT_COLUMNS):
@@ -175,7 +185,9 @@ async def audience_page(request: web.Request) -> web.StreamResponse:
         "previous_url": url(("before", found.previous)) if found and found.previous else None,
         "sort_url": lambda key: url(("sort", key if sort != key else f"-{key}"),
                                     drop=("sort",)),
-        "filter_params": form.params(),
+        "filter_params": form.params(), "segment": segment,
+        "segments": await segments.list_segments(db, bot_id),
+        "editor": can_edit(request),
     }
     if is_htmx(request) and not _restoring(request):
         # A typed field updates the results and the counts, never the field
