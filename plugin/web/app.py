@@ -7,6 +7,7 @@ is vendored there (``static/vendor/README.md``), there is no build step.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -16,13 +17,16 @@ from aiohttp import web
 from plugin.web.formatting import FILTERS
 from plugin.web.guard import STATIC_PREFIX, page_middleware
 from plugin.web.routes import audience as routes_audience
+from plugin.web.routes import profile as routes_profile
 from plugin.web.routes import segments as routes_segments
 from plugin.web.routes import signin as routes_signin
+from plugin.web.routes import takeover as routes_takeover
 
 __all__ = ["install_web", "PAGE_TABLES"]
 
 _HERE = Path(__file__).resolve().parent
-PAGE_TABLES = (routes_signin.routes, routes_audience.routes, routes_segments.routes)
+PAGE_TABLES = (routes_signin.routes, routes_audience.routes, routes_segments.routes,
+               routes_profile.routes, routes_takeover.routes)
 
 
 def install_web(app: web.Application) -> None:
@@ -33,6 +37,9 @@ def install_web(app: web.Application) -> None:
         default_helpers=False)
     environment.filters.update(FILTERS)
     app.middlewares.append(page_middleware)
+    app[routes_profile.LIVE_STOP] = asyncio.Event()
+    # Live streams end as the server stops, rather than holding its shutdown.
+    app.on_shutdown.append(routes_profile.stop_live_streams)
     app.router.add_static(STATIC_PREFIX, _HERE / "static", name="static")
     for table in PAGE_TABLES:
         app.add_routes(table)

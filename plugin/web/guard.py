@@ -121,8 +121,9 @@ async def page_middleware(request: web.Request, handler: _Next) -> web.StreamRes
         response = refused or await handler(request)
     except AudienceError as exc:
         response = await _error_page(request, exc)
-    response.headers.update(SECURITY_HEADERS)
-    response.headers.setdefault("Cache-Control", "no-store")
+    if not response.prepared:  # a stream (live events) set its own as it started
+        response.headers.update(SECURITY_HEADERS)
+        response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 

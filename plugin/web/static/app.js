@@ -37,3 +37,36 @@ document.addEventListener("click", (event) => {
   button.setAttribute("aria-pressed", on ? "true" : "false");
   if (all) all.value = on ? "1" : "";
 });
+
+// The profile's live transcript: new events arrive as server-sent events
+// (HTML the server rendered, escaped there) and go on top, once each.
+function startLive() {
+  const transcript = document.getElementById("transcript");
+  if (!transcript || !transcript.dataset.live || !window.EventSource) return;
+  const source = new EventSource(transcript.dataset.live);
+  source.addEventListener("events", (event) => {
+    const template = document.createElement("template");
+    template.innerHTML = event.data;
+    const items = Array.from(template.content.children).reverse();
+    for (const item of items) {
+      if (!item.id || !document.getElementById(item.id)) transcript.prepend(item);
+    }
+  });
+  source.addEventListener("holder", (event) => {
+    const holder = document.getElementById("holder");
+    if (holder) holder.textContent = event.data === "bot" ? "the bot" : event.data.replace(/^human:/, "");
+    const assigned = document.getElementById("assigned-to");
+    if (assigned) assigned.textContent = event.data;
+  });
+}
+document.addEventListener("DOMContentLoaded", startLive);
+
+// The agent's message field empties once the message is sent.
+document.addEventListener("htmx:afterRequest", (event) => {
+  const form = event.target;
+  if (form instanceof HTMLFormElement && form.id === "send-form" && event.detail.successful) {
+    form.reset();
+    const field = document.getElementById("message");
+    if (field) field.focus();
+  }
+});
