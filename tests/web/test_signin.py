@@ -8,7 +8,10 @@ from datetime import UTC, datetime
 import pytest_asyncio
 from playwright.async_api import Page, expect
 
+from plugin.access.keys import hash_key
+from plugin.access.store import KeyStore
 from plugin.audience.bot_store import BotStore
+from plugin.core.events import utc_now
 from plugin.db.database import Database
 from tests.web.conftest import (
     WEB_ADMIN_KEY,
@@ -129,3 +132,12 @@ async def test_a_viewer_sees_only_its_bots_and_its_role(
     # Another bot's pages answer as if it did not exist.
     response = await page.goto(f"{web_server.url}/bots/{other}/audience")
     assert response is not None and response.status == 404
+
+
+async def test_revoking_the_key_ends_its_sessions(page: Page, web_server: WebServer,
+                                                 db: Database, bots: tuple[str, str]) -> None:
+    key = await new_key(db, "editor", bots[0])
+    await sign_in(page, web_server, key)
+    await KeyStore.of(db).revoke(hash_key(key), utc_now())
+    await page.goto(web_server.url + "/bots")
+    await expect(page.get_by_label("API key")).to_be_visible()
