@@ -4,30 +4,32 @@ The protocol, and why each event counts exactly once
 ----------------------------------------------------
 Events are the truth: each is stored once, under a key made of its bot, user
 and id (:func:`event_key`), so a retried event is a duplicate the database
-refuses. A profile is the fold of its user's stored events
-(:func:`plugin.capture.update.fold`), and carries a revision ``rev`` that
-every write to it increases, ``last_event_at``, the latest event time it
-holds, and ``events_folded``, how many events it holds.
+refuses. Events are ordered by time, and events of one millisecond by
+``seq``, the order they were stored in; an event's *place* (:func:`place`)
+is that order written as one string. A profile is the fold of some of its
+user's stored events (:func:`plugin.capture.update.fold`) and carries
+``last_place``, the place of the latest of them, ``events_folded``, how many
+they are, and ``rev``, a revision every write increases.
 
-``ingest`` reads each user's ``rev`` and ``last_event_at`` *before* it
-inserts the batch's events. For a user whose events all went in new, none
-older than ``last_event_at``, it adds them to the profile with
-:func:`~plugin.capture.update.delta_update`, guarded by the ``rev`` it read.
-The guard holds only if nobody wrote the profile since that read; and nobody
-can have written these events into it before the read, because they were not
-stored yet. So a delta that lands applies each event once.
+For a user whose events in a batch all went in new, ``ingest`` adds them to
+the profile with :func:`~plugin.capture.update.delta_update`, guarded by
+``last_place`` < the place of the first of them. Every write leaves
+``last_place`` at the latest event the profile holds, so while the guard
+holds the profile holds none of these events and nothing after them: the
+delta applies each once, in order.
 
 Everything else is rebuilt from the timeline
 (:func:`~plugin.capture.update.rebuild_update`): a user with an event that
 was already stored (a retry, or a re-send after a crash, however the client
 regrouped it: it is unknown whether that earlier write reached the profile),
-an event older than what the profile holds, or a delta whose guard failed.
-A rebuild reads ``rev``, *then* the timeline, and writes the fold guarded by
-that ``rev``, retrying while other writers get in first. Its timeline holds
-every event stored before it read, so the fold it writes is exact, and a
-later delta of those events cannot land (the rebuild moved ``rev`` on). A
-profile only ever holds stored events, so one that holds as many events as
-the user has stored holds them all: a rebuild that finds that is done.
+or whose delta's guard failed (an older event, or another writer got in
+first). A rebuild reads ``rev``, *then* the timeline, and writes the fold
+guarded by that ``rev``, retrying while other writers get in first. Its
+timeline holds every event stored before it read, so the fold it writes is
+exact, and it leaves ``last_place`` past all of them, so no delta of those
+events can land after it. A profile only ever holds stored events, so one
+that holds as many as the user has stored holds them all: a rebuild that
+finds that is done.
 
 Nothing here depends on how events are grouped into batches or how late a
 retry comes. Every query is by ``_id``, except a rebuild's read of one
@@ -47,7 +49,7 @@ import logging
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import bson
@@ -73,7 +75,7 @@ from plugin.crm.store import WebhookStore
 from plugin.db.database import Repository, duplicate_key_indexes, reports_unavailable
 
 __all__ = ["CaptureStore", "IngestResult", "TimelineCursor", "UNSTORABLE", "event_key",
-           "event_document", "event_from_document"]
+           "event_document", "event_from_document", "place"]
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +105,6 @@ class TimelineCursor:
     seq: ObjectId | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _ProfileState:
-    rev: int | None  # None: no profile, or one written before revisions
-    last_event_at: datetime | None
 
 
 class CaptureStore(Repository):
@@ -130,8 +128,9 @@ class CaptureStore(Repository):
         checked, result.rejected, new_defs = check_property_values(unique.values(), properties)
         keys = list(unique)  # check_property_values keeps the order
         groups = by_user(checked)
-        states = await self._profile_states(set(groups))
-        stored_before, refused = await self._insert_events(keys, checked)
+        # In arrival order: ``seq`` orders the events of one millisecond.
+        seqs = [ObjectId() for _ in keys]
+        stored_before, refused = await self._insert_events(keys, checked, seqs)
         if refused:
             result.unstorable = [Rejection(checked[i].id, checked[i].user_id, "", why)
                                  for i, why in sorted(refused.items())]
@@ -143,16 +142,16 @@ class CaptureStore(Repository):
         if new_defs:
             await PropertyStore.of(self.db).add_inferred_properties(new_defs)
         key_of = {id(event): key for key, event in zip(keys, checked, strict=True)}
+        seq_of = {id(event): seq for seq, event in zip(seqs, checked, strict=True)}
         created_by = {user: key_of[id(group[0])] for user, group in groups.items()}
         to_rebuild: set[_User] = set()
-        deltas: dict[_User, list[Event]] = {}
+        deltas: dict[_User, list[tuple[Event, str]]] = {}
         for user, group in groups.items():
-            state = states.get(user)
-            if any(key_of[id(e)] in stored_before for e in group) or not _follows(state, group):
+            if any(key_of[id(e)] in stored_before for e in group):
                 to_rebuild.add(user)
             else:
-                deltas[user] = group
-        to_rebuild |= await self._apply_deltas(deltas, states, created_by)
+                deltas[user] = [(e, place(e.ts, seq_of[id(e)])) for e in group]
+        to_rebuild |= await self._apply_deltas(deltas, created_by)
         await self._rebuild(to_rebuild, {u: groups[u][0] for u in to_rebuild}, created_by)
         # Every group, not only the fresh ones: a batch retried after a failure
         # here rewrites its entries, and their ids make the rewrite a no-op.
@@ -166,21 +165,14 @@ class CaptureStore(Repository):
         wanted = set(users)
         await self._rebuild(wanted, {}, {})
 
-    async def _profile_states(self, users: set[_User]) -> dict[_User, _ProfileState]:
-        query = {"_id": {"$in": [profile_id(b, u) for b, u in users]}}
-        projection = {"_id": 0, "bot_id": 1, "user_id": 1, "rev": 1, "last_event_at": 1}
-        return {(doc["bot_id"], doc["user_id"]):
-                _ProfileState(doc.get("rev"), doc.get("last_event_at"))
-                async for doc in self.db[c.PROFILES].find(query, projection)}
-
-    async def _insert_events(self, keys: list[str], events: list[Event]
+    async def _insert_events(self, keys: list[str], events: list[Event], seqs: list[ObjectId]
                              ) -> tuple[set[str], dict[int, str]]:
         """Insert what is new. The keys of the events already stored, and the
         positions of the events the database refused, with the reason (those
         are stored as ``unstorable`` events instead)."""
         recorded_at = utc_now()
-        # In arrival order: ``seq`` orders the events of one millisecond.
-        docs = [event_document(e, k, recorded_at) for k, e in zip(keys, events, strict=True)]
+        docs = [event_document(e, k, recorded_at, seq)
+                for k, e, seq in zip(keys, events, seqs, strict=True)]
         try:
             return await self._insert(docs), {}
         except _UNENCODABLE:
@@ -189,7 +181,7 @@ class CaptureStore(Repository):
         except _Refused as exc:
             refused = exc.indexes
         for i, why in refused.items():
-            docs[i] = event_document(_unstorable(events[i], why), keys[i], recorded_at)
+            docs[i] = event_document(_unstorable(events[i], why), keys[i], recorded_at, seqs[i])
         log.warning("the database refused %d of %d events; stored as %r events instead",
                     len(refused), len(docs), UNSTORABLE)
         return await self._insert(docs), refused
@@ -206,22 +198,24 @@ class CaptureStore(Repository):
             return {docs[i]["_id"] for i in duplicate_key_indexes(exc)}
         return set()
 
-    async def _apply_deltas(self, deltas: Mapping[_User, Sequence[Event]],
-                            states: Mapping[_User, _ProfileState],
+    async def _apply_deltas(self, deltas: Mapping[_User, Sequence[tuple[Event, str]]],
                             created_by: Mapping[_User, str]) -> set[_User]:
-        """Add each user's new events to the profile; the users whose guard failed."""
+        """Add each user's new events (with their places, in order) to the
+        profile; the users whose guard failed."""
         if not deltas:
             return set()
         now = utc_now()
         users = list(deltas)
-        ops = [UpdateOne({"_id": profile_id(*user), **_rev_guard(states.get(user))},
-                         delta_update(deltas[user], now, created_by[user]), upsert=True)
+        ops = [UpdateOne({"_id": profile_id(*user), "last_place": {"$lt": deltas[user][0][1]}},
+                         delta_update([e for e, _ in deltas[user]], now, created_by[user],
+                                      deltas[user][-1][1]),
+                         upsert=True)
                for user in users]
         try:
             await self.db[c.PROFILES].bulk_write(ops, ordered=False)
         except BulkWriteError as exc:
-            # Someone wrote the profile since its state was read (the upsert
-            # then collides with it): rebuild it instead.
+            # The profile holds events at or after these (the upsert then
+            # collides with it): rebuild it instead.
             return {users[i] for i in duplicate_key_indexes(exc)}
         return set()
 
@@ -239,22 +233,22 @@ class CaptureStore(Repository):
         pid = profile_id(*user)
         events = self.db[c.EVENTS]
         for attempt in range(_REBUILD_ATTEMPTS):
-            found = await self.db[c.PROFILES].find_one({"_id": pid},
-                                                       {"rev": 1, "events_folded": 1})
+            found = await self.db[c.PROFILES].find_one(
+                {"_id": pid}, {"rev": 1, "events_folded": 1, "last_place": 1})
             stored = await events.count_documents({"bot_id": user[0], "user_id": user[1]})
-            if found is not None and found.get("rev") is not None and \
+            if found is not None and found.get("last_place") is not None and \
                     found.get("events_folded") == stored:
                 # It folds as many events as are stored, each of them stored:
                 # it folds them all (someone else's rebuild got there first).
                 return
-            timeline = await self._timeline_events(*user)
+            timeline, last = await self._timeline_events(*user)
             if not timeline:
                 return
-            state = _ProfileState(found.get("rev"), None) if found else None
-            update = rebuild_update(timeline, utc_now(), origin or timeline[0], created_by)
+            update = rebuild_update(timeline, utc_now(), origin or timeline[0], created_by, last)
+            guard = {"rev": found["rev"]} if found and "rev" in found else {
+                "rev": {"$exists": False}}
             try:
-                await self.db[c.PROFILES].update_one({"_id": pid, **_rev_guard(state)}, update,
-                                                     upsert=True)
+                await self.db[c.PROFILES].update_one({"_id": pid, **guard}, update, upsert=True)
                 return
             except DuplicateKeyError:
                 # Written meanwhile: look again after a moment (spread out, so
@@ -263,11 +257,14 @@ class CaptureStore(Repository):
         raise DatabaseUnavailable(f"the profile of {user[1]!r} kept changing while it was "
                                   "rebuilt; try again")
 
-    async def _timeline_events(self, bot_id: str, user_id: str) -> list[Event]:
-        """A user's whole timeline, oldest first, as the fold reads it."""
+    async def _timeline_events(self, bot_id: str, user_id: str) -> tuple[list[Event], str]:
+        """A user's whole timeline, oldest first, as the fold reads it, and
+        the place of its last event."""
         cursor = (self.db[c.EVENTS].find({"bot_id": bot_id, "user_id": user_id})
                   .sort([("ts", ASCENDING), ("seq", ASCENDING)]))
-        return [event_from_document(doc) async for doc in cursor]
+        docs = await cursor.to_list(length=None)
+        last = place(to_utc(docs[-1]["ts"]), docs[-1]["seq"]) if docs else ""
+        return [event_from_document(doc) for doc in docs], last
 
     async def _write_outbox(self, groups: Mapping[_User, list[Event]],
                             key_of: Mapping[int, str]) -> None:
@@ -323,14 +320,15 @@ def event_key(event: Event) -> str:
     return f"{profile_id(event.bot_id, event.user_id)}:{event.id}"
 
 
-def event_document(event: Event, key: str, recorded_at: datetime) -> dict[str, Any]:
+def event_document(event: Event, key: str, recorded_at: datetime,
+                   seq: ObjectId | None = None) -> dict[str, Any]:
     """An event as stored in the ``events`` collection (``key`` is its :func:`event_key`)."""
     return {
         "_id": key,
         "bot_id": event.bot_id,
         "user_id": event.user_id,
         "eid": event.id,
-        "seq": ObjectId(),  # orders events of the same millisecond
+        "seq": seq or ObjectId(),  # orders events of the same millisecond
         "type": str(event.type),
         "ts": event.ts,
         "channel": event.channel,
@@ -366,16 +364,10 @@ def _unstorable(event: Event, reason: str) -> Event:
     return replace(event, type=EventType.CUSTOM, data=data)
 
 
-def _rev_guard(state: _ProfileState | None) -> dict[str, Any]:
-    if state is None or state.rev is None:
-        return {"rev": {"$exists": False}}
-    return {"rev": state.rev}
+_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 
 
-def _follows(state: _ProfileState | None, group: Sequence[Event]) -> bool:
-    """Whether ``group`` (in time order) comes after everything the profile holds."""
-    if state is None:
-        return True
-    if state.rev is None or state.last_event_at is None:
-        return False  # a profile from before revisions: rebuild it once
-    return group[0].ts > to_utc(state.last_event_at)
+def place(ts: datetime, seq: ObjectId) -> str:
+    """An event's place in its timeline as a string that sorts the same way:
+    milliseconds since year 1, then ``seq``."""
+    return f"{(ts - _EPOCH) // timedelta(milliseconds=1):015d}:{seq}"

@@ -236,39 +236,42 @@ def _on_insert(first: Event, set_paths: Iterable[str], created_by: str) -> dict[
     return on_insert
 
 
-def delta_update(events: Sequence[Event], now: datetime, created_by: str) -> dict[str, Any]:
+def delta_update(events: Sequence[Event], now: datetime, created_by: str,
+                 last_place: str) -> dict[str, Any]:
     """The update adding ``events`` (one bot, one user, none on the profile
-    yet, none older than what it holds) to a profile.
+    yet, all after what it holds) to a profile; ``last_place`` is the place
+    in the timeline of the last of them.
 
     Paths never appear in two operators (MongoDB refuses such updates), which
     is why ``attributes`` and ``message_count`` are not initialised on
     insert: readers default them.
     """
     folded = fold(events)
-    set_fields: dict[str, Any] = {"updated_at": now, **folded.latest}
+    set_fields: dict[str, Any] = {"updated_at": now, **folded.latest,
+                                  "last_place": last_place}
     set_fields.update({f"attributes.{k}": v for k, v in folded.attributes.items()})
     update: dict[str, Any] = {
         "$set": set_fields,
         "$setOnInsert": _on_insert(min(events, key=lambda e: e.ts), set_fields, created_by),
         "$min": {"created_at": folded.first_at},
-        "$max": {"last_event_at": folded.last_at},
         "$inc": {"rev": 1, "events_folded": len(events)},
     }
     if folded.removed:
         update["$unset"] = {f"attributes.{name}": "" for name in folded.removed}
     if folded.message_count:
         update["$inc"]["message_count"] = folded.message_count
-        update["$max"]["last_message_at"] = folded.last_message_at
+        update["$max"] = {"last_message_at": folded.last_message_at}
     return update
 
 
 def rebuild_update(timeline: Sequence[Event], now: datetime, origin: Event,
-                   created_by: str) -> dict[str, Any]:
+                   created_by: str, last_place: str) -> dict[str, Any]:
     """The update making a profile the fold of its user's whole ``timeline``
     (oldest first); ``origin`` is the event whose write makes the profile if
-    there is none yet (its source is the profile's)."""
+    there is none yet (its source is the profile's); ``last_place`` is the
+    place of the timeline's last event."""
     folded = fold(timeline)
-    set_fields: dict[str, Any] = {"updated_at": now, "last_event_at": folded.last_at,
+    set_fields: dict[str, Any] = {"updated_at": now, "last_place": last_place,
                                   "events_folded": len(timeline), **folded.fields()}
     return {
         "$set": set_fields,

@@ -5,7 +5,7 @@ from __future__ import annotations
 __all__ = ["INTERNAL_PROFILE_FIELDS", "profile_id"]
 
 # Bookkeeping on profiles that no reader outside capture is shown.
-INTERNAL_PROFILE_FIELDS = ("rev", "last_event_at", "events_folded", "created_by")
+INTERNAL_PROFILE_FIELDS = ("rev", "last_place", "events_folded", "created_by")
 
 
 def profile_id(bot_id: str, user_id: str) -> str:

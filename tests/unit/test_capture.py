@@ -30,14 +30,14 @@ def test_latest_event_wins_and_messages_are_counted() -> None:
         ev.api_call("b", "u", "crm", method="GET", url="x", status=200, latency_ms=3, ok=True,
                     ts=at(4)),
     ]
-    update = delta_update(events, now=at(10), created_by="k1")
+    update = delta_update(events, now=at(10), created_by="k1", last_place="p4")
     assert update["$set"] == {
-        "updated_at": at(10), "channel": "web",
+        "updated_at": at(10), "last_place": "p4", "channel": "web",
         "last_user_message": "first", "last_user_message_at": at(1),
         "current_message": "second", "current_module": "checkout", "current_campaign": "sale",
     }
     assert update["$inc"] == {"message_count": 2, "rev": 1, "events_folded": 4}
-    assert update["$max"] == {"last_message_at": at(2), "last_event_at": at(4)}
+    assert update["$max"] == {"last_message_at": at(2)}
     assert update["$min"] == {"created_at": at(1)}
     assert update["$setOnInsert"]["assigned_to"] == "bot"
     assert update["$setOnInsert"]["created_by"] == "k1"
@@ -47,17 +47,17 @@ def test_no_path_is_in_two_operators() -> None:
     events = [ev.handover("b", "u", "human:jo", ts=at(1)),
               ev.property_set("b", "u", "x", 1, ts=at(2)),
               ev.user_message("b", "u", "hi", channel="whatsapp", ts=at(3))]
-    update = delta_update(events, now=at(4), created_by="k")
+    update = delta_update(events, now=at(4), created_by="k", last_place="p")
     paths = [path for op in update.values() for path in op]
     assert len(paths) == len(set(paths)), paths
     assert update["$set"]["assigned_to"] == "human:jo"
 
 
 def test_non_message_events_leave_message_fields_alone() -> None:
-    update = delta_update([ev.branch("b", "u", "vip", ts=at(1))], now=at(2), created_by="k")
-    assert update["$inc"] == {"rev": 1, "events_folded": 1}
-    assert update["$max"] == {"last_event_at": at(1)}
-    assert update["$set"] == {"updated_at": at(2)}
+    update = delta_update([ev.branch("b", "u", "vip", ts=at(1))], now=at(2), created_by="k",
+                          last_place="p1")
+    assert update["$inc"] == {"rev": 1, "events_folded": 1} and "$max" not in update
+    assert update["$set"] == {"updated_at": at(2), "last_place": "p1"}
 
 
 def test_property_values_are_checked_against_the_bots_schema() -> None:
@@ -77,7 +77,7 @@ def test_property_values_are_checked_against_the_bots_schema() -> None:
     ]
     assert [bool(e.data.get("rejected")) for e in checked] == [False, True, True, False, True]
     assert new_defs == [("b", custom_property("likes", "list"))]
-    rejected_update = delta_update(checked[1:3], now=at(1), created_by="k")
+    rejected_update = delta_update(checked[1:3], now=at(1), created_by="k", last_place="p")
     assert not any(path.startswith("attributes.") for path in rejected_update["$set"])
 
 
@@ -95,7 +95,8 @@ def test_events_of_one_millisecond_keep_their_order() -> None:
     same = at(1)
     events = [ev.bot_message("b", "u", f"m{i}", ts=same) for i in range(30)]
     assert [e.data["text"] for e in by_user(events)[("b", "u")]] == [f"m{i}" for i in range(30)]
-    assert delta_update(events, now=at(2), created_by="k")["$set"]["current_message"] == "m29"
+    update = delta_update(events, now=at(2), created_by="k", last_place="p")
+    assert update["$set"]["current_message"] == "m29"
 
 
 def test_a_fold_is_the_same_whatever_the_grouping() -> None:
@@ -117,10 +118,11 @@ def test_a_rebuild_sets_every_derived_field_and_a_delta_unsets_what_a_bulk_updat
         ) -> None:
     events = [ev.property_set("b", "u", "email", "a@b.co", ts=at(1)),
               ev.custom("b", "u", "bulk_update", {"set": {}, "unset": ["email"]}, ts=at(2))]
-    rebuilt = rebuild_update(events, now=at(3), origin=events[0], created_by="k")
+    rebuilt = rebuild_update(events, now=at(3), origin=events[0], created_by="k",
+                             last_place="p2")
     assert rebuilt["$set"]["attributes"] == {} and rebuilt["$set"]["message_count"] == 0
-    assert rebuilt["$set"]["last_event_at"] == at(2) and rebuilt["$inc"] == {"rev": 1}
-    delta = delta_update(events, now=at(3), created_by="k")
+    assert rebuilt["$set"]["last_place"] == "p2" and rebuilt["$inc"] == {"rev": 1}
+    delta = delta_update(events, now=at(3), created_by="k", last_place="p")
     assert delta["$unset"] == {"attributes.email": ""}
     assert "attributes.email" not in delta["$set"]
 
