@@ -25,7 +25,7 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -35,7 +35,7 @@ from plugin.core.errors import InvalidRequest, NotFound
 from runtime.calls import ApiCalls
 from runtime.interpreter import DEFAULT_STEP_BUDGET, Interpreter, StepBudgetExceeded
 from runtime.model import Bot
-from runtime.observer import NullObserver, Observer
+from runtime.observer import NullObserver, Observer, Observers
 from runtime.routing import answer, cut_short, route
 from runtime.turn import Conversation, ConversationState, Turn, TurnResult, notify
 
@@ -57,6 +57,8 @@ class Runtime:
         session: an ``aiohttp.ClientSession`` for api calls; without one the
             runtime opens its own on the first call and :meth:`close` closes it.
         step_budget: steps one turn may run before it is cut off as a loop.
+        observers: told of every turn besides the observer a turn is given
+            (a coverage tool following the flow).
     """
 
     def __init__(
@@ -66,8 +68,10 @@ class Runtime:
         variables: Mapping[str, str] | None = None,
         session: aiohttp.ClientSession | None = None,
         step_budget: int = DEFAULT_STEP_BUDGET,
+        observers: Sequence[Observer] = (),
     ) -> None:
         self._calls = ApiCalls(api_base, variables or {}, session)
+        self._observers = tuple(observers)
         self._interpreter = Interpreter(self._calls, step_budget)
         self._bots: dict[str, Bot] = {}
         self._conversations: dict[tuple[str, str], Conversation] = {}
@@ -249,7 +253,8 @@ class Runtime:
             bot=bot,
             user_id=user_id,
             conversation=conversation,
-            observer=observer or NullObserver(),
+            observer=Observers(observer or NullObserver(), *self._observers)
+            if self._observers else observer or NullObserver(),
             channel=channel,
             profile=profile or {},
             steps_left=self._interpreter.step_budget,

@@ -66,6 +66,7 @@ class Interpreter:
                     f"{module.name!r}): is there a goto loop?"
                 )
             turn.steps_left -= 1
+            await notify(turn.observer.step, module.name, conversation.position)
             outcome = await self._step(turn, module, module.steps[conversation.position])
             if outcome is _WAIT:
                 return

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ from runtime.model import (
 )
 from runtime.templating import message_texts, placeholders
 
-__all__ = ["load_bot", "parse_bot", "bot_schema", "describe_conditions"]
+__all__ = ["BotReading", "load_bot", "parse_bot", "read_bot", "bot_schema", "describe_conditions"]
 
 _SCHEMAS = SchemaSet("runtime", "schemas")
 _NUMERIC_RULES = ("min", "max")
@@ -105,18 +106,37 @@ def parse_bot(text: str, source_name: str = "<bot>") -> Bot:
     Raises:
         BotDefinitionError: the text is not a valid bot (every problem listed).
     """
+    reading = read_bot(text, source_name)
+    if reading.problems or reading.bot is None:
+        raise BotDefinitionError(source_name, reading.problems)
+    return reading.bot
+
+
+@dataclass(frozen=True, slots=True)
+class BotReading:
+    """A bot file read as far as it goes, for tools that report rather than
+    refuse (``audience lint``): ``bot`` is built whenever the YAML and its
+    shape are right, even when ``problems`` lists meaning problems (an
+    unknown module, an undeclared property), so it may name modules, apis and
+    properties that are not there. ``lines`` maps document paths to lines."""
+
+    bot: Bot | None
+    problems: tuple[Problem, ...]
+    lines: LineMap | None
+
+
+def read_bot(text: str, source_name: str = "<bot>") -> BotReading:
+    """Read a bot from YAML ``text`` without raising for what is wrong with it."""
     try:
         document = parse_yaml(text)
     except UnreadableYaml as exc:
-        raise BotDefinitionError(source_name, [exc.problem]) from None
+        return BotReading(None, (exc.problem,), None)
     problems = schema_problems(_SCHEMAS.validator("bot"), document.data, document.lines)
     if problems:
-        raise BotDefinitionError(source_name, problems)
+        return BotReading(None, tuple(problems), document.lines)
     builder = _Builder(document.data, document.lines, source_name)
     bot = builder.build()
-    if builder.problems:
-        raise BotDefinitionError(source_name, builder.problems)
-    return bot
+    return BotReading(bot, tuple(builder.problems), document.lines)
 
 
 def describe_conditions(when: Mapping[str, Any]) -> str:

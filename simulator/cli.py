@@ -26,6 +26,7 @@ from plugin.core.errors import InvalidRequest
 from plugin.core.settings import Settings
 from plugin.extensions import Extension
 
+from .lint_command import lint_gate
 from .model import AudienceTarget, RasaTarget, Scenario
 
 if TYPE_CHECKING:
@@ -46,7 +47,9 @@ class SimulatorExtension(Extension):
     name = "simulator"
 
     def commands(self) -> Sequence[Record]:
-        return commands
+        from .lint_command import commands as lint
+
+        return [*commands, *lint]
 
 
 @commands.command(
@@ -65,6 +68,8 @@ class SimulatorExtension(Extension):
         help="scenarios run at the same time (default 4)"),
     arg("--junit", type=Path, default=None, metavar="FILE", help="write a JUnit XML report"),
     arg("--json", type=Path, default=None, metavar="FILE", help="write a JSON report"),
+    arg("--no-lint", action="store_true",
+        help="run even if a bot has lint errors (audience lint; checked by default)"),
     description="Replay YAML scenario files (directories are searched for files with a "
                 "top-level 'scenarios' key) against their bots: in-process on an embedded "
                 "database by default, or on a running Audience server.")
@@ -89,6 +94,12 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
         raise InvalidRequest("\n".join(problems))
     if not scenarios:
         raise InvalidRequest("no scenarios found in " + ", ".join(map(str, args.paths)))
+    if not args.no_lint:
+        linted, said = lint_gate(scenarios)
+        if said:
+            print(said)
+        if not linted:
+            return EXIT_FAILED
     suite = asyncio.run(_simulate(scenarios, args, settings,
                                   capture_db=isinstance(target, RasaTarget)))
     print(summary_table(suite))
