@@ -298,9 +298,31 @@ def check_ends_with_cta(replies: Sequence[Reply]) -> None:
                                 describe_replies([last]))
 
 
-def resolve_tap(label: str, replies: Sequence[Reply]) -> dict[str, str]:
+def resolve_tap(label: str, replies: Sequence[Reply],
+                earlier: Sequence[Reply] = ()) -> dict[str, str]:
     """What tapping ``label`` (a title or payload among ``replies``) sends:
-    ``{"payload": ...}``, or ``{"text": "<n>"}`` for a numbered option."""
+    ``{"payload": ...}``, or ``{"text": "<n>"}`` for a numbered option.
+
+    With ``earlier`` (every bot message so far, oldest first), a label the last
+    replies do not offer is looked for in the earlier messages, newest first: a
+    button's payload is sent, a numbered option's title (its number belongs to
+    the message that listed it)."""
+    found = _tap(label, replies)
+    if found is not None:
+        return found
+    for message in reversed(earlier):
+        found = _tap(label, [message], numbered=False)
+        if found is not None:
+            return found
+    offered_now = offered(replies)
+    choices = [*offered_now.buttons, *offered_now.quick_replies, *offered_now.card_buttons,
+               *offered_now.options]
+    where = " in any message" if earlier else ""
+    raise ExpectationFailed("tap", f"a button, quick reply or option {label!r}{where}",
+                            f"offered: {_titles(choices) if choices else 'nothing'}")
+
+
+def _tap(label: str, replies: Sequence[Reply], *, numbered: bool = True) -> dict[str, str] | None:
     found = offered(replies)
     tappable = [*found.buttons, *found.quick_replies, *found.card_buttons]
     for exact in (True, False):
@@ -315,7 +337,5 @@ def resolve_tap(label: str, replies: Sequence[Reply]) -> dict[str, str]:
         for option in found.options:
             title = str(option["title"])
             if title == label if exact else title.casefold() == label.casefold():
-                return {"text": str(option["number"])}
-    choices = [*tappable, *found.options]
-    raise ExpectationFailed("tap", f"a button, quick reply or option {label!r}",
-                            f"offered: {_titles(choices) if choices else 'nothing'}")
+                return {"text": str(option["number"]) if numbered else title}
+    return None

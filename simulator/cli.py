@@ -60,7 +60,10 @@ class SimulatorExtension(Extension):
              "talk to, or a Rasa bot's REST channel as rasa+http://host:5005"),
     arg("--bot-id", default=None, type=BOT_ID,
         help="with a rasa+ target: the bot id its broker consumer records under "
-             "(audience rasa consume --bot), for profile checks"),
+             "(audience rasa consume --bot), for profile checks; with an Audience target: "
+             "a bot deployed there, talked to as it is (Botium convos)"),
+    arg("--bot", default=None, type=Path, metavar="BOT.yaml",
+        help="the bot Botium convos (.convo.txt) run against, in-process"),
     arg("--key", default=None, help=f"its API key (an editor's); default ${_KEY_ENV}"),
     arg("--channel", action="append", choices=CHANNELS, default=None,
         help="run every scenario on this channel instead; repeatable"),
@@ -87,9 +90,10 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
                 "a Rasa target is rasa+http://host:port or rasa+https://host:port")
         target = RasaTarget(url, args.bot_id)
     elif args.target:
-        target = AudienceTarget(args.target.rstrip("/"), args.key or os.environ.get(_KEY_ENV))
+        target = AudienceTarget(args.target.rstrip("/"), args.key or os.environ.get(_KEY_ENV),
+                                args.bot_id)
     channels = tuple(args.channel) if args.channel else None
-    scenarios, problems = _load(args.paths, target, channels)
+    scenarios, problems = _load(args.paths, target, channels, args.bot)
     if problems:
         raise InvalidRequest("\n".join(problems))
     if not scenarios:
@@ -113,7 +117,9 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _load(paths: list[Path], target: AudienceTarget | RasaTarget | None,
-          channels: tuple[str, ...] | None) -> tuple[list[Scenario], list[str]]:
+          channels: tuple[str, ...] | None, bot: Path | None = None
+          ) -> tuple[list[Scenario], list[str]]:
+    from .botium import ConvoError, botium_scenarios, read_suite
     from .loader import ScenarioError, find_scenario_files, load_scenarios
 
     scenarios: list[Scenario] = []
@@ -128,6 +134,14 @@ def _load(paths: list[Path], target: AudienceTarget | RasaTarget | None,
             problems += [p.describe(exc.source) for p in exc.problems]
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(f"{file}: cannot read: {exc}")
+    if bot is not None and not bot.is_file():
+        problems.append(f"--bot {bot}: no such file")
+    botium = read_suite(p for p in paths if p.exists())
+    try:
+        scenarios += botium_scenarios(botium, bot_file=bot.resolve() if bot else None,
+                                      target=target, channels=channels or ("web",))
+    except ConvoError as exc:
+        problems += exc.lines()
     return scenarios, problems
 
 

@@ -1,11 +1,15 @@
-"""The JSONPath subset the webhook target maps requests and replies with:
-``$``, ``.name``, ``['name']``, ``[0]`` and ``[*]``.
+"""The JSONPath subset the webhook target maps requests and replies with, and
+Botium's ``JSON_PATH`` asserter reads: ``$``, ``.name``, ``['name']``, ``[0]``,
+``[-1]`` (from the end), ``[*]`` / ``.*`` (every item or value) and ``..name``
+(``name`` at any depth).
 
 >>> find({"replies": [{"text": "a"}, {"text": "b"}]}, "$.replies[*].text")
 ['a', 'b']
 >>> doc: dict = {}
 >>> put(doc, "$.message.text", "hi"); doc
 {'message': {'text': 'hi'}}
+>>> find({"replies": [{"text": "a", "buttons": [{"payload": "X"}]}]}, "$..payload")
+['X']
 
 Pure: no I/O.
 """
@@ -17,8 +21,15 @@ from typing import Any
 
 __all__ = ["JsonPathError", "parse", "find", "put"]
 
-_TOKEN = re.compile(r"\.([A-Za-z_][\w-]*)|\[(\d+)\]|\[\*\]|\['([^']*)'\]")
+_TOKEN = re.compile(r"\.\.([A-Za-z_][\w-]*)|\.([A-Za-z_][\w-]*)|\[(-?\d+)\]|\[\*\]|\.\*"
+                    r"|\['([^']*)'\]")
 _ALL = "*"
+
+
+class _Deep(str):
+    """A name looked for at any depth (``..name``)."""
+
+    __slots__ = ()
 
 
 class JsonPathError(ValueError):
@@ -39,8 +50,10 @@ def parse(path: str) -> list[str | int]:
         match = _TOKEN.match(path, position)
         if match is None:
             raise JsonPathError(f"{path!r}: cannot read from position {position}")
-        name, index, quoted = match.groups()
-        if name is not None or quoted is not None:
+        deep, name, index, quoted = match.groups()
+        if deep is not None:
+            steps.append(_Deep(deep))
+        elif name is not None or quoted is not None:
             steps.append(name if name is not None else quoted)
         elif index is not None:
             steps.append(int(index))
@@ -56,14 +69,33 @@ def find(document: Any, path: str) -> list[Any]:
     for step in parse(path):
         following: list[Any] = []
         for value in current:
-            if step == _ALL and isinstance(value, list):
+            if isinstance(step, _Deep):
+                following += _descend(value, str(step))
+            elif step == _ALL and isinstance(value, list):
                 following += value
-            elif isinstance(step, int) and isinstance(value, list) and step < len(value):
+            elif step == _ALL and isinstance(value, dict):
+                following += list(value.values())
+            elif isinstance(step, int) and isinstance(value, list) and -len(value) <= step < len(
+                    value):
                 following.append(value[step])
             elif isinstance(step, str) and isinstance(value, dict) and step in value:
                 following.append(value[step])
         current = following
     return current
+
+
+def _descend(value: Any, name: str) -> list[Any]:
+    """Every value under key ``name`` in ``value`` and below, in document order."""
+    found: list[Any] = []
+    if isinstance(value, dict):
+        if name in value:
+            found.append(value[name])
+        for child in value.values():
+            found += _descend(child, name)
+    elif isinstance(value, list):
+        for child in value:
+            found += _descend(child, name)
+    return found
 
 
 def put(document: dict[str, Any], path: str, value: Any) -> None:
@@ -73,7 +105,8 @@ def put(document: dict[str, Any], path: str, value: Any) -> None:
         JsonPathError: the path is empty or has indexes.
     """
     steps = parse(path)
-    if not steps or not all(isinstance(s, str) and s != _ALL for s in steps):
+    if not steps or not all(isinstance(s, str) and s != _ALL and not isinstance(s, _Deep)
+                            for s in steps):
         raise JsonPathError(f"{path!r}: a request field is a path of names, like $.message.text")
     target = document
     for step in steps[:-1]:

@@ -10,11 +10,11 @@ of the project.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "StubFailure",
@@ -30,6 +30,7 @@ __all__ = [
     "Target",
     "Scenario",
     "ScenarioRun",
+    "Script",
     "DEFAULT_STEP_TIMEOUT",
 ]
 
@@ -146,10 +147,13 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class AudienceTarget:
-    """A running Audience server with the dummy channel installed."""
+    """A running Audience server with the dummy channel installed. With
+    ``bot_id``, the bot already deployed there under that id is talked to as it
+    is; without, each run deploys its scenario's bot file under an id of its own."""
 
     url: str
     key: str | None = field(default=None, repr=False)
+    bot_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +180,20 @@ class RasaTarget:
 Target = AudienceTarget | WebhookTarget | RasaTarget | None  # None: in-process
 
 
+class Script(Protocol):
+    """A conversation written for another tool (a Botium convo, a Rasa e2e test
+    case), played on a live conversation by the module that reads that format
+    instead of the scenario's own steps."""
+
+    @property
+    def steps_total(self) -> int: ...
+
+    async def play(self, live: Any, started: Callable[[int], None], timeout: float) -> Any:
+        """Play the script on ``live`` (a :class:`simulator.runner.LiveConversation`),
+        calling ``started(n)`` as step ``n`` (1-based) begins; returns the
+        :class:`simulator.runner.Failure`, or ``None`` when every check held."""
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
@@ -191,6 +209,7 @@ class Scenario:
     expect: Expect | None = None
     ends_with_cta: bool = False
     timeout: float = DEFAULT_STEP_TIMEOUT
+    script: Script | None = None  # played instead of ``steps`` (other tools' formats)
 
     @property
     def where(self) -> str:

@@ -182,6 +182,8 @@ class LiveConversation:
     target: str
     replies: list[dict[str, Any]] = field(default_factory=list)  # the last step's
     last_bot_replies: list[dict[str, Any]] = field(default_factory=list)  # last non-empty ones
+    # What was said, step by step: {"user": {text or payload}, "bot": [replies]}.
+    transcript: list[dict[str, Any]] = field(default_factory=list)
     target_seconds: float = 0.0
     capture_seconds: float = 0.0
 
@@ -201,6 +203,29 @@ class LiveConversation:
         ``label`` among the bot's last replies."""
         return await self._send(**resolve_tap(label, self.last_bot_replies))
 
+    async def tap_earlier(self, label: str) -> list[dict[str, Any]]:
+        """Tap ``label`` on the most recent bot message that offers it, however
+        long ago (a button of an earlier message)."""
+        return await self._send(**resolve_tap(label, self.last_bot_replies,
+                                              earlier=self.bot_messages()))
+
+    async def send(self, **message: str) -> list[dict[str, Any]]:
+        """Send ``text=`` or ``payload=`` as it is."""
+        return await self._send(**message)
+
+    async def collect_late(self) -> list[dict[str, Any]]:
+        """Bot messages that arrived after the last answer (none on a target
+        that answers all at once)."""
+        return []
+
+    async def send_payload(self, payload: str) -> list[dict[str, Any]]:
+        """Send ``payload`` as a button tap, whether or not a message offers it."""
+        return await self._send(payload=payload)
+
+    def bot_messages(self) -> list[dict[str, Any]]:
+        """Every bot message of the conversation so far, oldest first."""
+        return [reply for entry in self.transcript for reply in entry["bot"]]
+
     async def step(self, step: Step) -> list[dict[str, Any]]:
         if step.kind is StepKind.SAY:
             return await self.say(step.value)
@@ -215,6 +240,7 @@ class LiveConversation:
         self.replies = replies
         if replies:
             self.last_bot_replies = replies
+        self.transcript.append({"user": dict(message), "bot": replies})
         return replies
 
     async def captured(self) -> Captured:
@@ -384,6 +410,12 @@ class Simulator:
         try:
             async with asyncio.timeout(scenario.timeout):
                 live = await self.open(run)
+            if scenario.script is not None:
+                def began(number: int) -> None:
+                    nonlocal steps_run
+                    steps_run = number
+
+                failure = await scenario.script.play(live, began, scenario.timeout)
             for number, step in enumerate(scenario.steps, 1):
                 steps_run = number
                 failure = await self._step(live, number, step, scenario.timeout)
@@ -407,7 +439,7 @@ class Simulator:
             scenario=scenario.name, source=scenario.source, line=scenario.line,
             channel=run.channel, target=live.target if live else "-",
             bot_id=live.bot_id if live else None, user_id=run.user_id, outcome=outcome,
-            steps_run=steps_run, steps_total=len(scenario.steps),
+            steps_run=steps_run, steps_total=_steps_total(scenario),
             seconds=time.perf_counter() - started,
             target_seconds=live.target_seconds if live else 0.0, failure=failure,
             capture_seconds=live.capture_seconds if live else 0.0,
@@ -470,7 +502,13 @@ class Simulator:
 def _step_text(scenario: Scenario, number: int) -> str:
     if number == 0:
         return "opening the conversation"
+    if scenario.script is not None:
+        return f"step {number}"
     return scenario.steps[number - 1].describe()
+
+
+def _steps_total(scenario: Scenario) -> int:
+    return scenario.script.steps_total if scenario.script is not None else len(scenario.steps)
 
 
 def count_runs(scenarios: Iterable[Scenario]) -> int:

@@ -92,6 +92,10 @@ class Conversation(Protocol):
     bot_id: str
     user_id: str
     channel: str
+    # The last answer's body as the target sent it (the dummy channel's
+    # ``{"replies": [...], "assigned_to": ...}``; in-process, the same shape):
+    # what Botium's JSON_PATH asserter reads.
+    last_body: Any
 
     async def send(self, *, text: str | None = None,
                    payload: str | None = None) -> list[dict[str, Any]]:
@@ -157,12 +161,18 @@ class _InProcessConversation:
         self.bot_id = bot_id
         self.user_id = run.user_id
         self.channel = run.channel
+        self.last_body: Any = None
 
     async def send(self, *, text: str | None = None,
                    payload: str | None = None) -> list[dict[str, Any]]:
-        return await self._channel.receive(self.bot_id, self.user_id, text=text,
-                                           payload=payload, channel=self.channel,
-                                           profile=self._profile or None)
+        replies = await self._channel.receive(self.bot_id, self.user_id, text=text,
+                                              payload=payload, channel=self.channel,
+                                              profile=self._profile or None)
+        state = self._runtime.conversation(self.bot_id, self.user_id)
+        # The body the dummy channel's HTTP face answers (connectors.dummy_http).
+        self.last_body = {"replies": replies,
+                          "assigned_to": "human" if state is not None and state.human else "bot"}
+        return replies
 
     async def captured(self) -> Captured:
         await self._target.recorder.flush()
@@ -191,6 +201,7 @@ class AudienceServer:
         self.url = spec.url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {spec.key}"} if spec.key else {}
         self.session = session
+        self.bot_id = spec.bot_id
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -210,8 +221,13 @@ class AudienceServer:
 
     async def open(self, run: ScenarioRun, bot: Bot | None, api_base: str | None
                    ) -> Conversation:
+        if self.bot_id is not None:
+            # A bot already deployed: talked to as it is (its own api_base, no stubs).
+            await self._mark(self.bot_id, run)
+            return _ServerConversation(self, self.bot_id, run)
         if run.scenario.bot_file is None or bot is None:
-            raise TargetError(f"scenario {run.scenario.name!r} has no bot file to deploy")
+            raise TargetError(f"scenario {run.scenario.name!r} has no bot file to deploy "
+                              "(or give the id of a bot deployed there: --bot-id)")
         # Read as the runtime reads it: the same loader accepts the same files.
         document = load_yaml(run.scenario.bot_file.read_text("utf-8"))
         # Its own bot id per run: a deployed bot has one api_base, and this run's
@@ -222,10 +238,14 @@ class AudienceServer:
             document["bot"]["api_base"] = api_base
         await self.request("PUT", f"/v1/bots/{bot_id}/definition",
                            data=yaml.safe_dump(document, sort_keys=False).encode("utf-8"))
+        await self._mark(bot_id, run)
+        return _ServerConversation(self, bot_id, run)
+
+    async def _mark(self, bot_id: str, run: ScenarioRun) -> None:
+        """Record the run's first event, so its profile is a test user's."""
         marker = {"user_id": run.user_id, "type": "custom", "channel": run.channel,
                   "source": SOURCE, "data": {**_marker(run), "name": _MARKER}}
         await self.request("POST", f"/v1/bots/{bot_id}/events", json={"events": [marker]})
-        return _ServerConversation(self, bot_id, run)
 
 
 class _ServerConversation:
@@ -235,6 +255,7 @@ class _ServerConversation:
         self.bot_id = bot_id
         self.user_id = run.user_id
         self.channel = run.channel
+        self.last_body: Any = None
 
     async def send(self, *, text: str | None = None,
                    payload: str | None = None) -> list[dict[str, Any]]:
@@ -244,6 +265,7 @@ class _ServerConversation:
             body["profile"] = self._profile
         answer = await self._server.request(
             "POST", f"/v1/channels/dummy/{self.bot_id}/messages?wait=true", json=body)
+        self.last_body = answer
         return list(answer["replies"])
 
     async def captured(self) -> Captured:
@@ -290,6 +312,7 @@ class _WebhookConversation:
         self.bot_id = "webhook"
         self.user_id = run.user_id
         self.channel = run.channel
+        self.last_body: Any = None
 
     async def send(self, *, text: str | None = None,
                    payload: str | None = None) -> list[dict[str, Any]]:
@@ -311,6 +334,7 @@ class _WebhookConversation:
             raise TargetError(f"cannot reach the webhook at {hook.spec.url}: {exc}") from exc
         except ValueError as exc:
             raise TargetError(f"the webhook's answer is not JSON: {exc}") from exc
+        self.last_body = answer
         return [self._message(m) for m in jsonpath.find(answer, hook.reply_map["messages"])]
 
     def _message(self, raw: Any) -> dict[str, Any]:
@@ -366,6 +390,7 @@ class _RasaConversation:
         self.bot_id = target.spec.bot_id or "rasa"
         self.user_id = run.user_id
         self.channel = run.channel
+        self.last_body: Any = None
         self._sent = 0
         self._last_replies = 0
 
@@ -387,6 +412,7 @@ class _RasaConversation:
                               f"messages: {str(answer)[:200]}")
         self._sent += 1
         self._last_replies = len(answer)
+        self.last_body = answer
         return [_rasa_message(m) for m in answer]
 
     async def captured(self) -> Captured:
