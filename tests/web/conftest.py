@@ -12,6 +12,7 @@ Without Chromium the web tests skip on a developer's machine and fail in CI
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -95,7 +96,18 @@ async def sign_in(page: Page, server: WebServer, key: str = WEB_ADMIN_KEY) -> No
 
 async def settled(page: Page) -> None:
     """Wait until htmx has no request in flight and nothing swapping or settling."""
-    await expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling")).to_have_count(0)
+    await expect(page.locator(
+        ".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")).to_have_count(0)
+
+
+@contextlib.asynccontextmanager
+async def rebuilding(page: Page) -> AsyncIterator[None]:
+    """Around a change of the builder's structure (a property, an operator): wait
+    for the builder to come back, which it does once the user pauses."""
+    async with page.expect_response(
+            lambda r: r.request.headers.get("hx-target") == "filters"):
+        yield
+    await settled(page)
 
 
 async def new_key(db: Database, role: str, *bots: str) -> str:

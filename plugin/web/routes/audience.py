@@ -25,6 +25,7 @@ from plugin.audience.bot_list import bot_name
 from plugin.audience.bots import require_known_bot
 from plugin.audience.cursors import sortable
 from plugin.audience.filters import operators_for
+from plugin.audience.segment_store import SegmentStore
 from plugin.core.errors import InvalidRequest
 from plugin.core.properties import PropertyDef
 from plugin.db.database import Database
@@ -56,7 +57,9 @@ class ShownRow:
     operators: list[str]
     kind: str  # plugin.web.filter_form.Row.input_kind
     choices: tuple[str, ...]
-    matches: int | None  # users this condition alone matches; None when it is invalid
+    # Users this condition alone matches; None when it is invalid, or not
+    # counted yet (the page asks for the counts once it is shown: /matches).
+    matches: int | None
 
 
 def label_of(prop: PropertyDef) -> str:
@@ -136,8 +139,6 @@ async def audience_page(request: web.Request) -> web.StreamResponse:
     segment = await segments.get_segment(db, bot_id, segment_id) if segment_id else None
     error: InvalidRequest | None = None
     found: audience.AudiencePage | None = None
-    counts = asyncio.gather(*(_count_alone(db, bot_id, form, row, properties)
-                              for row in form.rows))
     try:
         built = form.to_filter(properties)
         if segment_id is not None and built is not None:
@@ -151,9 +152,7 @@ async def audience_page(request: web.Request) -> web.StreamResponse:
         # The builder is shown as submitted, with the problem; the list and
         # the total stay as they were (htmx) or are left out (a whole page).
         error = exc
-    matches = await counts
-    shown_rows = [_shown_row(row, properties.get(row.property), count)
-                  for row, count in zip(form.rows, matches, strict=True)]
+    shown_rows = [_shown_row(row, properties.get(row.property), None) for row in form.rows]
     state: list[tuple[str, str]] = [*form.params(), ("sort", sort), ("limit", str(limit))]
     if segment_id:
         state.append(("segment", segment_id))
@@ -186,7 +185,9 @@ async def audience_page(request: web.Request) -> web.StreamResponse:
         "sort_url": lambda key: url(("sort", key if sort != key else f"-{key}"),
                                     drop=("sort",)),
         "filter_params": form.params(), "segment": segment,
-        "segments": await segments.list_segments(db, bot_id),
+        "static_segments": [s for s in await SegmentStore.of(db).list_segments(bot_id)
+                            if s["kind"] == segments.STATIC],
+        "matches_url": f"{base}/matches?{urlencode(form.params())}" if form.rows else None,
         "editor": can_edit(request),
     }
     if is_htmx(request) and not _restoring(request):
@@ -207,3 +208,32 @@ async def audience_page(request: web.Request) -> web.StreamResponse:
 def _restoring(request: web.Request) -> bool:
     """htmx asks for a whole page when it restores history it did not keep."""
     return request.headers.get("HX-History-Restore-Request") == "true"
+
+
+@routes.get("/bots/{bot}/audience/matches")
+@page(role=Role.VIEWER)
+async def condition_matches(request: web.Request) -> web.StreamResponse:
+    """How many users each condition of the builder matches alone: asked for
+    by the page once it is shown, so that the list is not kept waiting for
+    one count per condition."""
+    db, bot_id = request.app[DATABASE], request.match_info["bot"]
+    await require_known_bot(db, bot_id)
+    properties = await audience.catalog(db, bot_id)
+    form = FilterForm.from_query(request.query, properties)
+    counts = await asyncio.gather(*(_count_alone(db, bot_id, form, row, properties)
+                                    for row in form.rows))
+    rows = [_shown_row(row, properties.get(row.property), count)
+            for row, count in zip(form.rows, counts, strict=True)]
+    return render("_matches_all.html", request, {"rows": rows, "counted": True})
+
+
+@routes.get("/bots/{bot}/segments")
+@page(role=Role.VIEWER)
+async def segment_list(request: web.Request) -> web.StreamResponse:
+    """The segments beside the list, each with its count (one count each: the
+    page loads them once it is shown)."""
+    db, bot_id = request.app[DATABASE], request.match_info["bot"]
+    current = request.query.get("current") or None
+    return render("_segments.html", request, {
+        "bot": bot_id, "segments": await segments.list_segments(db, bot_id),
+        "current": {"id": current} if current else None})
