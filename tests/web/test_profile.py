@@ -139,3 +139,19 @@ async def test_take_over_send_see_it_live_and_assign_back(
         assert replies  # the bot answers again
     finally:
         await other_context.close()
+
+
+async def test_a_viewer_cannot_take_over(page: Page, web_server: WebServer, db: Database,
+                                         talked: str) -> None:
+    await sign_in(page, web_server, await new_key(db, "viewer", LEADS))
+    await page.goto(f"{web_server.url}/bots/{LEADS}/users/{talked}")
+    await expect(page.get_by_role("heading", name="Conversation held by")).to_be_visible()
+    for name in ("Start Chat", "Send", "Assign to Bot"):
+        await expect(page.get_by_role("button", name=name)).to_have_count(0)
+    csrf = await page.evaluate("JSON.parse(document.body.getAttribute('hx-headers'))")
+    refused = await page.request.post(
+        f"{web_server.url}/bots/{LEADS}/users/{talked}/takeover", form={"agent": "Mallory"},
+        headers=csrf, max_redirects=0)
+    assert refused.status == 403
+    await page.reload()
+    await expect(page.locator("#holder")).to_have_text("the bot")
