@@ -56,6 +56,7 @@ __all__ = [
     "reachable_modules",
     "flow_ends",
     "fallback_place",
+    "cta_place",
     "failure_path",
     "start_offers",
 ]
@@ -300,6 +301,15 @@ def fallback_place(bot: Bot) -> Place:
         return Place(("bot", "fallback"), bot.fallback)
     buttons = tuple(Button(module, payload) for payload, module in start_offers(bot).items())
     return Place(("bot",), BotMessage("(the default fallback)", buttons=buttons))
+
+
+def cta_place(bot: Bot) -> Place:
+    """The call to action shown after an FAQ ends a flow; the runtime's default
+    one offers a button per payload-started module."""
+    if bot.cta is not None:
+        return Place(("bot", "cta"), bot.cta)
+    buttons = tuple(Button(module, payload) for payload, module in start_offers(bot).items())
+    return Place(("bot",), BotMessage("(the default call to action)", buttons=buttons))
 
 
 def flow_ends(bot: Bot) -> list[FlowEnd]:

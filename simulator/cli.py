@@ -26,11 +26,12 @@ from plugin.core.errors import InvalidRequest
 from plugin.core.settings import Settings
 from plugin.extensions import Extension
 
+from .coverage.options import COVERAGE_ARGS, coverage_for, finish_coverage
 from .lint_command import lint_gate
 from .model import AudienceTarget, RasaTarget, Scenario
 
 if TYPE_CHECKING:
-    from .runner import SuiteResult
+    from .runner import RunWatch, SuiteResult
 
 __all__ = ["SimulatorExtension", "commands", "run_simulate"]
 
@@ -73,6 +74,7 @@ class SimulatorExtension(Extension):
     arg("--json", type=Path, default=None, metavar="FILE", help="write a JSON report"),
     arg("--no-lint", action="store_true",
         help="run even if a bot has lint errors (audience lint; checked by default)"),
+    *COVERAGE_ARGS,
     description="Replay YAML scenario files (directories are searched for files with a "
                 "top-level 'scenarios' key) against their bots: in-process on an embedded "
                 "database by default, or on a running Audience server.")
@@ -104,8 +106,9 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
             print(said)
         if not linted:
             return EXIT_FAILED
+    coverage = coverage_for(args)
     suite = asyncio.run(_simulate(scenarios, args, settings,
-                                  capture_db=isinstance(target, RasaTarget)))
+                                  capture_db=isinstance(target, RasaTarget), watch=coverage))
     print(summary_table(suite))
     if suite.failed:
         print("\n" + failure_details(suite))
@@ -113,24 +116,34 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
         write_junit(suite, args.junit)
     if args.json is not None:
         write_json(suite, args.json)
-    return EXIT_FAILED if suite.failed else EXIT_OK
+    covered = coverage is None or finish_coverage(coverage, args)
+    return EXIT_FAILED if suite.failed or not covered else EXIT_OK
 
 
 def _load(paths: list[Path], target: AudienceTarget | RasaTarget | None,
           channels: tuple[str, ...] | None, bot: Path | None = None
           ) -> tuple[list[Scenario], list[str]]:
-    from .botium import ConvoError, botium_scenarios, read_suite
+    from .botium import ConvoError, botium_scenarios, is_botium_file, read_suite
     from .loader import ScenarioError, find_scenario_files, load_scenarios
+    from .rasa_e2e import E2eError, find_e2e_files, is_e2e_file, load_e2e
 
     scenarios: list[Scenario] = []
     problems: list[str] = []
     for path in paths:
         if not path.exists():
             problems.append(f"{path}: no such file or directory")
-    for file in find_scenario_files(p for p in paths if p.exists()):
+    others = [p for p in paths if p.is_file() and (is_botium_file(p) or is_e2e_file(p))]
+    for file in find_scenario_files(p for p in paths if p.exists() and p not in others):
         try:
             scenarios += load_scenarios(file, target=target, channels=channels)
         except ScenarioError as exc:
+            problems += [p.describe(exc.source) for p in exc.problems]
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"{file}: cannot read: {exc}")
+    for file in find_e2e_files(p for p in paths if p.exists()):
+        try:
+            scenarios += load_e2e(file, target=target, channels=channels or ("web",))
+        except E2eError as exc:
             problems += [p.describe(exc.source) for p in exc.problems]
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(f"{file}: cannot read: {exc}")
@@ -146,7 +159,8 @@ def _load(paths: list[Path], target: AudienceTarget | RasaTarget | None,
 
 
 async def _simulate(scenarios: list[Scenario], args: argparse.Namespace,
-                    settings: Settings, *, capture_db: bool = False) -> SuiteResult:
+                    settings: Settings, *, capture_db: bool = False,
+                    watch: RunWatch | None = None) -> SuiteResult:
     from plugin.db.database import Database
 
     from .report import ProgressBar
@@ -160,7 +174,7 @@ async def _simulate(scenarios: list[Scenario], args: argparse.Namespace,
     try:
         progress = ProgressBar(count_runs(scenarios))
         async with Simulator(db=db, mongo_uri=settings.mongodb_uri,
-                             db_name=settings.db_name) as simulator:
+                             db_name=settings.db_name, watch=watch) as simulator:
             return await simulator.run_all(scenarios, concurrency=args.concurrency,
                                            progress=progress.update)
     finally:

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .coverage import session as coverage_session
+
 if TYPE_CHECKING:
     from .host import SimulatorHost
     from .steps import GherkinConversation
@@ -24,12 +26,27 @@ if TYPE_CHECKING:
 pytest_plugins = ["simulator.steps"] if find_spec("pytest_bdd") is not None else []
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    coverage_session.add_options(parser)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    coverage_session.finish(session)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
+                            config: pytest.Config) -> None:
+    coverage_session.summary(terminalreporter, config)
+
+
 @pytest.fixture(scope="session")
-def audience_simulator() -> Iterator[SimulatorHost]:
-    """The session's simulator, on a loop of its own."""
+def audience_simulator(request: pytest.FixtureRequest) -> Iterator[SimulatorHost]:
+    """The session's simulator, on a loop of its own (followed for coverage
+    with ``--audience-coverage``)."""
     from .host import SimulatorHost
 
     host = SimulatorHost.start(mongo_uri=os.environ.get("MONGODB_URI") or None,
+                               watch=coverage_session.collector(request.config),
                                **_target_options())
     yield host
     host.close()

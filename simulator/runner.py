@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -37,6 +37,7 @@ from plugin.core.settings import Settings
 from plugin.db.database import Database
 from runtime.loader import load_bot
 from runtime.model import Bot
+from runtime.observer import Observer
 
 from .assertions import (
     ExpectationFailed,
@@ -74,6 +75,7 @@ __all__ = [
     "SuiteResult",
     "LiveConversation",
     "Simulator",
+    "RunWatch",
     "count_runs",
     "summary_counts",
 ]
@@ -171,6 +173,15 @@ class SuiteResult:
         return sum(r.capture_seconds for r in self.results)
 
 
+class RunWatch(Protocol):
+    """Follows every run of a simulator (coverage): an observer for the
+    runtime of an in-process run, and a call when any run closes."""
+
+    def observer(self, run: ScenarioRun, bot: Bot) -> Observer | None: ...
+
+    async def finished(self, live: LiveConversation) -> None: ...
+
+
 @dataclass(slots=True)
 class LiveConversation:
     """A scenario run's conversation in progress: say, tap, check. What the YAML
@@ -180,6 +191,8 @@ class LiveConversation:
     conversation: Conversation
     stubs: StubServer
     target: str
+    bot: Bot | None = None
+    watch: RunWatch | None = None
     replies: list[dict[str, Any]] = field(default_factory=list)  # the last step's
     last_bot_replies: list[dict[str, Any]] = field(default_factory=list)  # last non-empty ones
     # What was said, step by step: {"user": {text or payload}, "bot": [replies]}.
@@ -267,9 +280,13 @@ class LiveConversation:
 
     async def close(self) -> None:
         try:
-            await self.conversation.close()
+            if self.watch is not None:
+                await self.watch.finished(self)
         finally:
-            self.stubs.unregister(self.run.run_id)
+            try:
+                await self.conversation.close()
+            finally:
+                self.stubs.unregister(self.run.run_id)
 
 
 ProgressCallback = Callable[[RunResult], None]
@@ -283,16 +300,18 @@ class Simulator:
     ``audience`` is the Audience server for scenarios without a target of their
     own (``--target URL``); ``rasa`` likewise a Rasa bot, whose captures are
     read from ``store`` or the database ``db_name`` at ``mongo_uri``.
+    ``watch`` follows every run (coverage).
     """
 
     def __init__(self, *, db: Database | None = None, mongo_uri: str | None = None,
                  db_name: str | None = None, audience: AudienceTarget | None = None,
-                 rasa: RasaTarget | None = None) -> None:
+                 rasa: RasaTarget | None = None, watch: RunWatch | None = None) -> None:
         self._db = db
         self._mongo_uri = mongo_uri
         self._db_name = db_name or f"audience_sim_{uuid.uuid4().hex[:8]}"
         self._audience = audience
         self._rasa = rasa
+        self._watch = watch
         self._owned_db: Database | None = None  # opened here, so closed here
         self._recorder: Recorder | None = None
         self._in_process: InProcess | None = None
@@ -362,7 +381,8 @@ class Simulator:
                 assert db is not None
                 # No batching delay: a step that checks the profile waits for the write.
                 self._recorder = await Recorder(db, source=SOURCE, flush_interval=0).start()
-                self._in_process = InProcess(db, self._recorder, self.session)
+                self._in_process = InProcess(db, self._recorder, self.session,
+                                             self._watch.observer if self._watch else None)
             return self._in_process
 
     async def target(self, scenario: Scenario) -> Target:
@@ -397,7 +417,8 @@ class Simulator:
         except BaseException:
             self.stubs.unregister(run.run_id)
             raise
-        return LiveConversation(run, conversation, self.stubs, target.name)
+        return LiveConversation(run, conversation, self.stubs, target.name, bot=bot,
+                                watch=self._watch)
 
     async def run(self, run: ScenarioRun) -> RunResult:
         """Run one scenario run to its end or its first failure."""

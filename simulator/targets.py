@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
@@ -43,6 +43,7 @@ from plugin.core.events import utc_now
 from plugin.db.database import Database
 from runtime.engine import Runtime
 from runtime.model import Bot
+from runtime.observer import Observer
 
 from . import jsonpath
 from .model import AudienceTarget, RasaTarget, ScenarioRun, WebhookTarget
@@ -126,10 +127,12 @@ class InProcess:
     name = "in-process"
     captures = True
 
-    def __init__(self, db: Database, recorder: Recorder, session: aiohttp.ClientSession) -> None:
+    def __init__(self, db: Database, recorder: Recorder, session: aiohttp.ClientSession,
+                 observe: Callable[[ScenarioRun, Bot], Observer | None] | None = None) -> None:
         self.db = db
         self.recorder = recorder
         self.session = session
+        self.observe = observe  # an extra observer for each run's runtime (coverage)
         self._defined: set[str] = set()
 
     async def open(self, run: ScenarioRun, bot: Bot | None, api_base: str | None
@@ -140,8 +143,9 @@ class InProcess:
             for spec in bot.properties.values():
                 await PropertyStore.of(self.db).define_property(bot.id, spec.definition)
             self._defined.add(bot.id)
+        extra = self.observe(run, bot) if self.observe is not None else None
         runtime = Runtime(api_base=api_base, variables=run.scenario.variables,
-                          session=self.session)
+                          session=self.session, observers=[extra] if extra else [])
         runtime.deploy(bot)
         # Recorded first, so the profile is created as a test user's (see plugin.capture.update).
         # A millisecond early: events of one millisecond are applied in no set order.
