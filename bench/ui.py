@@ -1,8 +1,9 @@
 """The web tab against the JSON API, measured side by side in one run:
 
 * the first page of a filtered audience rendered as the Audience tab's page
-  (the filter builder with each condition's own count, the segments, the
-  table) ÷ the JSON API's query for the same page and filter;
+  (the filter builder, the table, the total) ÷ the JSON API's query for the
+  same page and filter; and the same page with what it asks for once shown,
+  each condition's own count (one more count per condition);
 * a profile with 2,000 timeline events rendered as its page (details, the
   first 50 events as bubbles) ÷ the JSON API's profile and first timeline
   page for it.
@@ -120,6 +121,13 @@ async def main(profiles: int, events: int, repeat: int) -> None:
                     assert response.status == 200, await response.text()
                     await response.read()
 
+            async def ui_list_and_counts() -> None:
+                await ui_list()  # then what the page asks for once shown:
+                async with browser.get(f"{base}/bots/{BOT}/audience/matches?{PAGE_QUERY}"
+                                       ) as response:
+                    assert response.status == 200, await response.text()
+                    await response.read()
+
             async def ui_profile() -> None:
                 async with browser.get(f"{base}/bots/{BOT}/users/{CHATTY}") as response:
                     assert response.status == 200, await response.text()
@@ -135,9 +143,10 @@ async def main(profiles: int, events: int, repeat: int) -> None:
             results: dict[str, Any] = {"profiles": profiles, "events": events,
                                        "load_s": round(load_s, 1)}
             print(f"\n{'what':34} {'web tab':>9} {'JSON API':>9} {'ratio':>6}")
-            for name, ui, json_api in (("filtered audience, first page", ui_list, api_list),
-                                       (f"profile with {events:,} events", ui_profile,
-                                        api_profile)):
+            for name, ui, json_api in (
+                    ("filtered audience, first page", ui_list, api_list),
+                    ("  and each condition's count", ui_list_and_counts, api_list),
+                    (f"profile with {events:,} events", ui_profile, api_profile)):
                 ui_s = await median_seconds(ui, repeat)
                 api_s = await median_seconds(json_api, repeat)
                 results[name] = {"web_s": ui_s, "api_s": api_s, "ratio": ui_s / api_s}
