@@ -53,6 +53,10 @@ async def test_the_list_shows_the_default_columns_and_the_total(
     assert await page.locator("table img").count() == 0 and dialogs == []
     await check_accessibility(page)
     await screenshot(page, "audience-list")
+    # And on the user's own page.
+    await page.get_by_role("link", name=XSS_NAME).click()
+    await expect(page.get_by_role("heading", name=f"{XSS_NAME} (mallory)")).to_be_visible()
+    assert await page.locator("main img").count() == 0 and dialogs == []
 
 
 async def test_keyset_pages_forward_and_back(page: Page, web_server: WebServer,

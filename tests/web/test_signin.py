@@ -132,6 +132,8 @@ async def test_a_viewer_sees_only_its_bots_and_its_role(
     # Another bot's pages answer as if it did not exist.
     response = await page.goto(f"{web_server.url}/bots/{other}/audience")
     assert response is not None and response.status == 404
+    await expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    await check_accessibility(page)
 
 
 async def test_revoking_the_key_ends_its_sessions(page: Page, web_server: WebServer,
