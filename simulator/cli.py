@@ -70,6 +70,10 @@ class SimulatorExtension(Extension):
         help="run every scenario on this channel instead; repeatable"),
     arg("--concurrency", type=int, default=4, metavar="N",
         help="scenarios run at the same time (default 4)"),
+    arg("--repeat", type=int, default=1, metavar="N",
+        help="run each scenario N times and report those whose verdict flips as flaky"),
+    arg("--retries", type=int, default=0, metavar="K",
+        help="run a failed scenario again up to K times; a pass after a retry is flaky"),
     arg("--junit", type=Path, default=None, metavar="FILE", help="write a JUnit XML report"),
     arg("--json", type=Path, default=None, metavar="FILE", help="write a JSON report"),
     arg("--no-lint", action="store_true",
@@ -84,6 +88,8 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.concurrency < 1:
         raise InvalidRequest("--concurrency must be at least 1")
+    if args.repeat < 1 or args.retries < 0:
+        raise InvalidRequest("--repeat must be at least 1 and --retries at least 0")
     target: AudienceTarget | RasaTarget | None = None
     if args.target and args.target.startswith(RASA_SCHEME):
         url = args.target.removeprefix("rasa+").rstrip("/")
@@ -110,7 +116,7 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
     suite = asyncio.run(_simulate(scenarios, args, settings,
                                   capture_db=isinstance(target, RasaTarget), watch=coverage))
     print(summary_table(suite))
-    if suite.failed:
+    if suite.failed or suite.flaky:
         print("\n" + failure_details(suite))
     if args.junit is not None:
         write_junit(suite, args.junit)
@@ -163,6 +169,7 @@ async def _simulate(scenarios: list[Scenario], args: argparse.Namespace,
                     watch: RunWatch | None = None) -> SuiteResult:
     from plugin.db.database import Database
 
+    from .flaky import run_repeated
     from .report import ProgressBar
     from .runner import Simulator, count_runs
 
@@ -172,9 +179,14 @@ async def _simulate(scenarios: list[Scenario], args: argparse.Namespace,
         # read from the deployment its broker consumer writes to.
         db = await Database.open(settings)
     try:
-        progress = ProgressBar(count_runs(scenarios))
+        progress = ProgressBar(count_runs(scenarios) * args.repeat)
         async with Simulator(db=db, mongo_uri=settings.mongodb_uri,
                              db_name=settings.db_name, watch=watch) as simulator:
+            if args.repeat > 1 or args.retries:
+                return await run_repeated(simulator, scenarios, repeat=args.repeat,
+                                          retries=args.retries,
+                                          concurrency=args.concurrency,
+                                          progress=progress.update)
             return await simulator.run_all(scenarios, concurrency=args.concurrency,
                                            progress=progress.update)
     finally:

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TextIO
 
-from .runner import Outcome, RunResult, SuiteResult
+from .runner import Outcome, RunResult, SuiteResult, describe_transcript
 
 __all__ = ["ProgressBar", "summary_table", "failure_details", "write_junit", "write_json"]
 
@@ -52,19 +52,23 @@ def summary_table(suite: SuiteResult) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
               for row in rows]
-    passed = len(suite.results) - len(suite.failed)
-    lines.append(f"{passed} passed, {len(suite.failed)} failed, {suite.steps} steps "
+    passed = len(suite.results) - len(suite.failed) - len(suite.flaky)
+    flaky = f", {len(suite.flaky)} flaky" if suite.flaky else ""
+    lines.append(f"{passed} passed, {len(suite.failed)} failed{flaky}, {suite.steps} steps "
                  f"in {suite.seconds:.2f}s")
     return "\n".join(lines)
 
 
 def failure_details(suite: SuiteResult) -> str:
-    return "\n\n".join(r.describe_failure() for r in suite.failed)
+    """Each failed run, then each flaky one, with the step, what was expected and
+    what came, and the conversation."""
+    return "\n\n".join(r.describe_failure() for r in [*suite.failed, *suite.flaky])
 
 
 def write_junit(suite: SuiteResult, path: Path) -> None:
     """JUnit XML: one testsuite per scenario file, one testcase per scenario run."""
     root = ET.Element("testsuites", name="audience simulate", tests=str(len(suite.results)),
+                      flaky=str(len(suite.flaky)),
                       failures=str(sum(r.outcome is Outcome.FAILED for r in suite.results)),
                       errors=str(sum(r.outcome is Outcome.ERROR for r in suite.results)),
                       time=f"{suite.seconds:.3f}")
@@ -80,20 +84,40 @@ def write_junit(suite: SuiteResult, path: Path) -> None:
         for result in results:
             case = ET.SubElement(node, "testcase", classname=source, name=result.title,
                                  time=f"{result.seconds:.3f}", file=source, line=str(result.line))
-            if result.failure is not None:
+            if result.outcome is Outcome.FLAKY:
+                # Surefire's rerun format: the case passed; each failed attempt is kept.
+                for attempt in result.attempts:
+                    if attempt.failure is not None:
+                        element = ET.SubElement(
+                            case, "flakyFailure" if attempt.outcome is Outcome.FAILED
+                            else "flakyError", type=attempt.failure.what,
+                            message=f"{attempt.failure.what}: expected "
+                                    f"{attempt.failure.expected}")
+                        ET.SubElement(element, "stackTrace").text = attempt.describe_failure()
+                ET.SubElement(case, "properties").append(
+                    ET.Element("property", name="flaky", value=_attempts(result)))
+            elif result.failure is not None:
                 tag = "failure" if result.outcome is Outcome.FAILED else "error"
                 failure = result.failure
                 element = ET.SubElement(case, tag, type=failure.what,
                                         message=f"{failure.what}: expected {failure.expected}")
                 element.text = result.describe_failure()
-            ET.SubElement(case, "system-out").text = (
-                f"bot {result.bot_id} user {result.user_id} target {result.target}")
+            out = f"bot {result.bot_id} user {result.user_id} target {result.target}"
+            if result.transcript:
+                out += "\n" + describe_transcript(result.transcript)
+            ET.SubElement(case, "system-out").text = out
     ET.indent(root)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 
 
+def _attempts(result: RunResult) -> str:
+    failed = sum(a.outcome is not Outcome.PASSED for a in result.attempts)
+    return f"{failed} of {len(result.attempts)} attempts failed"
+
+
 def write_json(suite: SuiteResult, path: Path) -> None:
-    body = {"seconds": round(suite.seconds, 4), "passed": len(suite.results) - len(suite.failed),
-            "failed": len(suite.failed), "steps": suite.steps,
+    body = {"seconds": round(suite.seconds, 4),
+            "passed": len(suite.results) - len(suite.failed) - len(suite.flaky),
+            "failed": len(suite.failed), "flaky": len(suite.flaky), "steps": suite.steps,
             "results": [r.to_dict() for r in suite.results]}
     path.write_text(json.dumps(body, indent=2), "utf-8")

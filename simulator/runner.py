@@ -44,6 +44,7 @@ from .assertions import (
     check_captured,
     check_ends_with_cta,
     check_replies,
+    describe_replies,
     resolve_tap,
 )
 from .model import (
@@ -87,6 +88,7 @@ class Outcome(StrEnum):
     PASSED = "passed"
     FAILED = "failed"  # an expectation did not hold, or a step timed out
     ERROR = "error"  # the scenario could not run (target unreachable, bot broken)
+    FLAKY = "flaky"  # passed and failed in the attempts of one run (--repeat, --retries)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,9 @@ class RunResult:
     target_seconds: float  # time spent waiting on the bot (its turns)
     failure: Failure | None = None
     capture_seconds: float = 0.0  # time spent reading the captured profile and timeline
+    attempts: tuple[RunResult, ...] = ()  # every attempt, when it was run more than once
+    transcript: tuple[dict[str, Any], ...] = ()  # a failed run's conversation, step by step
+    timeline_kept: bool = True  # False: captured into a database thrown away at the end
 
     @property
     def title(self) -> str:
@@ -132,8 +137,16 @@ class RunResult:
         if self.failure is None:
             return ""
         where = f"{self.source}:{self.failure.line or self.line}"
-        return (f"{self.outcome.upper()} {self.title} ({where})\n  {self.failure.describe()}\n"
-                f"  timeline: bot {self.bot_id!r}, user {self.user_id!r}")
+        said = f"{self.outcome.upper()} {self.title} ({where})"
+        if self.attempts:
+            failed = sum(a.outcome is not Outcome.PASSED for a in self.attempts)
+            said += f": {failed} of {len(self.attempts)} attempts failed, the first"
+        said += f"\n  {self.failure.describe()}"
+        if self.timeline_kept:
+            said += f"\n  timeline: bot {self.bot_id!r}, user {self.user_id!r}"
+        if self.transcript:
+            said += "\n  transcript:\n" + describe_transcript(self.transcript, indent="    ")
+        return said
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -148,7 +161,25 @@ class RunResult:
             f = self.failure
             body["failure"] = {"step": f.step, "step_text": f.step_text, "what": f.what,
                                "expected": f.expected, "actual": f.actual, "line": f.line}
+        if self.transcript:
+            body["transcript"] = list(self.transcript)
+        if self.attempts:
+            body["attempts"] = [a.to_dict() for a in self.attempts]
         return body
+
+
+def describe_transcript(transcript: Iterable[Mapping[str, Any]], indent: str = "") -> str:
+    """A conversation as lines: ``user: ...`` then ``bot: ...`` for each message."""
+    lines = []
+    for entry in transcript:
+        user = entry.get("user") or {}
+        said = (f"[tap {user['payload']}]" if user.get("payload") is not None
+                else repr(user.get("text")))
+        lines.append(f"{indent}user: {said}")
+        for reply in entry.get("bot") or []:
+            lines.append(f"{indent}bot:  " + describe_replies([reply]).replace(
+                "\n", "\n" + indent + "      "))
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +189,12 @@ class SuiteResult:
 
     @property
     def failed(self) -> list[RunResult]:
-        return [r for r in self.results if r.outcome is not Outcome.PASSED]
+        """Runs that failed or broke (in every attempt: a flaky run is not among them)."""
+        return [r for r in self.results if r.outcome in (Outcome.FAILED, Outcome.ERROR)]
+
+    @property
+    def flaky(self) -> list[RunResult]:
+        return [r for r in self.results if r.outcome is Outcome.FLAKY]
 
     @property
     def steps(self) -> int:
@@ -464,6 +500,10 @@ class Simulator:
             seconds=time.perf_counter() - started,
             target_seconds=live.target_seconds if live else 0.0, failure=failure,
             capture_seconds=live.capture_seconds if live else 0.0,
+            transcript=tuple(live.transcript) if live and failure is not None else (),
+            # An embedded database started for this run only is gone when it ends.
+            timeline_kept=not (live is not None and live.target == "in-process"
+                               and self._owned_db is not None and self._mongo_uri is None),
         )
 
     async def _step(self, live: LiveConversation, number: int, step: Step,

@@ -70,7 +70,11 @@ async def test_a_failure_report_names_step_expectation_reply_and_user(
         "  expected: a reply 'Hello there'\n"
         "  got: \"Hi! I'm Acme's assistant.\" | cards: 'Acme Cloud'\n"
         "       \"What's your name?\"\n"
-        f"  timeline: bot 'leads', user {result.user_id!r}")
+        f"  timeline: bot 'leads', user {result.user_id!r}\n"
+        "  transcript:\n"
+        "    user: 'hi'\n"
+        "    bot:  \"Hi! I'm Acme's assistant.\" | cards: 'Acme Cloud'\n"
+        "    bot:  \"What's your name?\"")
 
 
 async def test_a_scenario_stops_at_its_first_failure(simulator: Simulator) -> None:
