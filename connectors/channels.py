@@ -56,15 +56,15 @@ def adapt(message: Mapping[str, Any], channel: ChannelProfile) -> Delivered:
     text = str(message.get("text") or "")
     buttons = list(message.get("buttons") or [])
     quick_replies = list(message.get("quick_replies") or [])
-    kept_buttons, extra_buttons = _split(buttons, channel.max_buttons)
-    # Link buttons cannot become options (there is nothing to answer); keep them.
-    kept_buttons += [b for b in extra_buttons if "payload" not in b]
-    extra_buttons = [b for b in extra_buttons if "payload" in b]
+    kept_buttons, extra_buttons, extra_links = _fit_buttons(buttons, channel.max_buttons)
     kept_replies, extra_replies = _split(quick_replies, channel.max_quick_replies)
     options = [{"title": o["title"], "payload": o["payload"]}
                for o in extra_buttons + extra_replies]
     if options:
         listed = "\n".join(f"{i}. {o['title']}" for i, o in enumerate(options, 1))
+        text = f"{text}\n\n{listed}" if text else listed
+    if extra_links:
+        listed = "\n".join(f"{link['title']}: {link['url']}" for link in extra_links)
         text = f"{text}\n\n{listed}" if text else listed
     parts = _split_text(text, channel.max_text)
     messages: list[dict[str, Any]] = [{"text": part} for part in parts] or [{"text": ""}]
@@ -87,6 +87,25 @@ def resolve_option(answer: str, options: Sequence[Mapping[str, str]]) -> str | N
         if option["title"].strip().lower() == answer.lower():
             return option["payload"]
     return None
+
+
+def _fit_buttons(buttons: list[Any], limit: int | None
+                 ) -> tuple[list[Any], list[Any], list[Any]]:
+    """The buttons the channel shows (in their order), the payload buttons left
+    for numbered options, and the links left for the text.
+
+    Links count against the limit like any button, and take the slots first:
+    a link cannot become a numbered option (there is nothing to answer), a
+    payload button can."""
+    if limit is None:
+        return buttons, [], []
+    links = [b for b in buttons if "payload" not in b]
+    shown_links = links[:limit]
+    payload_slots = limit - len(shown_links)
+    payloads = [b for b in buttons if "payload" in b]
+    shown = {id(b) for b in shown_links + payloads[:payload_slots]}
+    return ([b for b in buttons if id(b) in shown], payloads[payload_slots:],
+            links[limit:])
 
 
 def _split(items: list[Any], limit: int | None) -> tuple[list[Any], list[Any]]:

@@ -34,10 +34,24 @@ def test_whatsapp_keeps_three_buttons_and_numbers_the_rest() -> None:
 
 
 def test_link_buttons_are_never_lost() -> None:
+    # Never more buttons than the channel takes: links past the limit go into the text.
     links = [{"title": f"L{i}", "url": f"https://x/{i}"} for i in range(5)]
     delivered = adapt({"text": "Read", "buttons": links}, PROFILES["messenger"])
-    assert delivered.messages[0]["buttons"] == links
+    assert delivered.messages[0]["buttons"] == links[:3]
+    assert delivered.messages[0]["text"] == "Read\n\nL3: https://x/3\nL4: https://x/4"
     assert delivered.options == []
+
+
+def test_link_buttons_count_against_the_button_limit() -> None:
+    link = {"title": "Pricing", "url": "https://acme.example/pricing"}
+    buttons = [*FIVE_BUTTONS[:3], link]
+    for channel in ("messenger", "whatsapp"):
+        delivered = adapt({"text": "Pick", "buttons": buttons}, PROFILES[channel])
+        assert delivered.messages[0]["buttons"] == [*FIVE_BUTTONS[:2], link], channel
+        assert delivered.messages[0]["text"] == "Pick\n\n1. B3"
+        assert resolve_option("1", delivered.options) == "b3"
+    assert adapt({"text": "Pick", "buttons": buttons}, PROFILES["web"]).messages[0][
+        "buttons"] == buttons
 
 
 def test_messenger_limits() -> None:
