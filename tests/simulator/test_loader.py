@@ -108,4 +108,5 @@ scenarios: [{name: w, steps: [{say: hi, expect: {text: hello}}]}]
 def test_directories_hold_scenario_files_beside_bot_files() -> None:
     found = find_scenario_files([EXAMPLES])
     assert {p.name for p in found} == {"api_failures.yaml", "branches.yaml", "buttons.yaml",
-                                       "cta.yaml", "properties.yaml", "starting.yaml"}
+                                       "cta.yaml", "properties.yaml", "starting.yaml",
+                                       "coverage_leads.yaml", "coverage_signup.yaml"}
