@@ -33,12 +33,18 @@ MAX_BOT_BYTES = 512 * 1024
 routes = web.RouteTableDef()
 
 
-async def deploy(db: Database, runtime: Runtime, bot: Bot) -> None:
-    """Run ``bot``, register its properties in its property schema and its name."""
+async def deploy(db: Database, runtime: Runtime, bot: Bot, *,
+                 own_api_base: bool = False) -> None:
+    """Run ``bot``, register its properties in its property schema and its name.
+
+    With ``own_api_base``, the bot's ``api_base`` is its deployment's own and
+    wins over the server's ``--api-base`` (a bot deployed through the API, such
+    as each simulator run's, with its own stubs); without, ``--api-base`` wins
+    (the bots given with ``--bot``, whose files may name a developer's host)."""
     for spec in bot.properties.values():
         await PropertyStore.of(db).define_property(bot.id, spec.definition)
     await BotStore.of(db).name_bot(bot.id, bot.name)
-    runtime.deploy(bot)
+    runtime.deploy(bot, api_base=bot.api_base if own_api_base else None)
 
 
 @routes.put("/v1/bots/{bot_id}/definition")
@@ -58,7 +64,7 @@ async def put_definition(request: web.Request) -> web.Response:
         raise InvalidRequest(f"the definition is for bot {bot.id!r}, not {bot_id!r}",
                              field="bot/id")
     channel = request.app[DUMMY]
-    await deploy(request.app[DATABASE], channel.runtime, bot)
+    await deploy(request.app[DATABASE], channel.runtime, bot, own_api_base=True)
     return json_response({"bot_id": bot.id, "name": bot.name, "modules": list(bot.modules),
                           "properties": list(bot.properties)})
 

@@ -40,6 +40,8 @@ class ApiCalls:
         session: aiohttp.ClientSession | None,
     ) -> None:
         self.api_base = api_base
+        # Per deployed bot: its deployment's own ${API_BASE}, which wins over the rest.
+        self.deployed: dict[str, str | None] = {}
         self._variables = dict(variables)
         self._session = session
         self._owns_session = session is None
@@ -53,7 +55,8 @@ class ApiCalls:
     def env(self, bot: Bot) -> dict[str, str]:
         """The ``${NAME}`` values for ``bot``'s templates, ``API_BASE`` included."""
         env = dict(self._variables)
-        api_base = self.api_base or env.get("API_BASE") or bot.api_base or ""
+        api_base = (self.deployed.get(bot.id) or self.api_base or env.get("API_BASE")
+                    or bot.api_base or "")
         env["API_BASE"] = api_base.rstrip("/")
         return env
 

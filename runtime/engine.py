@@ -102,12 +102,17 @@ class Runtime:
 
     # --- bots ---------------------------------------------------------------
 
-    def deploy(self, bot: Bot) -> None:
+    def deploy(self, bot: Bot, *, api_base: str | None = None) -> None:
         """Deploy ``bot``, replacing a bot with the same id. Conversations of a
         replaced bot keep their properties and hand-over state; their flows end,
-        since positions in the old modules mean nothing in the new ones."""
+        since positions in the old modules mean nothing in the new ones.
+
+        ``api_base`` is this deployment's own ``${API_BASE}``: it wins over the
+        runtime's (``--api-base``), which wins over the bot file's ``api_base``.
+        """
         replaced = bot.id in self._bots
         self._bots[bot.id] = bot
+        self._calls.deployed[bot.id] = api_base
         if replaced:
             for (bot_id, _), conversation in self._conversations.items():
                 if bot_id == bot.id:
