@@ -47,6 +47,7 @@ from .assertions import (
     describe_replies,
     resolve_tap,
 )
+from .ledger import CaptureLedger
 from .model import (
     AudienceTarget,
     Expect,
@@ -382,6 +383,11 @@ class Simulator:
             if recorder is not None:
                 stack.push_async_callback(recorder.close)
 
+    async def drain(self) -> None:
+        """Wait until everything in-process runs recorded is stored."""
+        if self._recorder is not None:
+            await self._recorder.flush()
+
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -416,9 +422,12 @@ class Simulator:
                 db = await self._open_store(embedded=True)
                 assert db is not None
                 # No batching delay: a step that checks the profile waits for the write.
-                self._recorder = await Recorder(db, source=SOURCE, flush_interval=0).start()
+                ledger = CaptureLedger()
+                self._recorder = await Recorder(db, source=SOURCE, flush_interval=0,
+                                                listener=ledger).start()
                 self._in_process = InProcess(db, self._recorder, self.session,
-                                             self._watch.observer if self._watch else None)
+                                             self._watch.observer if self._watch else None,
+                                             ledger)
             return self._in_process
 
     async def target(self, scenario: Scenario) -> Target:

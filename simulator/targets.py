@@ -46,6 +46,7 @@ from runtime.model import Bot
 from runtime.observer import Observer
 
 from . import jsonpath
+from .ledger import CaptureLedger, CaptureLost
 from .model import AudienceTarget, RasaTarget, ScenarioRun, WebhookTarget
 
 __all__ = [
@@ -128,9 +129,12 @@ class InProcess:
     captures = True
 
     def __init__(self, db: Database, recorder: Recorder, session: aiohttp.ClientSession,
-                 observe: Callable[[ScenarioRun, Bot], Observer | None] | None = None) -> None:
+                 observe: Callable[[ScenarioRun, Bot], Observer | None] | None = None,
+                 ledger: CaptureLedger | None = None) -> None:
         self.db = db
         self.recorder = recorder
+        # The recorder's acknowledged writes (its listener); None: flush and query instead.
+        self.ledger = ledger
         self.session = session
         self.observe = observe  # an extra observer for each run's runtime (coverage)
         self._defined: set[str] = set()
@@ -179,8 +183,17 @@ class _InProcessConversation:
         return replies
 
     async def captured(self) -> Captured:
+        db, ledger = self._target.db, self._target.ledger
+        if ledger is not None:
+            # This conversation's own events, by id: every one recorded so far
+            # acknowledged by the database; then one query, for the profile.
+            try:
+                await ledger.settled(self.bot_id, self.user_id)
+            except CaptureLost as exc:
+                raise TargetError(str(exc)) from exc
+            profile = await ProfileStore.of(db).get_profile(self.bot_id, self.user_id)
+            return Captured(profile, ledger.events(self.bot_id, self.user_id))
         await self._target.recorder.flush()
-        db = self._target.db
         profile = await ProfileStore.of(db).get_profile(self.bot_id, self.user_id)
         docs, _ = await CaptureStore.of(db).timeline(self.bot_id, self.user_id,
                                                      limit=TIMELINE_MAX_LIMIT)
@@ -189,6 +202,8 @@ class _InProcessConversation:
         return Captured(profile, events)
 
     async def close(self) -> None:
+        if self._target.ledger is not None:
+            self._target.ledger.forget(self.bot_id, self.user_id)
         await self._runtime.close()  # its session is the target's: left open
 
 

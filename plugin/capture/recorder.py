@@ -19,7 +19,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from plugin.capture.store import CaptureStore, IngestResult
 from plugin.core import constants as c
@@ -28,7 +28,7 @@ from plugin.core.errors import DatabaseUnavailable, ShuttingDown
 from plugin.core.events import Event
 from plugin.db.database import Database
 
-__all__ = ["Recorder", "RecorderStats", "ingest_until_stored"]
+__all__ = ["Recorder", "RecorderListener", "RecorderStats", "ingest_until_stored"]
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,24 @@ class RecorderStats:
     retries: int = 0
 
 
+class RecorderListener(Protocol):
+    """Told of each event as it is buffered, and of each batch once the
+    database acknowledged it (``result``) or it was given up on (``None``):
+    what a caller in the same process follows instead of polling the
+    database (the simulator waits for a turn's own events this way)."""
+
+    def recorded(self, event: Event) -> None: ...
+
+    def written(self, events: list[Event], result: IngestResult | None) -> None: ...
+
+
 class Recorder:
     def __init__(
         self,
         db: Database,
         *,
         source: str | None = None,
+        listener: RecorderListener | None = None,
         batch_size: int = c.RECORDER_BATCH_SIZE,
         flush_interval: float = c.RECORDER_FLUSH_INTERVAL_S,
         max_buffer: int = c.RECORDER_MAX_BUFFER,
@@ -59,6 +71,7 @@ class Recorder:
     ) -> None:
         self.db = db
         self.source = source
+        self.listener = listener
         self.stats = RecorderStats()
         self._batch_size = batch_size
         self._flush_interval = flush_interval
@@ -99,6 +112,8 @@ class Recorder:
                       self._max_buffer, event.type, event.bot_id)
             return event.id
         self._buffer.append(event)
+        if self.listener is not None:
+            self.listener.recorded(event)
         self.stats.recorded += 1
         self._idle.clear()
         self._has_events.set()
@@ -197,7 +212,11 @@ class Recorder:
         except Exception:
             self.stats.failed += len(batch)
             log.exception("capture write failed for good; %d events lost", len(batch))
+            if self.listener is not None:
+                self.listener.written(batch, None)
             return
+        if self.listener is not None:
+            self.listener.written(batch, result)
         self.stats.written += result.accepted
         self.stats.duplicates += result.duplicates
         self.stats.rejected_properties += len(result.rejected)
