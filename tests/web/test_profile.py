@@ -6,6 +6,7 @@ Start Chat, Message and Send, live updates on every open page, Assign to Bot."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
@@ -25,7 +26,9 @@ from tests.web.conftest import (
     sign_in,
 )
 
-LEADS = "leads"
+# The example bot under an id of its own: the session server is shared, and
+# another test may run "leads" there with its own stubs.
+LEADS = f"web-leads-{uuid.uuid4().hex[:6]}"
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -33,8 +36,8 @@ async def talked(web_server: WebServer) -> str:
     """A user who asked the example bot for a quote; its CRM and pricing APIs
     do not answer (nothing listens on port 9), so the calls fail."""
     channel = web_server.app[DUMMY]
-    channel.runtime.api_base = "http://127.0.0.1:9"
-    await deploy(web_server.db, channel.runtime, load_bot(EXAMPLE_BOT))
+    bot = replace(load_bot(EXAMPLE_BOT), id=LEADS, api_base="http://127.0.0.1:9")
+    await deploy(web_server.db, channel.runtime, bot, own_api_base=True)
     user = f"ann-{uuid.uuid4().hex[:6]}"
     for message in ({"text": "hi", "profile": {"first_name": "Ann"}}, {"text": "Ann"},
                     {"payload": "QUOTE"},
