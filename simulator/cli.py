@@ -48,9 +48,10 @@ class SimulatorExtension(Extension):
     name = "simulator"
 
     def commands(self) -> Sequence[Record]:
+        from .crawler.cli import commands as crawl
         from .lint_command import commands as lint
 
-        return [*commands, *lint]
+        return [*commands, *lint, *crawl]
 
 
 @commands.command(
