@@ -27,6 +27,7 @@ from plugin.core.settings import Settings
 from plugin.db.database import Database
 from plugin.db.embedded import EmbeddedServer
 from plugin.http.app import create_app
+from plugin.web import install_web
 
 ADMIN_KEY = "test-admin-key"
 MAX_BODY_BYTES = 64 * 1024
@@ -101,6 +102,7 @@ async def app_server(db: Database) -> AsyncIterator[tuple[web.Application, str]]
                         webhook_backoff_max_s=0.2, webhook_timeout_s=1.0,
                         webhook_allow_private=True)
     app = create_app(settings, db, [DummyExtension()])
+    install_web(app)  # as `audience serve` does: the browser tests use this server too
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

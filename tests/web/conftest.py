@@ -21,19 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from aiohttp import web
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, expect
 
-from connectors.dummy_extension import DummyExtension
 from plugin.access.keys import create_key
-from plugin.core.settings import Settings
 from plugin.db.database import Database
-from plugin.http.app import create_app
-from plugin.web import install_web
+from tests.conftest import ADMIN_KEY
 
-WEB_ADMIN_KEY = "web-admin-key-for-tests"
+WEB_ADMIN_KEY = ADMIN_KEY  # the session server's (tests/conftest.py)
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 # axe-core findings at these levels fail a test.
 BLOCKING_IMPACTS = ("serious", "critical")
@@ -74,17 +70,14 @@ class WebServer:
     db: Database
 
 
-@pytest_asyncio.fixture(scope="session")
-async def web_server(db: Database) -> AsyncIterator[WebServer]:
-    app = create_app(Settings(admin_key=WEB_ADMIN_KEY), db, [DummyExtension()])
-    install_web(app)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    yield WebServer(app, f"http://{host}:{port}", db)
-    await runner.cleanup()
+@pytest.fixture(scope="session")
+def web_server(app_server: tuple[web.Application, str], db: Database) -> WebServer:
+    """The session's one ``audience serve`` app (tests/conftest.py), which
+    carries the web tab as ``serve`` does. One app, not a second one: a second
+    server's job and delivery workers would take the API tests' jobs and
+    webhooks over the same database."""
+    app, url = app_server
+    return WebServer(app, url, db)
 
 
 async def sign_in(page: Page, server: WebServer, key: str = WEB_ADMIN_KEY) -> None:
