@@ -22,8 +22,8 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from plugin.core.documents import UnreadableYaml, parse_yaml
 from plugin.core.errors import AudienceError
-from runtime.loader import read_bot
 from runtime.model import Bot
 
 from .items import Inventory, Item, Key, inventory
@@ -67,8 +67,9 @@ class Coverage:
         if file not in self.inventories:
             lines = None
             try:
-                lines = read_bot(Path(file).read_text("utf-8"), file).lines
-            except (OSError, UnicodeDecodeError):
+                # Only the line marks: the bot itself was loaded (and checked) already.
+                lines = parse_yaml(Path(file).read_text("utf-8")).lines
+            except (OSError, UnicodeDecodeError, UnreadableYaml):
                 log.debug("no line marks for %s", file, exc_info=True)
             self.inventories[file] = inventory(bot, lines, file)
             self.misses[file] = Counter()

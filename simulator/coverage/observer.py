@@ -88,6 +88,9 @@ class RunObserver(Observer):
         self.pending_branch: tuple[str, int] | None = None
         self.turn_steps = 0
         self.loops: list[str] = []  # modules where a turn ran out of steps
+        # Made once per place: a run passes the same steps again and again.
+        self._places: dict[tuple[str, int], Place] = {}
+        self._offers: dict[tuple[str | int, ...], list[Offer]] = {}
 
     # --- turns ----------------------------------------------------------------
 
@@ -120,12 +123,22 @@ class RunObserver(Observer):
 
     def _say(self, place: Place) -> None:
         self.said = place.message
-        self.turn_offers += offers(place)
+        if place.path not in self._offers:
+            self._offers[place.path] = offers(place)
+        self.turn_offers += self._offers[place.path]
+
+    def _place(self, module: str, index: int, step: Say | Ask) -> Place:
+        if (module, index) not in self._places:
+            path = ("modules", module, "steps", index)
+            self._places[(module, index)] = (
+                Place((*path, "say"), step.message, (module, index)) if isinstance(step, Say)
+                else Place((*path, "ask", "prompt"), step.prompt, (module, index)))
+        return self._places[(module, index)]
 
     def _prompt(self, at: tuple[str, int]) -> None:
         step = self.bot.modules[at[0]].steps[at[1]]
         if isinstance(step, Ask):
-            self._say(Place(("modules", at[0], "steps", at[1], "ask", "prompt"), step.prompt, at))
+            self._say(self._place(at[0], at[1], step))
 
     def _settle_branch(self) -> None:
         if self.pending_branch is not None:
@@ -154,11 +167,10 @@ class RunObserver(Observer):
         self.module, self.position, self.ended = module, (module, index), None
         steps = self.bot.modules[module].steps
         step = steps[index]
-        path = ("modules", module, "steps", index)
         if isinstance(step, Goto):
             self.hits.add(goto_key(module, index))
         elif isinstance(step, Say):
-            self._say(Place((*path, "say"), step.message, (module, index)))
+            self._say(self._place(module, index, step))
         elif isinstance(step, Ask):
             self._prompt((module, index))
             self.waiting, self.retries = (module, index), step.retries
