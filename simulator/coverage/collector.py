@@ -60,6 +60,7 @@ class Coverage:
         self.misses: dict[str, Counter[Key]] = {}
         self.followed: set[str] = set()  # bot files some run was followed step by step
         self.notes: dict[str, list[str]] = {}
+        self.general: list[str] = []  # notes of no bot's
         self._runs: dict[str, RunObserver] = {}
 
     def _bot(self, bot: Bot) -> str:
@@ -96,6 +97,10 @@ class Coverage:
             observer.end_turn()
             return
         if live.target not in ("audience", _RASA):
+            note = (f"{live.target} target: nothing is captured there, so its runs add no "
+                    "coverage")
+            if note not in self.general:
+                self.general.append(note)
             return
         try:
             captured = await live.captured()
@@ -121,7 +126,7 @@ class Coverage:
                 unobservable, dict(self.misses[file]), tuple(self.notes.get(file, ()))))
         if _RASA in self.hits or _RASA in self.notes:
             sections.append(self._rasa_section())
-        return CoverageReport(tuple(sections))
+        return CoverageReport(tuple(sections), tuple(self.general))
 
     def _rasa_section(self) -> Section:
         hits = {c: frozenset(keys) for c, keys in self.hits.get(_RASA, {}).items()}

@@ -86,6 +86,7 @@ class Section:
 @dataclass(frozen=True, slots=True)
 class CoverageReport:
     sections: tuple[Section, ...]
+    notes: tuple[str, ...] = ()  # about runs no section holds (a webhook target)
 
     def ratio(self) -> tuple[int, int]:
         pairs = [s.ratio() for s in self.sections]
@@ -103,6 +104,7 @@ class CoverageReport:
 def text_report(report: CoverageReport) -> str:
     """The terminal report: a block per bot, then one summary line."""
     blocks = [_section_text(section) for section in report.sections]
+    blocks += [f"note: {note}" for note in report.notes]
     covered, total = report.ratio()
     parts = ", ".join(f"{s.title} {percent(*s.ratio()):.1f}%" for s in report.sections)
     blocks.append(f"coverage: {percent(covered, total):.1f}% of {total} items "

@@ -19,6 +19,7 @@ from simulator.coverage.items import (
     tap_key,
 )
 from simulator.coverage.replay import UNOBSERVABLE
+from simulator.coverage.report import text_report
 from simulator.loader import parse_scenarios
 from simulator.model import AudienceTarget
 from simulator.runner import Simulator
@@ -57,3 +58,35 @@ scenarios:
             arm_key("age", 1, 0), module_key("menu_end"), start_key("menu", "payload", "MENU"),
             api_key("crm", 0, "timeout"), module_key("crm_slow")} <= covered
     assert not {i.key for i in section.counted if i.kind in UNOBSERVABLE}
+
+
+async def test_a_webhook_target_adds_nothing_and_says_so(db: Database, tmp_path: Path) -> None:
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response({"replies": [{"text": "hello"}]})
+
+    app = web.Application()
+    app.router.add_post("/hook", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    text = f"""\
+target: {{webhook: {{url: "http://{host}:{port}/hook"}}}}
+scenarios:
+  - name: hello
+    steps:
+      - {{say: hi, expect: {{text: hello}}}}
+"""
+    coverage = Coverage()
+    try:
+        async with Simulator(db=db, watch=coverage) as simulator:
+            suite = await simulator.run_all(parse_scenarios(text, tmp_path / "s.yaml"))
+    finally:
+        await runner.cleanup()
+    assert not suite.failed
+    report = coverage.report()
+    assert report.sections == ()
+    assert report.notes == ("webhook target: nothing is captured there, so its runs add no "
+                            "coverage",)
+    assert "note: webhook target: nothing is captured there" in text_report(report)
