@@ -15,8 +15,10 @@ from typing import Any
 
 import aio_pika
 import pytest_asyncio
+from aiohttp import web
 
-from connectors.rasa.consumer import dead_letter_name
+from connectors.rasa.consumer import BrokerConsumer, dead_letter_name
+from plugin.db.database import Database
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -173,3 +175,57 @@ def session(clock: Clock | None = None) -> list[dict[str, Any]]:
 def published(sender: str, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Events as the broker publishes them: the tracker event plus its sender."""
     return [{"sender_id": sender, **event} for event in events]
+
+
+# -- Rasa's REST channel, as the simulator's Rasa target meets it ------------------------
+
+GREETING = [{"title": "Order", "payload": "/order"},
+            {"title": "Talk to a person", "payload": "/human"}]
+
+
+class FakeRasa:
+    """Rasa's REST channel for a tiny order bot, publishing its tracker events."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.clocks: dict[str, Clock] = {}
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        sender, text = body["sender"], body["message"]
+        t = self.clocks.setdefault(sender, Clock())
+        events = [user(t(), text, "inform")]
+        replies: list[dict[str, Any]]
+        if text == "hello":
+            replies = [{"text": "Hi! What would you like?", "buttons": GREETING},
+                       {"image": "https://example.com/menu.png"}]
+            events.append(bot(t(), replies[0]["text"], GREETING))
+            events.append({"event": "bot", "timestamp": t(), "text": None,
+                           "data": {"image": replies[1]["image"]}})
+        elif text == "/order":
+            replies = [{"text": "What is your email?"}]
+            events += [{"event": "active_loop", "timestamp": t(), "name": "order_form"},
+                       bot(t(), replies[0]["text"])]
+        elif text == "boom":
+            return web.json_response({"error": "crashed"}, status=500)
+        else:
+            replies = [{"text": f"Thanks, I will write to {text}.", "custom": {"k": 1}}]
+            events += [slot(t(), "email", text), bot(t(), replies[0]["text"])]
+        await self.broker.publish(published(sender, events))
+        return web.json_response([{"recipient_id": sender, **r} for r in replies])
+
+
+@pytest_asyncio.fixture
+async def rasa(broker: Broker, db: Database, bot_id: str) -> AsyncIterator[str]:
+    app = web.Application()
+    app.router.add_post("/webhooks/rest/webhook", FakeRasa(broker).webhook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        async with BrokerConsumer(db, bot_id, amqp_url=broker.url, queue=broker.queue,
+                                  exchange=broker.exchange, batch_wait=0.01):
+            yield "http://{}:{}".format(*runner.addresses[0][:2])
+    finally:
+        await runner.cleanup()

@@ -4,13 +4,8 @@ missing name at its line in that file."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest_asyncio
-from aiohttp import web
-
-from connectors.rasa.consumer import BrokerConsumer
 from plugin.db.database import Database
 from simulator.coverage.collector import Coverage
 from simulator.coverage.replay import read_expected
@@ -19,8 +14,7 @@ from simulator.loader import parse_scenarios
 from simulator.model import RasaTarget
 from simulator.runner import Simulator
 
-from .conftest import Broker
-from .test_rest_target import SUITE, FakeRasa
+from .test_rest_target import SUITE
 
 DOMAIN = """\
 version: "3.1"
@@ -36,22 +30,6 @@ actions:
 """
 
 
-@pytest_asyncio.fixture
-async def rasa_url(broker: Broker, db: Database, bot_id: str) -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_post("/webhooks/rest/webhook", FakeRasa(broker).webhook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        async with BrokerConsumer(db, bot_id, amqp_url=broker.url, queue=broker.queue,
-                                  exchange=broker.exchange, batch_wait=0.01):
-            yield "http://{}:{}".format(*runner.addresses[0][:2])
-    finally:
-        await runner.cleanup()
-
-
 async def run(db: Database, url: str, bot_id: str, tmp_path: Path,
               coverage: Coverage) -> None:
     scenarios = parse_scenarios(SUITE, tmp_path / "rasa.yaml", target=RasaTarget(url, bot_id))
@@ -61,11 +39,11 @@ async def run(db: Database, url: str, bot_id: str, tmp_path: Path,
 
 
 async def test_a_rasa_bot_measured_against_its_domain(
-        rasa_url: str, db: Database, bot_id: str, tmp_path: Path) -> None:
+        rasa: str, db: Database, bot_id: str, tmp_path: Path) -> None:
     domain = tmp_path / "domain.yml"
     domain.write_text(DOMAIN)
     coverage = Coverage(read_expected(domain))
-    await run(db, rasa_url, bot_id, tmp_path, coverage)
+    await run(db, rasa, bot_id, tmp_path, coverage)
     (section,) = coverage.report().sections
     assert section.title == "rasa" and section.measured
     assert section.covered("web") >= {("modules", "order_form"), ("slots", "email")}
@@ -78,9 +56,9 @@ async def test_a_rasa_bot_measured_against_its_domain(
 
 
 async def test_without_a_list_the_report_shows_what_was_seen(
-        rasa_url: str, db: Database, bot_id: str, tmp_path: Path) -> None:
+        rasa: str, db: Database, bot_id: str, tmp_path: Path) -> None:
     coverage = Coverage()
-    await run(db, rasa_url, bot_id, tmp_path, coverage)
+    await run(db, rasa, bot_id, tmp_path, coverage)
     (section,) = coverage.report().sections
     assert not section.measured
     assert {i.label for i in section.items} == {"module 'order_form'", "slot 'email'"}

@@ -9,28 +9,20 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
-from aiohttp import web
 
-from connectors.rasa.consumer import BrokerConsumer
 from plugin.audience.profile_store import ProfileStore
 from plugin.db.database import Database
 from simulator.model import RasaTarget, Scenario, ScenarioRun
 from simulator.targets import Rasa, TargetError
 
-from .conftest import Broker, Clock, bot, published, slot, user
+from .conftest import GREETING
 
 AUDIENCE = str(Path(sys.executable).parent / "audience")
 LEADS_BOT = Path(__file__).resolve().parents[2] / "scenarios" / "bots" / "leads.yaml"
-GREETING = [{"title": "Order", "payload": "/order"},
-            {"title": "Talk to a person", "payload": "/human"}]
-
 SUITE = """
 scenarios:
   - name: an order on Rasa
@@ -46,54 +38,6 @@ scenarios:
           text: Thanks, I will write to ada@example.com.
           properties: {email: ada@example.com}
 """
-
-
-class FakeRasa:
-    """Rasa's REST channel for a tiny order bot, publishing its tracker events."""
-
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
-        self.clocks: dict[str, Clock] = {}
-
-    async def webhook(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        sender, text = body["sender"], body["message"]
-        t = self.clocks.setdefault(sender, Clock())
-        events = [user(t(), text, "inform")]
-        replies: list[dict[str, Any]]
-        if text == "hello":
-            replies = [{"text": "Hi! What would you like?", "buttons": GREETING},
-                       {"image": "https://example.com/menu.png"}]
-            events.append(bot(t(), replies[0]["text"], GREETING))
-            events.append({"event": "bot", "timestamp": t(), "text": None,
-                           "data": {"image": replies[1]["image"]}})
-        elif text == "/order":
-            replies = [{"text": "What is your email?"}]
-            events += [{"event": "active_loop", "timestamp": t(), "name": "order_form"},
-                       bot(t(), replies[0]["text"])]
-        elif text == "boom":
-            return web.json_response({"error": "crashed"}, status=500)
-        else:
-            replies = [{"text": f"Thanks, I will write to {text}.", "custom": {"k": 1}}]
-            events += [slot(t(), "email", text), bot(t(), replies[0]["text"])]
-        await self.broker.publish(published(sender, events))
-        return web.json_response([{"recipient_id": sender, **r} for r in replies])
-
-
-@pytest_asyncio.fixture
-async def rasa(broker: Broker, db: Database, bot_id: str) -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_post("/webhooks/rest/webhook", FakeRasa(broker).webhook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        async with BrokerConsumer(db, bot_id, amqp_url=broker.url, queue=broker.queue,
-                                  exchange=broker.exchange, batch_wait=0.01):
-            yield "http://{}:{}".format(*runner.addresses[0][:2])
-    finally:
-        await runner.cleanup()
 
 
 async def test_simulate_runs_yaml_scenarios_against_rasa(
