@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.datasets import profile_documents
 from bench.results import save
+from bench.timing import median_seconds
 from plugin.audience.filters import compile_filter
 from plugin.core import constants
 from plugin.core.properties import SYSTEM_PROPERTIES, custom_property
@@ -87,15 +86,6 @@ def twenty_condition_filter() -> dict[str, Any]:
     ] * 4
     groups = [f"({i} and {i + 1}) or ({i + 2} and {i + 3} and {i + 4})" for i in range(1, 21, 5)]
     return {"conditions": conditions, "expression": " and ".join(f"({g})" for g in groups)}
-
-
-async def median_seconds(action: Callable[[], Awaitable[Any]], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        await action()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 async def load(db: Database, count: int) -> float:

@@ -18,10 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
-import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.datasets import conversation_events, profile_documents
 from bench.results import save
+from bench.timing import median_seconds
 from plugin.audience.property_store import PropertyStore
 from plugin.capture.store import CaptureStore
 from plugin.core import constants
@@ -52,16 +51,6 @@ FILTER = {"conditions": [{"property": "email", "operator": "is_set"},
 PAGE_QUERY = ("p1=email&o1=is_set&p2=channel&o2=equals&v2=whatsapp&expr=1+and+2"
               f"&limit={PAGE}")
 CHATTY = "user-0"
-
-
-async def median_seconds(action: Callable[[], Awaitable[Any]], repeat: int) -> float:
-    await action()  # warm: templates compiled, caches filled, as a running server has them
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        await action()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 async def load(db: Database, profiles: int, events: int) -> float:
@@ -147,8 +136,8 @@ async def main(profiles: int, events: int, repeat: int) -> None:
                     ("filtered audience, first page", ui_list, api_list),
                     ("  and each condition's count", ui_list_and_counts, api_list),
                     (f"profile with {events:,} events", ui_profile, api_profile)):
-                ui_s = await median_seconds(ui, repeat)
-                api_s = await median_seconds(json_api, repeat)
+                ui_s = await median_seconds(ui, repeat, warm=True)
+                api_s = await median_seconds(json_api, repeat, warm=True)
                 results[name] = {"web_s": ui_s, "api_s": api_s, "ratio": ui_s / api_s}
                 print(f"{name:34} {ui_s * 1e3:>7.1f}ms {api_s * 1e3:>7.1f}ms "
                       f"{ui_s / api_s:>6.2f}")
