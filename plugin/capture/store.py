@@ -160,11 +160,6 @@ class CaptureStore(Repository):
         result.duplicates += len(stored_before)
         return result
 
-    async def rebuild_profiles(self, users: Iterable[tuple[str, str]]) -> None:
-        """Make each (bot, user) profile the fold of its stored timeline."""
-        wanted = set(users)
-        await self._rebuild(wanted, {}, {})
-
     async def _insert_events(self, keys: list[str], events: list[Event], seqs: list[ObjectId]
                              ) -> tuple[set[str], dict[int, str]]:
         """Insert what is new. The keys of the events already stored, and the
