@@ -9,7 +9,6 @@ from typing import Any
 from pymongo import ASCENDING
 
 from plugin.core import constants as c
-from plugin.core.events import utc_now
 from plugin.core.profiles import INTERNAL_PROFILE_FIELDS, profile_id
 from plugin.db.database import Repository, reports_unavailable
 
@@ -81,22 +80,6 @@ class ProfileStore(Repository):
         query = {"_id": {"$in": [profile_id(b, u) for b, u in keys]}}
         return {(doc["bot_id"], doc["user_id"]): doc async for doc in
                 self.db[c.PROFILES].find(query, _HIDDEN)}
-
-    @reports_unavailable
-    async def update_attributes(self, bot_id: str, user_ids: list[str], set_: dict[str, Any],
-                                unset: list[str]) -> int:
-        """Set and unset custom properties on those users' profiles; how many matched."""
-        update: dict[str, Any] = {}
-        if set_:
-            update["$set"] = {f"attributes.{k}": v for k, v in set_.items()}
-        if unset:
-            update["$unset"] = {f"attributes.{k}": "" for k in unset}
-        if not update or not user_ids:
-            return 0
-        update.setdefault("$set", {})["updated_at"] = utc_now()
-        result = await self.db[c.PROFILES].update_many(
-            {"_id": {"$in": [profile_id(bot_id, u) for u in user_ids]}}, update)
-        return int(result.matched_count)
 
     async def iter_profiles(self, query: dict[str, Any], limit: int,
                             batch_size: int = 500) -> AsyncIterator[dict[str, Any]]:

@@ -339,9 +339,8 @@ class ChunkedRunner:
         known = await ProfileStore.of(db).known_users(job["bot_id"], users)
         spec = job["spec"]
         changed = [u for u in users if u in known]
-        await ProfileStore.of(db).update_attributes(job["bot_id"], changed,
-                                                    spec.get("set", {}), spec.get("unset", []))
-        # On each timeline too; the id, fixed by job and user, makes a resumed chunk count once.
+        # The change is an event on each timeline, which capture folds into the
+        # profile; its id, fixed by job and user, makes a resumed chunk count once.
         change = {"job": job["_id"], "set": spec.get("set", {}), "unset": spec.get("unset", [])}
         await CaptureStore.of(db).ingest([ev.custom(job["bot_id"], u, ev.BULK_UPDATE, change,
                                                     event_id=f"bulk-{job['_id']}", source="bulk")
