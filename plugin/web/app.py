@@ -17,7 +17,13 @@ from aiohttp import web
 from plugin.web.formatting import FILTERS
 from plugin.web.guard import STATIC_PREFIX, page_middleware
 from plugin.web.routes import audience as routes_audience
+from plugin.web.routes import bulk as routes_bulk
+from plugin.web.routes import exports as routes_exports
+from plugin.web.routes import imports as routes_imports
+from plugin.web.routes import integrations as routes_integrations
+from plugin.web.routes import jobs as routes_jobs
 from plugin.web.routes import profile as routes_profile
+from plugin.web.routes import properties as routes_properties
 from plugin.web.routes import segments as routes_segments
 from plugin.web.routes import signin as routes_signin
 from plugin.web.routes import takeover as routes_takeover
@@ -26,7 +32,9 @@ __all__ = ["install_web", "PAGE_TABLES"]
 
 _HERE = Path(__file__).resolve().parent
 PAGE_TABLES = (routes_signin.routes, routes_audience.routes, routes_segments.routes,
-               routes_profile.routes, routes_takeover.routes)
+               routes_profile.routes, routes_takeover.routes, routes_exports.routes,
+               routes_imports.routes, routes_bulk.routes, routes_jobs.routes,
+               routes_integrations.routes, routes_properties.routes)
 
 
 def install_web(app: web.Application) -> None:

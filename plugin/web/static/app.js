@@ -70,3 +70,21 @@ document.addEventListener("htmx:afterRequest", (event) => {
     if (field) field.focus();
   }
 });
+
+// Dialogs: a button with data-opens="ID" opens the <dialog id="ID"> modally
+// (focus moves into it, Escape closes it); a button with data-closes closes
+// the dialog it is in. Delegated, so dialogs htmx swaps in work too.
+document.addEventListener("click", (event) => {
+  const target = event.target instanceof Element ? event.target : null;
+  const opener = target && target.closest("[data-opens]");
+  if (opener) {
+    const dialog = document.getElementById(opener.getAttribute("data-opens"));
+    if (dialog instanceof HTMLDialogElement && !dialog.open) dialog.showModal();
+    return;
+  }
+  const closer = target && target.closest("[data-closes]");
+  if (closer) {
+    const dialog = closer.closest("dialog");
+    if (dialog) dialog.close();
+  }
+});

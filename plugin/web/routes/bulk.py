@@ -1,0 +1,7 @@
+"""TODO(issue 15): filled in by the bulk page."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+routes = web.RouteTableDef()
