@@ -3,8 +3,8 @@ HTTP (and a WebSocket for messages sent outside a request), the way a team
 tries a bot before go-live.
 
 A user's input goes to the runtime; the bot's messages are adapted to the
-user's channel (connectors.channels) and the delivered form is returned and
-recorded. Everything the runtime reports goes to the Audience recorder, so
+user's channel (plugin.handover.channel_profiles) and the delivered form is
+returned and recorded. Everything the runtime reports goes to the Audience recorder, so
 the profile's timeline shows the whole conversation.
 """
 
@@ -20,10 +20,10 @@ from typing import Any
 from aiohttp import web
 
 from plugin.capture.recorder import Recorder
+from plugin.handover.channel_profiles import adapt, profile_for, resolve_option
 from runtime.engine import Runtime
 
 from .capture import RecorderObserver
-from .channels import adapt, profile_for, resolve_option
 
 __all__ = ["DummyChannel", "SOURCE"]
 

@@ -68,7 +68,7 @@ def lint_bots(paths: Iterable[Path], channels: Sequence[str]) -> list[LintReport
     Raises:
         InvalidRequest: a file is missing or cannot be read (every one named).
     """
-    from connectors.channels import PROFILES
+    from plugin.handover.channel_profiles import PROFILES
     from runtime.lint import lint_text
 
     limits = [PROFILES[name] for name in channels]

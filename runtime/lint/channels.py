@@ -1,7 +1,7 @@
 """The channel rules: what a message may hold on each channel it is sent to.
 
 The limits come from the caller as :class:`ChannelLimits` (the dummy
-channel's profiles in ``connectors.channels``, which adapt messages the same
+channel's profiles in ``plugin.handover.channel_profiles``, which adapt messages the same
 way): the runtime knows no channel. A message breaking a limit is refused by
 the real platform (Messenger takes three buttons and thirteen quick replies,
 2,000 characters a message); quick replies on a channel that has none

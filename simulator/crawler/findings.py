@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.channels import profile_for
 from plugin.core.documents import LineMap
+from plugin.handover.channel_profiles import profile_for
 from runtime.graph import DocumentPath, Place, edges, message_places, step_kind
 from runtime.model import Ask, Bot
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors.channels import PROFILES, adapt, profile_for, resolve_option
+from plugin.handover.channel_profiles import PROFILES, adapt, profile_for, resolve_option
 
 YES_NO = [{"title": "Yes", "payload": "yes"}, {"title": "No thanks", "payload": "no"}]
 FIVE_BUTTONS = [{"title": f"B{i}", "payload": f"b{i}"} for i in range(1, 6)]

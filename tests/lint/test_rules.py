@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from connectors.channels import PROFILES
+from plugin.handover.channel_profiles import PROFILES
 from runtime.lint import RULES, Finding, Severity, lint_text
 
 HEAD = """\

@@ -8,7 +8,9 @@ the bot offered is lost. Text longer than the channel takes is split into
 several messages. The adapted form is what the user sees, so it is what
 capture records.
 
-Pure: no I/O.
+The one copy of these rules: the connectors deliver with them, the web tab
+previews a broadcast with them, the linter and the crawler check bots
+against them. Pure: no I/O.
 """
 
 from __future__ import annotations
