@@ -12,7 +12,7 @@ deployment as a running ``audience serve`` given the same one: the embedded
 database is shared, not opened twice.
 
 ``audience --help`` imports this module, the command modules and the
-extensions' modules; none of them imports aiohttp, pymongo or openpyxl at its
+extensions' modules; none of them imports aiohttp, pymongo or xlsxwriter at its
 top (see :mod:`plugin.core.commands`), so the help shows at once.
 """
 

@@ -29,7 +29,7 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # ... and show this as the number it is: nothing runs.
 _SIGNED_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 # XML 1.0 has no place for C0 controls other than tab, LF and CR, nor for
-# U+FFFE and U+FFFF; openpyxl refuses the first, Excel the others.
+# U+FFFE and U+FFFF; Excel refuses a file that holds one.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 

@@ -18,8 +18,8 @@ from plugin.extensions import Extension, load_extensions
 
 # What the help must not wait for: the web server, the database driver, the
 # spreadsheet, YAML and schema libraries, the bot runtime.
-HEAVY = {"aiohttp", "pymongo", "bson", "motor", "openpyxl", "yaml", "jsonschema", "aio_pika",
-         "runtime"}
+HEAVY = {"aiohttp", "pymongo", "bson", "motor", "openpyxl", "xlsxwriter", "yaml", "jsonschema",
+         "aio_pika", "runtime"}
 SHOW_IMPORTS = """
 import contextlib, io, json, sys
 from plugin.cli.main import main

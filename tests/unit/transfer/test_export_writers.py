@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import openpyxl
 import pytest
 
 from plugin.core import constants as c
-from plugin.transfer.writers import FORMATS, write_rows
+from plugin.transfer.writers import FORMATS, XLSX_CELL_CHARACTERS, write_rows
 
 COLUMNS = ["user_id", "name"]
 
@@ -60,3 +61,26 @@ async def test_progress_is_reported_and_false_stops_with_a_whole_file(
     assert await write_rows(fmt, io.BytesIO(), COLUMNS, numbered(5),
                             lambda n: reported.append(n)) == 5  # None goes on
     assert reported == [2, 4]
+
+
+async def cells(*row: Any) -> AsyncIterator[Sequence[Any]]:
+    yield list(row)
+
+
+async def test_xlsx_cells_keep_their_kind_and_a_long_text_is_cut_at_excels_limit() -> None:
+    """Text that looks like a formula or an address stays text; a time is a
+    time; a text longer than a cell can hold is cut, and the rest of the row
+    is still written."""
+    moment = datetime(2026, 7, 14, 9, 30, 5)
+    out = io.BytesIO()
+    await write_rows("xlsx", out, ["a", "b", "c", "d", "e"],
+                     cells("x" * 40_000, "=1+1", "https://example.com/p", moment, 42))
+    _header, row = read_back("xlsx", out.getvalue())
+    assert row == ["x" * XLSX_CELL_CHARACTERS, "=1+1", "https://example.com/p", moment, 42]
+    sheet = openpyxl.load_workbook(io.BytesIO(out.getvalue()))["Audience"]
+    assert [sheet.cell(2, n).data_type for n in (2, 3, 4)] == ["s", "s", "d"]  # no formula
+    assert sheet.cell(3, 1).hyperlink is None and sheet.cell(2, 3).hyperlink is None
+
+    out = io.BytesIO()
+    await write_rows("csv", out, ["a"], cells("x" * 40_000))
+    assert read_back("csv", out.getvalue())[1] == ["x" * 40_000]  # CSV keeps it whole
