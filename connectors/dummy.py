@@ -89,6 +89,10 @@ class DummyChannel:
         bot = self.runtime.bots.get(bot_id)
         return bot is not None and module in bot.modules
 
+    def modules(self, bot_id: str) -> list[str]:
+        bot = self.runtime.bots.get(bot_id)
+        return sorted(bot.modules) if bot is not None else []
+
     async def start_module(self, bot_id: str, user_id: str, channel: str | None,
                            module: str) -> list[dict[str, Any]]:
         """Run ``module`` for the user as if they had triggered it (a workflow): the

@@ -36,8 +36,9 @@ from plugin.core.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
 from plugin.core.events import utc_now
 from plugin.db.database import Database
 
-__all__ = ["Role", "Principal", "ALL_BOTS", "ApiKey", "create_key", "authenticate", "hash_key",
-           "key_id", "list_keys", "revoke_key"]
+__all__ = ["Role", "Principal", "ALL_BOTS", "ADMIN_KEY_ID", "ApiKey", "create_key",
+           "authenticate", "hash_key", "key_id", "list_keys", "revoke_key", "principal_of",
+           "admin_principal"]
 
 _PREFIX = "aud_"
 _ID_DIGITS = 16
@@ -54,10 +55,21 @@ class Role(StrEnum):
         return list(Role).index(self)
 
 
+ADMIN_KEY_ID = "admin"  # the server's admin key (AUDIENCE_ADMIN_KEY), which has no record
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     role: Role
     bots: frozenset[str]
+    # Who this is, as what they start records it (a job's ``started_by``): the
+    # key's id (see :func:`key_id`) and label; never the key.
+    key_id: str = ""
+    label: str = ""
+
+    def identity(self) -> dict[str, str]:
+        """The key's id, label and role: how a job records who started it."""
+        return {"key_id": self.key_id, "label": self.label, "role": str(self.role)}
 
     def authorize(self, bot_id: str, needed: Role) -> None:
         """Raise unless this key may act on ``bot_id`` with ``needed``'s rights.
@@ -137,7 +149,7 @@ async def authenticate(db: Database, authorization: str | None, admin_key: str |
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("the Authorization header must be 'Bearer <key>'")
     if admin_key and hmac.compare_digest(token.encode(), admin_key.encode()):
-        return Principal(Role.ADMIN, frozenset({ALL_BOTS}))
+        return admin_principal()
     keys = KeyStore.of(db)
     doc = await keys.find_api_key(hash_key(token))
     if doc is None or doc.get("revoked"):
@@ -146,7 +158,18 @@ async def authenticate(db: Database, authorization: str | None, admin_key: str |
     every = timedelta(seconds=c.KEY_USE_RECORD_S)
     if doc.get("last_used_at") is None or doc["last_used_at"] <= now - every:
         await keys.record_use(doc["_id"], now, now - every)
-    return Principal(Role(doc["role"]), frozenset(doc["bots"]))
+    return principal_of(doc)
+
+
+def principal_of(doc: Mapping[str, Any]) -> Principal:
+    """The principal of a stored key."""
+    return Principal(Role(doc["role"]), frozenset(doc["bots"]), key_id(doc["_id"]),
+                     doc.get("label", ""))
+
+
+def admin_principal() -> Principal:
+    """The principal of the server's admin key."""
+    return Principal(Role.ADMIN, frozenset({ALL_BOTS}), ADMIN_KEY_ID, "admin key")
 
 
 async def list_keys(db: Database, holder: Principal) -> list[ApiKey]:

@@ -20,10 +20,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from plugin.access.keys import Principal, Role, authenticate, hash_key
+from plugin.access.keys import Principal, admin_principal, authenticate, hash_key, principal_of
 from plugin.access.session_store import SessionStore
 from plugin.access.store import KeyStore
-from plugin.core.bot_ids import ALL_BOTS
 from plugin.core.constants import WEB_SESSION_TTL_S
 from plugin.core.errors import Unauthorized
 from plugin.core.events import to_utc, utc_now
@@ -90,8 +89,8 @@ async def sign_out(db: Database, token: str | None) -> None:
 
 async def _principal(db: Database, key_hash: str, admin_key: str | None) -> Principal | None:
     if admin_key and hmac.compare_digest(key_hash, hash_key(admin_key)):
-        return Principal(Role.ADMIN, frozenset({ALL_BOTS}))
+        return admin_principal()
     doc = await KeyStore.of(db).find_api_key(key_hash)
     if doc is None or doc.get("revoked"):
         return None
-    return Principal(Role(doc["role"]), frozenset(doc["bots"]))
+    return principal_of(doc)

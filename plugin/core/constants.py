@@ -48,6 +48,7 @@ RECORDER_RETRY_MAX_DELAY_S = 2.0
 # without renewal, how often an idle worker looks for work, and how many
 # failure reasons a job keeps.
 JOB_CHUNK_USERS = 50
+JOBS_LISTED = 50  # a bot's latest jobs a list shows (the web tab's jobs page)
 JOB_LEASE_S = 30.0
 JOB_POLL_INTERVAL_S = 0.2
 JOB_DRAIN_S = 5.0

@@ -43,6 +43,8 @@ INDEXES: Mapping[str, list[IndexModel]] = {
         IndexModel([("webhook_id", ASCENDING), ("state", ASCENDING)], name="webhook_state"),
     ],
     c.WEBHOOKS: [IndexModel([("bot_id", ASCENDING)], name="bot")],
+    # A bot's jobs, listed (the web tab's jobs page); workers claim by status.
+    c.JOBS: [IndexModel([("bot_id", ASCENDING)], name="bot")],
     c.SEGMENTS: [
         IndexModel([("bot_id", ASCENDING), ("name_key", ASCENDING)], unique=True,
                    name="bot_name_key"),

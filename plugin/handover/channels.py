@@ -29,6 +29,10 @@ class ChannelConnector(Protocol):
     def has_module(self, bot_id: str, module: str) -> bool:
         """Whether ``bot_id``, as this connector runs it, has conversation module ``module``."""
 
+    def modules(self, bot_id: str) -> list[str]:
+        """The conversation modules of ``bot_id`` as this connector runs it (none
+        if it does not run it): what a workflow may start."""
+
     async def start_module(self, bot_id: str, user_id: str, channel: str | None,
                            module: str) -> list[dict[str, Any]]:
         """Start ``module`` for the user as if they had triggered it (workflows); the

@@ -36,7 +36,7 @@ def shown_job(job: Job) -> dict[str, Any]:
             "failures": list(job.get("failures", [])), "audience": job["audience"],
             "spec": job["spec"], "attempts": job.get("attempts", 0),
             "created_at": job["created_at"], "started_at": job.get("started_at"),
-            "finished_at": job.get("finished_at")}
+            "finished_at": job.get("finished_at"), "started_by": job.get("started_by")}
 
 
 def shown_export(job: Job, settings: Settings,

@@ -1,6 +1,7 @@
 """Bulk actions on a segment or an inline filter — broadcast, run a workflow,
 update properties — each checked in full and then queued as a job over the
-whole audience (see :mod:`plugin.jobs.worker`).
+whole audience (see :mod:`plugin.jobs.worker`), recording who started it
+(``started_by``: see :class:`~plugin.jobs.model.Starter`).
 
 Every check happens here, before the job exists: a bad request changes
 nothing. The audience (a segment or a filter) is resolved by
@@ -23,12 +24,13 @@ from plugin.handover.channels import ConnectorRegistry
 from plugin.jobs.lifecycle import create_job
 from plugin.jobs.model import Job, JobKind
 
-__all__ = ["broadcast", "run_workflow", "bulk_update"]
+__all__ = ["broadcast", "run_workflow", "bulk_update", "workflow_modules"]
 
 
 async def broadcast(db: Database, bot_id: str, body: Mapping[str, Any], *,
                     claimed_by: str | None = None,
-                    chunk_users: int | None = None) -> Job:
+                    chunk_users: int | None = None,
+                    started_by: Mapping[str, str] | None = None) -> Job:
     """Queue a broadcast of ``body["message"]`` to the audience; the job document.
 
     With a rate limit, a chunk holds about one second of sending, so progress
@@ -41,11 +43,18 @@ async def broadcast(db: Database, bot_id: str, body: Mapping[str, Any], *,
             "include_human_held": bool(body.get("include_human_held", False))}
     audience_spec, query = await resolve_audience(db, bot_id, body["audience"])
     return await create_job(db, bot_id, JobKind.BROADCAST, spec, audience_spec, query,
-                            chunk_users=chunk, claimed_by=claimed_by)
+                            chunk_users=chunk, claimed_by=claimed_by, started_by=started_by)
+
+
+def workflow_modules(connectors: ConnectorRegistry, bot_id: str) -> list[str]:
+    """The modules a workflow may start: those of ``bot_id`` as this server's
+    connectors run it, sorted."""
+    return sorted({m for connector in connectors.all() for m in connector.modules(bot_id)})
 
 
 async def run_workflow(db: Database, connectors: ConnectorRegistry, bot_id: str,
-                       body: Mapping[str, Any]) -> Job:
+                       body: Mapping[str, Any], *,
+                       started_by: Mapping[str, str] | None = None) -> Job:
     """Queue a job starting ``body["module"]`` for each user of the audience.
 
     Raises:
@@ -57,10 +66,11 @@ async def run_workflow(db: Database, connectors: ConnectorRegistry, bot_id: str,
                        field="module", module=module)
     audience_spec, query = await resolve_audience(db, bot_id, body["audience"])
     return await create_job(db, bot_id, JobKind.WORKFLOW, {"module": module},
-                            audience_spec, query)
+                            audience_spec, query, started_by=started_by)
 
 
-async def bulk_update(db: Database, bot_id: str, body: Mapping[str, Any]) -> Job:
+async def bulk_update(db: Database, bot_id: str, body: Mapping[str, Any], *,
+                      started_by: Mapping[str, str] | None = None) -> Job:
     """Queue a job setting and unsetting custom properties on the audience.
 
     Raises:
@@ -94,4 +104,5 @@ async def bulk_update(db: Database, bot_id: str, body: Mapping[str, Any]) -> Job
                              errors=errors)
     audience_spec, query = await resolve_audience(db, bot_id, body["audience"])
     return await create_job(db, bot_id, JobKind.BULK_UPDATE,
-                            {"set": checked, "unset": unset}, audience_spec, query)
+                            {"set": checked, "unset": unset}, audience_spec, query,
+                            started_by=started_by)

@@ -40,8 +40,8 @@ from plugin.db.database import Database
 from plugin.jobs.model import Failure, Job, JobKind, JobStatus, lease_end, new_job
 from plugin.jobs.store import JobStore
 
-__all__ = ["JobRun", "JobRunner", "cancel_job", "create_job", "get_job", "queue_job",
-           "target_id"]
+__all__ = ["JobRun", "JobRunner", "cancel_job", "create_job", "get_job", "list_jobs",
+           "queue_job", "target_id"]
 
 
 def target_id(job_id: str, chunk_no: int) -> str:
@@ -52,8 +52,10 @@ def target_id(job_id: str, chunk_no: int) -> str:
 async def create_job(db: Database, bot_id: str, kind: JobKind, spec: Mapping[str, Any],
                      audience: Mapping[str, Any], query: dict[str, Any], *,
                      chunk_users: int = c.JOB_CHUNK_USERS,
-                     claimed_by: str | None = None) -> Job:
-    """Snapshot the users matching ``query`` and queue a chunked job over them.
+                     claimed_by: str | None = None,
+                     started_by: Mapping[str, str] | None = None) -> Job:
+    """Snapshot the users matching ``query`` and queue a chunked job over them
+    (``started_by`` whom: see :class:`~plugin.jobs.model.Starter`).
 
     ``claimed_by`` creates the job already running under that worker (a
     worker that means to run it at once, and tests). Returns the job document.
@@ -61,7 +63,8 @@ async def create_job(db: Database, bot_id: str, kind: JobKind, spec: Mapping[str
     user_ids = await ProfileStore.of(db).snapshot_user_ids(query)
     chunks = [user_ids[i:i + chunk_users] for i in range(0, len(user_ids), chunk_users)]
     job = new_job(bot_id, kind, spec, total=len(user_ids), now=utc_now(), audience=audience,
-                  chunks=len(chunks), chunk_users=chunk_users, claimed_by=claimed_by)
+                  chunks=len(chunks), chunk_users=chunk_users, claimed_by=claimed_by,
+                  started_by=started_by)
     targets = [{"_id": target_id(job["_id"], n), "job_id": job["_id"], "user_ids": chunk}
                for n, chunk in enumerate(chunks)]
     await JobStore.of(db).insert_job(job, targets)
@@ -84,6 +87,11 @@ async def get_job(db: Database, job_id: str, kind: JobKind | None = None) -> Job
     if job is None or (kind is not None and job["kind"] != kind):
         raise NotFound(f"no {kind or 'job'} {job_id!r}", job=job_id)
     return job
+
+
+async def list_jobs(db: Database, bot_id: str, limit: int = c.JOBS_LISTED) -> list[Job]:
+    """The bot's latest jobs (``limit`` of them), newest first."""
+    return await JobStore.of(db).list_jobs(bot_id, limit)
 
 
 async def cancel_job(db: Database, job_id: str) -> Job:

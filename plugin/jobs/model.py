@@ -25,8 +25,8 @@ from typing import Any, NotRequired, TypedDict
 
 from plugin.core import constants as c
 
-__all__ = ["ACTIVE", "CLAIMED", "FINISHED", "Failure", "Job", "JobKind", "JobStatus", "lease_end",
-           "new_job"]
+__all__ = ["ACTIVE", "CLAIMED", "FINISHED", "Failure", "Job", "JobKind", "JobStatus", "Starter",
+           "lease_end", "new_job"]
 
 
 class JobKind(StrEnum):
@@ -60,6 +60,14 @@ class Failure(TypedDict):
     reason: str | None
 
 
+class Starter(TypedDict):
+    """Who started a job: the API key's id and label, and its role."""
+
+    key_id: str
+    label: str
+    role: str
+
+
 class Job(TypedDict):
     _id: str
     bot_id: str
@@ -81,6 +89,7 @@ class Job(TypedDict):
     finished_at: datetime | None
     owner: str | None  # the worker holding it while running
     lease_until: datetime | None  # after this, another worker may take it over
+    started_by: NotRequired[Starter | None]  # None: not recorded (the command line)
     rows_written: NotRequired[int]  # a runner kind's progress
     error: NotRequired[str]  # why it failed
     # An export's results: its file (None once removed) and the mailed link.
@@ -97,8 +106,9 @@ def lease_end(now: datetime, lease_s: float = c.JOB_LEASE_S) -> datetime:
 
 def new_job(bot_id: str, kind: JobKind, spec: Mapping[str, Any], *, total: int, now: datetime,
             audience: Mapping[str, Any] | None = None, chunks: int | None = None,
-            chunk_users: int | None = None, claimed_by: str | None = None) -> Job:
-    """A queued job (a runner kind's, without ``chunks``).
+            chunk_users: int | None = None, claimed_by: str | None = None,
+            started_by: Mapping[str, str] | None = None) -> Job:
+    """A queued job (a runner kind's, without ``chunks``), started by ``started_by``.
 
     A runner kind has one chunk of ``total`` and counts ``rows_written``.
     ``claimed_by`` makes it running under that worker already (a worker that
@@ -112,6 +122,9 @@ def new_job(bot_id: str, kind: JobKind, spec: Mapping[str, Any], *, total: int, 
         "done": 0, "failed": 0, "skipped": 0, "failures": [], "attempts": 0,
         "created_at": now, "started_at": None, "finished_at": None,
         "owner": None, "lease_until": None,
+        "started_by": Starter(key_id=started_by.get("key_id", ""),
+                              label=started_by.get("label", ""),
+                              role=started_by.get("role", "")) if started_by else None,
     }
     if chunks is None:
         job["rows_written"] = 0

@@ -2,7 +2,7 @@
 
 The job states written here are :class:`~plugin.jobs.model.JobStatus`'s, each
 by the transition of :mod:`plugin.jobs.lifecycle` that moves a job into it.
-Every query here is by ``_id``, or on the small jobs collection."""
+Every query here is by ``_id``, by bot (indexed), or on the small jobs collection."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from pymongo import ASCENDING, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from plugin.core import constants as c
@@ -34,6 +34,13 @@ class JobStore(Repository):
     @reports_unavailable
     async def get_job(self, job_id: str) -> Job | None:
         return cast(Job | None, await self.db[c.JOBS].find_one({"_id": job_id}))
+
+    @reports_unavailable
+    async def list_jobs(self, bot_id: str, limit: int) -> list[Job]:
+        """The bot's ``limit`` latest jobs, newest first."""
+        cursor = (self.db[c.JOBS].find({"bot_id": bot_id})
+                  .sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(limit))
+        return [cast(Job, doc) async for doc in cursor]
 
     @reports_unavailable
     async def job_target_chunk(self, target_id: str) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from plugin.access.keys import Role
+from plugin.access.keys import Role, hash_key, key_id
 from plugin.audience.profile_store import ProfileStore
 from plugin.capture.store import CaptureStore
 from plugin.core import constants as c
@@ -110,6 +110,7 @@ async def test_a_broadcast_reaches_each_member_once_and_skips_human_held(
                                      {"audience": {"segment": segment["id"]}, "message": message})
         assert status == 202, job
         assert (job["kind"], job["status"], job["total"]) == ("broadcast", "queued", 3)
+        assert job["started_by"] == {"key_id": "admin", "label": "admin key", "role": "admin"}
         job = await wait_job(api, job["id"])
         pushed = {u: await received(s) for u, s in open_.items()}
     assert (job["status"], job["done"], job["skipped"], job["failed"]) == ("done", 2, 1, 0)
@@ -290,6 +291,13 @@ async def test_a_key_sees_only_the_jobs_of_its_bots(api: Api, bot_id: str, make_
     assert (await viewer.get(f"/v1/jobs/{job['id']}"))[0] == 200
     assert (await viewer.post(f"/v1/jobs/{job['id']}/cancel"))[0] == 403
     assert (await api.get("/v1/jobs/no-such-job"))[0] == 404
+    # Who started a job: the key's id (as keys are listed), label and role.
+    editor_key = await make_key(Role.EDITOR, bot_id)
+    status, job = await api.as_key(editor_key).post(f"/v1/bots/{bot_id}/bulk-update", {
+        "audience": {"filter": {"conditions": []}}, "set": {"score": 2}})
+    assert status == 202, job
+    assert job["started_by"] == {"key_id": key_id(hash_key(editor_key)), "label": "",
+                                 "role": "editor"}
 
 
 async def test_an_idle_worker_does_its_housekeeping_and_survives_a_failing_chore(

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from plugin.access.keys import Role
 from plugin.http.appkeys import CONNECTORS, DATABASE
-from plugin.http.auth import authorize_bot
+from plugin.http.auth import authorize_bot, principal
 from plugin.http.endpoint import endpoint
 from plugin.http.jsonio import json_response, read_body
 from plugin.http.params import BOT_ID, JOB_ID
@@ -29,7 +29,8 @@ routes = web.RouteTableDef()
           params=(BOT_ID,), tag="bulk actions")
 async def create_broadcast(request: web.Request) -> web.Response:
     body = await read_body(request, "broadcast.create")
-    job = await bulk.broadcast(request.app[DATABASE], request.match_info["bot_id"], body)
+    job = await bulk.broadcast(request.app[DATABASE], request.match_info["bot_id"], body,
+                               started_by=principal(request).identity())
     return json_response(shown_job(job), status=202)
 
 
@@ -41,7 +42,8 @@ async def create_broadcast(request: web.Request) -> web.Response:
 async def run_workflow(request: web.Request) -> web.Response:
     body = await read_body(request, "workflow.run")
     job = await bulk.run_workflow(request.app[DATABASE], request.app[CONNECTORS],
-                                  request.match_info["bot_id"], body)
+                                  request.match_info["bot_id"], body,
+                                  started_by=principal(request).identity())
     return json_response(shown_job(job), status=202)
 
 
@@ -52,7 +54,8 @@ async def run_workflow(request: web.Request) -> web.Response:
           tag="bulk actions")
 async def bulk_update(request: web.Request) -> web.Response:
     body = await read_body(request, "bulk_update.create")
-    job = await bulk.bulk_update(request.app[DATABASE], request.match_info["bot_id"], body)
+    job = await bulk.bulk_update(request.app[DATABASE], request.match_info["bot_id"], body,
+                                 started_by=principal(request).identity())
     return json_response(shown_job(job), status=202)
 
 
