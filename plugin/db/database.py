@@ -33,7 +33,7 @@ from plugin.core import constants as c
 from plugin.core.errors import DatabaseUnavailable
 from plugin.core.settings import Settings, mask_uri
 from plugin.db.embedded import EmbeddedServer
-from plugin.db.indexes import INDEXES
+from plugin.db.indexes import INDEXES, RETIRED
 
 __all__ = ["Database", "Repository", "duplicate_key_indexes", "maybe_await",
            "reports_unavailable"]
@@ -108,6 +108,10 @@ class Database:
         return found  # type: ignore[return-value]  # keyed by its own type
 
     async def ensure_indexes(self) -> None:
+        for collection, names in RETIRED.items():
+            existing = {ix["name"] async for ix in await self.mongo[collection].list_indexes()}
+            for name in set(names) & existing:
+                await self.mongo[collection].drop_index(name)
         for collection, indexes in INDEXES.items():
             await self.mongo[collection].create_indexes(indexes)
 

@@ -3,15 +3,19 @@ the property schema, and every way a filter can be wrong."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient
 
 from plugin.audience.profile_store import ProfileStore
 from plugin.audience.query import compile_audience_filter
 from plugin.capture.store import CaptureStore
+from plugin.core import constants as c
 from plugin.core import events as ev
 from plugin.db.database import Database
+from plugin.db.indexes import INDEXES
 from tests.conftest import Api
 
 EMAIL = {"property": "email", "operator": "is_set"}
@@ -251,7 +255,11 @@ async def test_property_schema_lists_operators_and_takes_definitions(
 @pytest.mark.parametrize(
     ("condition", "index"),
     [
-        ({"property": "channel", "operator": "equals", "value": "web"}, "bot_channel"),
+        ({"property": "channel", "operator": "equals", "value": "web"},
+         "bot_channel_created_at"),
+        ([{"property": "channel", "operator": "equals", "value": "web"},
+          {"property": "created_at", "operator": "within_last",
+           "value": {"amount": 7, "unit": "days"}}], "bot_channel_created_at"),
         ({"property": "current_module", "operator": "equals", "value": "welcome"},
          "bot_current_module"),
         ({"property": "email", "operator": "equals", "value": "ann@example.com"},
@@ -265,11 +273,34 @@ async def test_property_schema_lists_operators_and_takes_definitions(
     ],
 )
 async def test_common_filters_count_through_an_index(
-    db: Database, bot_id: str, condition: dict[str, Any], index: str
+    db: Database, bot_id: str, condition: dict[str, Any] | list[dict[str, Any]], index: str
 ) -> None:
     await seed(db, bot_id)
-    query_ = await compile_audience_filter(db, bot_id, {"conditions": [condition]})
+    conditions = condition if isinstance(condition, list) else [condition]
+    query_ = await compile_audience_filter(db, bot_id, {"conditions": conditions})
     plan = await ProfileStore.of(db).explain_count(query_)
     winning = str(plan["queryPlanner"]["winningPlan"])
     assert "COLLSCAN" not in winning, winning
     assert index in winning, winning
+
+
+def test_every_profile_index_serves_a_filter_above() -> None:
+    """An index no filter uses only slows capture: each one of the table but
+    capture's own key is the winning plan of a filter of the test above."""
+    marks = test_common_filters_count_through_an_index.pytestmark  # type: ignore[attr-defined]
+    proven = {index for mark in marks if mark.name == "parametrize"
+              for _, index in mark.args[1]}
+    assert {ix.document["name"] for ix in INDEXES[c.PROFILES]} - {"bot_user"} == proven
+
+
+async def test_a_retired_index_is_dropped_at_start(mongo_uri: str) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    try:
+        db = await Database.from_client(client, f"retired_{uuid.uuid4().hex[:8]}")
+        await db[c.PROFILES].create_index([("bot_id", 1), ("channel", 1)], name="bot_channel")
+        await db.ensure_indexes()
+        names = {ix["name"] async for ix in await db[c.PROFILES].list_indexes()}
+        assert "bot_channel" not in names and "bot_channel_created_at" in names
+        await client.drop_database(db.mongo.name)
+    finally:
+        await client.close()
