@@ -61,11 +61,7 @@ class DummyChannel:
         if text is not None and payload is None and options:
             payload = resolve_option(text, options)
         observer = self._observer(bot_id, user_id, channel)
-        first_contact = self.runtime.conversation(bot_id, user_id) is None
-        if first_contact and profile and self.recorder is not None:
-            for name, value in profile.items():
-                await self.recorder.property_set(bot_id, user_id, name, value, channel=channel,
-                                                 source=SOURCE)
+        await self._first_contact(bot_id, user_id, channel, profile)
         known = {"channel": channel, "attributes": dict(profile or {})}
         result = await self.runtime.handle(bot_id, user_id, text=text, payload=payload,
                                            channel=channel, profile=known, observer=observer)
@@ -94,17 +90,29 @@ class DummyChannel:
         return sorted(bot.modules) if bot is not None else []
 
     async def start_module(self, bot_id: str, user_id: str, channel: str | None,
-                           module: str) -> list[dict[str, Any]]:
+                           module: str, *, properties: Mapping[str, Any] | None = None,
+                           profile: Mapping[str, Any] | None = None,
+                           push: bool = True) -> list[dict[str, Any]]:
         """Run ``module`` for the user as if they had triggered it (a workflow): the
-        replies are adapted, pushed to the user's WebSockets and recorded."""
+        replies are adapted, pushed to the user's WebSockets (unless ``push`` is
+        off: the caller hands them over itself) and recorded. ``properties`` are
+        stored first, as if collected (a conversation started mid-flow; see
+        :meth:`runtime.engine.Runtime.start_module`); ``profile`` is what the
+        channel knows of the user on first contact, as for :meth:`receive`."""
         channel = channel or self._channels.get((bot_id, user_id), "web")
+        self._channels[(bot_id, user_id)] = channel
         observer = self._observer(bot_id, user_id, channel)
+        await self._first_contact(bot_id, user_id, channel, profile)
+        known = {"channel": channel, "attributes": dict(profile or {})}
         result = await self.runtime.start_module(bot_id, user_id, module, channel=channel,
-                                                 observer=observer)
+                                                 profile=known, observer=observer,
+                                                 properties=properties)
         delivered = self._adapt(bot_id, user_id, channel, [m.to_dict() for m in result.messages])
         if observer is not None:
             for message in delivered:
                 await observer.delivered(message)
+        if not push:
+            return delivered
         sockets = list(self._sockets.get((bot_id, user_id), ()))
         await asyncio.gather(*(self._push(socket, delivered) for socket in sockets))
         return delivered
@@ -130,6 +138,15 @@ class DummyChannel:
             for socket in list(sockets):
                 await socket.close()
         self._sockets.clear()
+
+    async def _first_contact(self, bot_id: str, user_id: str, channel: str,
+                             profile: Mapping[str, Any] | None) -> None:
+        """Record what the channel knows of a user it meets for the first time."""
+        first_contact = self.runtime.conversation(bot_id, user_id) is None
+        if first_contact and profile and self.recorder is not None:
+            for name, value in profile.items():
+                await self.recorder.property_set(bot_id, user_id, name, value, channel=channel,
+                                                 source=SOURCE)
 
     def _observer(self, bot_id: str, user_id: str, channel: str) -> RecorderObserver | None:
         if self.recorder is None:

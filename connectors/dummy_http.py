@@ -94,7 +94,34 @@ async def post_message(request: web.Request) -> web.Response:
     return json_response({"replies": replies, "assigned_to": "human" if held else "bot"})
 
 
-def _check_profile(profile: Mapping[str, Any]) -> None:
+@routes.post("/v1/channels/dummy/{bot_id}/start")
+@endpoint(
+    "Start a conversation mid-flow: store properties as if the user had given them, "
+    "then run a module as if triggered (what a test scenario's `given` asks for)",
+    role=Role.EDITOR, request="dummy.start",
+    responses={200: "dummy.replies", 400: "error", 404: "error"},
+    params=(BOT_ID, Param("wait", "query", {"type": "boolean", "default": False},
+                          "Answer only once the start's capture is written.")),
+    tag="dummy channel",
+)
+async def post_start(request: web.Request) -> web.Response:
+    body = await read_body(request, "dummy.start")
+    properties, profile = body.get("properties") or {}, body.get("profile") or {}
+    _check_profile(properties, "properties")
+    _check_profile(profile)
+    channel = request.app[DUMMY]
+    bot_id, user_id = request.match_info["bot_id"], body["user_id"]
+    replies = await channel.start_module(bot_id, user_id, body.get("channel", "web"),
+                                         body["module"], properties=properties,
+                                         profile=profile or None, push=False)
+    if request.query.get("wait") in ("1", "true") and channel.recorder is not None:
+        await channel.recorder.flush()
+    state = channel.runtime.conversation(bot_id, user_id)
+    held = state is not None and state.human
+    return json_response({"replies": replies, "assigned_to": "human" if held else "bot"})
+
+
+def _check_profile(profile: Mapping[str, Any], field: str = "profile") -> None:
     """A first-contact profile becomes property sets: refuse, before the bot
     runs, a name that is not a property name or a value MongoDB cannot hold
     (which would otherwise sink the recorder's whole batch)."""
@@ -102,10 +129,10 @@ def _check_profile(profile: Mapping[str, Any]) -> None:
         try:
             check_property_name(name)
         except InvalidValue as exc:
-            path = f"profile/{storable_form(name)}"
+            path = f"{field}/{storable_form(name)}"
             raise InvalidRequest(f"{path}: {exc.reason}",
                                  errors=[{"path": path, "message": exc.reason}]) from None
-    check_storable(profile, "profile")
+    check_storable(profile, field)
 
 
 @routes.get("/v1/channels/dummy/{bot_id}/ws")

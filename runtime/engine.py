@@ -32,6 +32,7 @@ from typing import Any
 import aiohttp
 
 from plugin.core.errors import InvalidRequest, NotFound
+from plugin.core.properties import InvalidValue
 from runtime.calls import ApiCalls
 from runtime.interpreter import DEFAULT_STEP_BUDGET, Interpreter, StepBudgetExceeded
 from runtime.model import Bot
@@ -218,22 +219,33 @@ class Runtime:
         channel: str = "web",
         profile: Mapping[str, Any] | None = None,
         observer: Observer | None = None,
+        properties: Mapping[str, Any] | None = None,
     ) -> TurnResult:
         """Start ``module`` as if the user had triggered it (for workflows and
         broadcasts). A pending question is dropped; a conversation a human holds
         is left alone.
 
+        ``properties`` are stored in the conversation first, as if the bot had
+        collected them (checked by their definitions and reported to the
+        observer): a conversation resumed mid-flow, such as a test scenario
+        that starts at ``quote_details`` with the email already given.
+
         Raises:
             NotFound: no such bot or module.
+            InvalidRequest: a property the bot does not declare, or a value its
+                definition refuses (nothing is stored then).
         """
         bot = self.bot(bot_id)
         if module not in bot.modules:
             raise NotFound(f"bot {bot_id!r} has no module {module!r}", module=module)
+        seeded = _checked_properties(bot, properties or {})
         conversation = self._conversation(bot_id, user_id)
         async with conversation.lock:
             turn = self._turn(bot, user_id, conversation, observer, channel, profile)
             if conversation.human:
                 return turn.result()
+            for name, value in seeded.items():
+                await turn.set_property(name, value)
             try:
                 await self._interpreter.start(turn, module)
             except StepBudgetExceeded as exc:
@@ -264,3 +276,23 @@ class Runtime:
             profile=profile or {},
             steps_left=self._interpreter.step_budget,
         )
+
+
+def _checked_properties(bot: Bot, properties: Mapping[str, Any]) -> dict[str, Any]:
+    """``properties`` normalised by the bot's definitions, every problem in one error."""
+    checked: dict[str, Any] = {}
+    errors: list[dict[str, str]] = []
+    for name, raw in properties.items():
+        spec = bot.properties.get(name)
+        if spec is None:
+            errors.append({"path": f"properties/{name}",
+                           "message": f"bot {bot.id!r} declares no property {name!r}"})
+            continue
+        try:
+            checked[name] = spec.check(raw)
+        except InvalidValue as exc:
+            errors.append({"path": f"properties/{name}", "message": exc.reason})
+    if errors:
+        raise InvalidRequest("; ".join(f"{e['path']}: {e['message']}" for e in errors),
+                             errors=errors)
+    return checked

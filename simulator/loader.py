@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from plugin.core.documents import (
     parse_yaml,
     schema_problems,
 )
+from plugin.core.properties import InvalidValue
 from runtime.errors import BotDefinitionError, DocumentError, Problem
 from runtime.loader import load_bot
 from runtime.model import Bot
@@ -46,6 +48,7 @@ from .model import (
     AudienceTarget,
     Choice,
     Expect,
+    Given,
     RasaTarget,
     Scenario,
     Step,
@@ -189,7 +192,18 @@ class _Builder:
             self.problem(path, "no bot: give 'bot' (the bot's YAML file) here or at the top "
                                "of the file, or a webhook target")
         channel_raw, _ = self._setting(raw, path, "channel")
-        channels = self.channels_override or _channels(channel_raw)
+        given, given_channel = None, None
+        if "given" in raw:
+            given = self._given((*path, "given"), raw["given"], bot, target)
+            given_channel = raw["given"].get("channel")
+        channels = _channels(channel_raw)
+        if given_channel is not None:
+            if "channel" in raw and given_channel not in channels:
+                self.problem((*path, "given", "channel"),
+                             f"the conversation is on {given_channel!r}, but the scenario "
+                             f"runs on {', '.join(channels)}: drop one of the two")
+            channels = (given_channel,)
+        channels = self.channels_override or channels
         apis_raw, apis_path = self._setting(raw, path, "apis")
         stubs = {name: _stub(name, spec) for name, spec in (apis_raw or {}).items()}
         if bot is not None:
@@ -220,7 +234,28 @@ class _Builder:
             expect=expect,
             ends_with_cta=bool(raw.get("ends_with_cta", False)),
             timeout=float(timeout_raw or DEFAULT_STEP_TIMEOUT),
+            given=given,
         )
+
+    def _given(self, path: DocumentPath, raw: dict[str, Any], bot: Bot | None,
+               target: Target) -> Given:
+        if isinstance(target, WebhookTarget | RasaTarget):
+            self.problem(path, "'given' starts mid-flow through the reference runtime or an "
+                               "Audience server's dummy channel (POST /v1/channels/dummy/"
+                               "{bot_id}/start); this target has no such hook")
+        properties = {name: _plain(value) for name, value in (raw.get("profile") or {}).items()}
+        if bot is not None:
+            self._name_ref((*path, "module"), "module", raw["module"], bot.modules)
+            for name, value in properties.items():
+                spec = bot.properties.get(name)
+                if spec is None:
+                    self._name_ref((*path, "profile", name), "property", name, bot.properties)
+                    continue
+                try:
+                    spec.check(value)
+                except InvalidValue as exc:
+                    self.problem((*path, "profile", name), f"not a valid {name}: {exc.reason}")
+        return Given(raw["module"], properties, self.lines.line(path))
 
     def _bot(self, path: DocumentPath, file: Path) -> Bot | None:
         if file not in self._bots:
@@ -324,6 +359,15 @@ def _target(raw: Any) -> Target:
     hook = raw["webhook"]
     return WebhookTarget(hook["url"], dict(hook.get("headers", {})),
                          dict(hook.get("request", {})), dict(hook.get("reply", {})))
+
+
+def _plain(value: Any) -> Any:
+    """A YAML value as JSON carries it: dates and times in ISO 8601."""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _channels(raw: Any) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ __all__ = [
     "Expect",
     "StepKind",
     "Step",
+    "Given",
     "AudienceTarget",
     "WebhookTarget",
     "RasaTarget",
@@ -146,6 +147,22 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
+class Given:
+    """Where a scenario starts instead of at the first message: the
+    conversation's ``properties`` as if the user had already given them, then
+    ``module`` run as if triggered (its first question is the bot's opening
+    reply). On the reference runtime, through ``Runtime.start_module``; on a
+    running server, through the dummy channel's ``POST .../start`` hook."""
+
+    module: str
+    properties: Mapping[str, Any] = field(default_factory=dict)
+    line: int | None = None
+
+    def describe(self) -> str:
+        return f"given: module {self.module!r}"
+
+
+@dataclass(frozen=True, slots=True)
 class AudienceTarget:
     """A running Audience server with the dummy channel installed. With
     ``bot_id``, the bot already deployed there under that id is talked to as it
@@ -210,6 +227,7 @@ class Scenario:
     ends_with_cta: bool = False
     timeout: float = DEFAULT_STEP_TIMEOUT
     script: Script | None = None  # played instead of ``steps`` (other tools' formats)
+    given: Given | None = None  # start mid-flow instead of at the first message
 
     @property
     def where(self) -> str:

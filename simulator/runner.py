@@ -23,11 +23,8 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
 
 import aiohttp
 
@@ -37,33 +34,24 @@ from plugin.core.settings import Settings
 from plugin.db.database import Database
 from runtime.loader import load_bot
 from runtime.model import Bot
-from runtime.observer import Observer
 
-from .assertions import (
-    ExpectationFailed,
-    check_captured,
-    check_ends_with_cta,
-    check_replies,
-    describe_replies,
-    resolve_tap,
-)
+from .assertions import ExpectationFailed
 from .ledger import CaptureLedger
+from .live import LiveConversation, RunWatch
 from .model import (
     AudienceTarget,
-    Expect,
+    Given,
     RasaTarget,
     Scenario,
     ScenarioRun,
     Step,
-    StepKind,
     WebhookTarget,
 )
+from .results import Failure, Outcome, RunResult, SuiteResult, describe_transcript
 from .stubs import StubServer
 from .targets import (
     SOURCE,
     AudienceServer,
-    Captured,
-    Conversation,
     InProcess,
     Rasa,
     Target,
@@ -80,250 +68,10 @@ __all__ = [
     "RunWatch",
     "count_runs",
     "summary_counts",
+    "describe_transcript",
 ]
 
 log = logging.getLogger(__name__)
-
-
-class Outcome(StrEnum):
-    PASSED = "passed"
-    FAILED = "failed"  # an expectation did not hold, or a step timed out
-    ERROR = "error"  # the scenario could not run (target unreachable, bot broken)
-    FLAKY = "flaky"  # passed and failed in the attempts of one run (--repeat, --retries)
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """Where and how a scenario failed. ``step`` is 1-based; ``None`` means the
-    end-of-scenario checks (or opening the conversation, for an error)."""
-
-    step: int | None
-    step_text: str
-    what: str
-    expected: str
-    actual: str
-    line: int | None = None
-
-    def describe(self) -> str:
-        where = f"step {self.step} ({self.step_text})" if self.step else self.step_text
-        return f"{where}: {self.what}\n  expected: {self.expected}\n  got: " + (
-            self.actual.replace("\n", "\n       "))
-
-
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    scenario: str
-    source: str
-    line: int
-    channel: str
-    target: str
-    bot_id: str | None
-    user_id: str
-    outcome: Outcome
-    steps_run: int
-    steps_total: int
-    seconds: float
-    target_seconds: float  # time spent waiting on the bot (its turns)
-    failure: Failure | None = None
-    capture_seconds: float = 0.0  # time spent reading the captured profile and timeline
-    attempts: tuple[RunResult, ...] = ()  # every attempt, when it was run more than once
-    transcript: tuple[dict[str, Any], ...] = ()  # a failed run's conversation, step by step
-    timeline_kept: bool = True  # False: captured into a database thrown away at the end
-
-    @property
-    def title(self) -> str:
-        return f"{self.scenario} [{self.channel}]"
-
-    def describe_failure(self) -> str:
-        if self.failure is None:
-            return ""
-        where = f"{self.source}:{self.failure.line or self.line}"
-        said = f"{self.outcome.upper()} {self.title} ({where})"
-        if self.attempts:
-            failed = sum(a.outcome is not Outcome.PASSED for a in self.attempts)
-            said += f": {failed} of {len(self.attempts)} attempts failed, the first"
-        said += f"\n  {self.failure.describe()}"
-        if self.timeline_kept:
-            said += f"\n  timeline: bot {self.bot_id!r}, user {self.user_id!r}"
-        if self.transcript:
-            said += "\n  transcript:\n" + describe_transcript(self.transcript, indent="    ")
-        return said
-
-    def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "scenario": self.scenario, "file": self.source, "line": self.line,
-            "channel": self.channel, "target": self.target, "bot_id": self.bot_id,
-            "user_id": self.user_id, "outcome": str(self.outcome), "steps_run": self.steps_run,
-            "steps_total": self.steps_total, "seconds": round(self.seconds, 4),
-            "target_seconds": round(self.target_seconds, 4),
-            "capture_seconds": round(self.capture_seconds, 4), "failure": None,
-        }
-        if self.failure is not None:
-            f = self.failure
-            body["failure"] = {"step": f.step, "step_text": f.step_text, "what": f.what,
-                               "expected": f.expected, "actual": f.actual, "line": f.line}
-        if self.transcript:
-            body["transcript"] = list(self.transcript)
-        if self.attempts:
-            body["attempts"] = [a.to_dict() for a in self.attempts]
-        return body
-
-
-def describe_transcript(transcript: Iterable[Mapping[str, Any]], indent: str = "") -> str:
-    """A conversation as lines: ``user: ...`` then ``bot: ...`` for each message."""
-    lines = []
-    for entry in transcript:
-        user = entry.get("user") or {}
-        said = (f"[tap {user['payload']}]" if user.get("payload") is not None
-                else repr(user.get("text")))
-        lines.append(f"{indent}user: {said}")
-        for reply in entry.get("bot") or []:
-            lines.append(f"{indent}bot:  " + describe_replies([reply]).replace(
-                "\n", "\n" + indent + "      "))
-    return "\n".join(lines)
-
-
-@dataclass(frozen=True, slots=True)
-class SuiteResult:
-    results: list[RunResult]
-    seconds: float
-
-    @property
-    def failed(self) -> list[RunResult]:
-        """Runs that failed or broke (in every attempt: a flaky run is not among them)."""
-        return [r for r in self.results if r.outcome in (Outcome.FAILED, Outcome.ERROR)]
-
-    @property
-    def flaky(self) -> list[RunResult]:
-        return [r for r in self.results if r.outcome is Outcome.FLAKY]
-
-    @property
-    def steps(self) -> int:
-        return sum(r.steps_run for r in self.results)
-
-    @property
-    def target_seconds(self) -> float:
-        return sum(r.target_seconds for r in self.results)
-
-    @property
-    def capture_seconds(self) -> float:
-        return sum(r.capture_seconds for r in self.results)
-
-
-class RunWatch(Protocol):
-    """Follows every run of a simulator (coverage): an observer for the
-    runtime of an in-process run, and a call when any run closes."""
-
-    def observer(self, run: ScenarioRun, bot: Bot) -> Observer | None: ...
-
-    async def finished(self, live: LiveConversation) -> None: ...
-
-
-@dataclass(slots=True)
-class LiveConversation:
-    """A scenario run's conversation in progress: say, tap, check. What the YAML
-    runner and the Gherkin steps both drive."""
-
-    run: ScenarioRun
-    conversation: Conversation
-    stubs: StubServer
-    target: str
-    bot: Bot | None = None
-    watch: RunWatch | None = None
-    replies: list[dict[str, Any]] = field(default_factory=list)  # the last step's
-    last_bot_replies: list[dict[str, Any]] = field(default_factory=list)  # last non-empty ones
-    # What was said, step by step: {"user": {text or payload}, "bot": [replies]}.
-    transcript: list[dict[str, Any]] = field(default_factory=list)
-    target_seconds: float = 0.0
-    capture_seconds: float = 0.0
-
-    @property
-    def user_id(self) -> str:
-        return self.conversation.user_id
-
-    @property
-    def bot_id(self) -> str:
-        return self.conversation.bot_id
-
-    async def say(self, text: str) -> list[dict[str, Any]]:
-        return await self._send(text=text)
-
-    async def tap(self, label: str) -> list[dict[str, Any]]:
-        """Tap the button, quick reply or numbered option titled (or with payload)
-        ``label`` among the bot's last replies."""
-        return await self._send(**resolve_tap(label, self.last_bot_replies))
-
-    async def tap_earlier(self, label: str) -> list[dict[str, Any]]:
-        """Tap ``label`` on the most recent bot message that offers it, however
-        long ago (a button of an earlier message)."""
-        return await self._send(**resolve_tap(label, self.last_bot_replies,
-                                              earlier=self.bot_messages()))
-
-    async def send(self, **message: str) -> list[dict[str, Any]]:
-        """Send ``text=`` or ``payload=`` as it is."""
-        return await self._send(**message)
-
-    async def collect_late(self) -> list[dict[str, Any]]:
-        """Bot messages that arrived after the last answer (none on a target
-        that answers all at once)."""
-        return []
-
-    async def send_payload(self, payload: str) -> list[dict[str, Any]]:
-        """Send ``payload`` as a button tap, whether or not a message offers it."""
-        return await self._send(payload=payload)
-
-    def bot_messages(self) -> list[dict[str, Any]]:
-        """Every bot message of the conversation so far, oldest first."""
-        return [reply for entry in self.transcript for reply in entry["bot"]]
-
-    async def step(self, step: Step) -> list[dict[str, Any]]:
-        if step.kind is StepKind.SAY:
-            return await self.say(step.value)
-        return await self.tap(step.value)
-
-    async def _send(self, **message: str) -> list[dict[str, Any]]:
-        started = time.perf_counter()
-        try:
-            replies = await self.conversation.send(**message)
-        finally:
-            self.target_seconds += time.perf_counter() - started
-        self.replies = replies
-        if replies:
-            self.last_bot_replies = replies
-        self.transcript.append({"user": dict(message), "bot": replies})
-        return replies
-
-    async def captured(self) -> Captured:
-        started = time.perf_counter()
-        try:
-            return await self.conversation.captured()
-        finally:
-            self.capture_seconds += time.perf_counter() - started
-
-    async def check(self, expect: Expect, *, whole_conversation: bool = False) -> None:
-        """Check ``expect`` against the last step's replies and the captured profile.
-
-        Raises:
-            ExpectationFailed: the first expectation that does not hold.
-        """
-        __tracebackhide__ = True
-        check_replies(expect, self.replies)
-        if expect.needs_capture:
-            captured = await self.captured()
-            check_captured(expect, captured, whole_conversation=whole_conversation)
-
-    def check_ends_with_cta(self) -> None:
-        check_ends_with_cta(self.last_bot_replies)
-
-    async def close(self) -> None:
-        try:
-            if self.watch is not None:
-                await self.watch.finished(self)
-        finally:
-            try:
-                await self.conversation.close()
-            finally:
-                self.stubs.unregister(self.run.run_id)
 
 
 ProgressCallback = Callable[[RunResult], None]
@@ -476,13 +224,15 @@ class Simulator:
         try:
             async with asyncio.timeout(scenario.timeout):
                 live = await self.open(run)
+            if scenario.given is not None:
+                failure = await self._begin(live, scenario.given, scenario.timeout)
             if scenario.script is not None:
                 def began(number: int) -> None:
                     nonlocal steps_run
                     steps_run = number
 
                 failure = await scenario.script.play(live, began, scenario.timeout)
-            for number, step in enumerate(scenario.steps, 1):
+            for number, step in enumerate(scenario.steps if failure is None else (), 1):
                 steps_run = number
                 failure = await self._step(live, number, step, scenario.timeout)
                 if failure is not None:
@@ -529,6 +279,17 @@ class Simulator:
         except ExpectationFailed as failed:
             return Failure(number, step.describe(), failed.what, failed.expected, failed.actual,
                            failed.line or step.line)
+        return None
+
+    async def _begin(self, live: LiveConversation, given: Given,
+                     timeout: float) -> Failure | None:
+        try:
+            async with asyncio.timeout(timeout):
+                await live.begin(given)
+        except TimeoutError:
+            return Failure(None, given.describe(), "timeout",
+                           f"the mid-flow start to finish within {timeout:g}s",
+                           "no answer in time", given.line)
         return None
 
     async def _final_checks(self, live: LiveConversation, scenario: Scenario) -> Failure | None:

@@ -29,7 +29,16 @@ from typing import Any
 from pytest_bdd import given, parsers, then, when
 
 from .host import SimulatorHost
-from .model import ApiExpect, ApiStub, Choice, Expect, Scenario, ScenarioRun, StubFailure
+from .model import (
+    ApiExpect,
+    ApiStub,
+    Choice,
+    Expect,
+    Given,
+    Scenario,
+    ScenarioRun,
+    StubFailure,
+)
 from .runner import LiveConversation
 
 __all__ = ["GherkinConversation"]
@@ -49,6 +58,7 @@ class GherkinConversation:
     profile: dict[str, Any] = field(default_factory=dict)
     apis: dict[str, ApiStub] = field(default_factory=dict)
     variables: dict[str, str] = field(default_factory=dict)
+    module: str | None = None  # start mid-flow there
     live: LiveConversation | None = None
 
     def resolve(self, path: str) -> Path:
@@ -61,12 +71,21 @@ class GherkinConversation:
         if self.live is None:
             if self.bot is None:
                 raise AssertionError('no bot: start with Given the bot "path/to/bot.yaml"')
+            given = None
+            if self.module is not None:
+                # The user's properties the bot declares are the ones the skipped turns
+                # collected; the others stay what the channel knows of the user.
+                declared = self.host.simulator.bot(self.bot).properties
+                given = Given(self.module, {k: v for k, v in self.profile.items()
+                                            if k in declared})
             scenario = Scenario(
                 name=self.name, source=str(self.bot), line=0, bot_file=self.bot, target=None,
                 channels=(self.channel,), steps=(), profile=dict(self.profile),
-                apis=dict(self.apis), variables=dict(self.variables))
-            self.live = self.host.run(self.host.simulator.open(ScenarioRun(scenario,
-                                                                           self.channel)))
+                apis=dict(self.apis), variables=dict(self.variables), given=given)
+            live = self.host.run(self.host.simulator.open(ScenarioRun(scenario, self.channel)))
+            self.live = live
+            if given is not None:
+                self.host.run(live.begin(given))
         return self.live
 
     def check(self, expect: Expect) -> None:
@@ -101,6 +120,12 @@ def bot(audience_conversation: GherkinConversation, path: str) -> None:
 @given(parsers.parse('the user\'s "{name}" is "{value}"'))
 def starting_property(audience_conversation: GherkinConversation, name: str, value: str) -> None:
     audience_conversation.profile[name] = value
+
+
+@given(parsers.parse('the conversation starts at module "{module}"'))
+def starts_mid_flow(audience_conversation: GherkinConversation, module: str) -> None:
+    """Start mid-flow: the user's properties given so far count as collected."""
+    audience_conversation.module = module
 
 
 @given(parsers.parse('the variable "{name}" is "{value}"'))

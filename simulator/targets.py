@@ -103,6 +103,11 @@ class Conversation(Protocol):
                    payload: str | None = None) -> list[dict[str, Any]]:
         """One user input; the bot's replies as the channel delivered them."""
 
+    async def start(self, module: str, properties: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Begin mid-flow (a scenario's ``given``): ``properties`` stored as if
+        collected, then ``module`` started; the bot's replies as delivered.
+        Raises :class:`TargetError` where the target has no such hook."""
+
     async def captured(self) -> Captured:
         """The profile and timeline so far (raises :class:`TargetError` if the
         target captures nothing)."""
@@ -180,6 +185,16 @@ class _InProcessConversation:
         # The body the dummy channel's HTTP face answers (connectors.dummy_http).
         self.last_body = {"replies": replies,
                           "assigned_to": "human" if state is not None and state.human else "bot"}
+        return replies
+
+    async def start(self, module: str, properties: Mapping[str, Any]) -> list[dict[str, Any]]:
+        try:
+            replies = await self._channel.start_module(
+                self.bot_id, self.user_id, self.channel, module, properties=properties,
+                profile=self._profile or None, push=False)
+        except AudienceError as exc:
+            raise TargetError(f"cannot start mid-flow at {module!r}: {exc.message}") from exc
+        self.last_body = {"replies": replies, "assigned_to": "bot"}
         return replies
 
     async def captured(self) -> Captured:
@@ -287,6 +302,18 @@ class _ServerConversation:
         self.last_body = answer
         return list(answer["replies"])
 
+    async def start(self, module: str, properties: Mapping[str, Any]) -> list[dict[str, Any]]:
+        # The documented hook (connectors.dummy_http.post_start): any server that
+        # answers it as the dummy channel does can run scenarios that start mid-flow.
+        body: dict[str, Any] = {"user_id": self.user_id, "channel": self.channel,
+                                "module": module, "properties": dict(properties)}
+        if self._profile:
+            body["profile"] = self._profile
+        answer = await self._server.request(
+            "POST", f"/v1/channels/dummy/{self.bot_id}/start?wait=true", json=body)
+        self.last_body = answer
+        return list(answer["replies"])
+
     async def captured(self) -> Captured:
         base = f"/v1/bots/{self.bot_id}/users/{self.user_id}"
         profile = await self._server.request("GET", base)
@@ -365,6 +392,10 @@ class _WebhookConversation:
                 message[key] = found[0]
         return message
 
+    async def start(self, module: str, properties: Mapping[str, Any]) -> list[dict[str, Any]]:
+        raise TargetError("a webhook target cannot start mid-flow ('given'): play the turns "
+                          "that lead there")
+
     async def captured(self) -> Captured:
         raise TargetError("a webhook target captures no profile: check replies only, or let "
                           "the bot post its events to Audience and use an Audience target")
@@ -433,6 +464,10 @@ class _RasaConversation:
         self._last_replies = len(answer)
         self.last_body = answer
         return [_rasa_message(m) for m in answer]
+
+    async def start(self, module: str, properties: Mapping[str, Any]) -> list[dict[str, Any]]:
+        raise TargetError("a Rasa target cannot start mid-flow ('given'): play the turns "
+                          "that lead there")
 
     async def captured(self) -> Captured:
         db = self._target.db

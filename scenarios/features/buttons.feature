@@ -34,3 +34,13 @@ Feature: Buttons and quick replies, on the web and on WhatsApp
     When the user says "Ada@Example.com"
     Then the property "email" is "ada@example.com"
     And the bot does not fall back
+
+  Scenario: starting mid-flow at the plan question's module
+    Given the bot "scenarios/bots/leads.yaml" on channel "whatsapp"
+    And the user's "email" is "ada@example.com"
+    And the conversation starts at module "quote_details"
+    And the API "quote" answers 200 with {"price": 360}
+    Then the bot replies "How many seats do you need?"
+    When the user says "18"
+    And the user taps "Business"
+    Then the bot's reply contains "It's on its way to ada@example.com."

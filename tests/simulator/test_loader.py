@@ -109,4 +109,5 @@ def test_directories_hold_scenario_files_beside_bot_files() -> None:
     found = find_scenario_files([EXAMPLES])
     assert {p.name for p in found} == {"api_failures.yaml", "branches.yaml", "buttons.yaml",
                                        "cta.yaml", "properties.yaml", "starting.yaml",
-                                       "coverage_leads.yaml", "coverage_signup.yaml"}
+                                       "coverage_leads.yaml", "coverage_signup.yaml",
+                                       "mid_flow.yaml"}
