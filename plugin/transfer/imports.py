@@ -13,7 +13,8 @@ runs the same steps in its own process (``run_import``):
    matches the header with property names and labels and nothing changes.
 3. With one, ``plan_import`` validates *every* row against the property types
    before anything is written; rejected rows are reported (row number,
-   column, reason) and skipped, the others compared with the stored profiles.
+   column, the value refused, reason) and skipped, the others compared with
+   the stored profiles.
    A cell reads back what an export wrote: a neutralised formula loses its
    ``'`` (:func:`~plugin.transfer.cells.restore`), a list property's text is
    split at ``;``. A row whose e-mail or phone several users share is
@@ -76,6 +77,8 @@ IMPORT_SOURCE = "import"
 _ROWS_PER_TURN = 1000
 # User ids an ambiguous row's rejection names (its reason gives the count).
 _AMBIGUOUS_IDS_KEPT = 20
+# Characters of a refused cell its rejection quotes (a cell may hold 32,767).
+_CELL_CHARS_KEPT = 200
 
 
 @dataclass(slots=True)
@@ -124,7 +127,7 @@ async def plan_import(db: Database, bot_id: str, table: Table, mapping: Mapping[
         if count and not count % _ROWS_PER_TURN:
             await asyncio.sleep(0)
         values: dict[str, Any] = {}
-        problems: list[tuple[str | None, str]] = []
+        problems: list[tuple[str | None, Any, str]] = []  # (column, cell, reason)
         for col, target in mapping.items():
             if target == IGNORE:
                 continue
@@ -132,17 +135,17 @@ async def plan_import(db: Database, bot_id: str, table: Table, mapping: Mapping[
             raw = _cell(row[index[col]], prop)
             if raw is None:
                 if target == key:
-                    problems.append((col, f"the key {key!r} is empty"))
+                    problems.append((col, None, f"the key {key!r} is empty"))
                 continue
             try:
                 values[target] = validate_value(prop, raw if target != "user_id" else str(raw))
             except InvalidValue as exc:
-                problems.append((col, exc.reason))
+                problems.append((col, row[index[col]], exc.reason))
         if not problems and values[key] in valid:
-            problems.append((None, f"the same {key} as row {valid[values[key]][0]}"))
+            problems.append((None, values[key], f"the same {key} as row {valid[values[key]][0]}"))
         if problems:
-            plan.rejections += [{"row": number, "column": col, "reason": reason}
-                                for col, reason in problems]
+            plan.rejections += [{"row": number, "column": col, "value": _shown_cell(cell),
+                                 "reason": reason} for col, cell, reason in problems]
             continue
         valid[values[key]] = (number, values)
     existing = await _existing(db, bot_id, key, list(valid))
@@ -154,7 +157,7 @@ async def plan_import(db: Database, bot_id: str, table: Table, mapping: Mapping[
             plan.created[user_id] = attributes
         elif len(found) > 1 and not update_all_matches:
             plan.ambiguous += 1
-            plan.rejections.append(_ambiguous(number, key_column, key, found))
+            plan.rejections.append(_ambiguous(number, key_column, key, key_value, found))
         else:
             for doc in found:
                 stored = doc.get("attributes") or {}
@@ -168,13 +171,22 @@ async def plan_import(db: Database, bot_id: str, table: Table, mapping: Mapping[
     return plan
 
 
-def _ambiguous(row: int, column: str, key: str,
+def _shown_cell(value: Any) -> str | None:
+    """A refused cell as its rejection quotes it: text, cut to ``_CELL_CHARS_KEPT``."""
+    if value is None:
+        return None
+    text = value.isoformat() if isinstance(value, datetime | date | time) else str(value)
+    return text if len(text) <= _CELL_CHARS_KEPT else text[:_CELL_CHARS_KEPT - 1] + "…"
+
+
+def _ambiguous(row: int, column: str, key: str, value: Any,
                found: list[dict[str, Any]]) -> dict[str, Any]:
     """The rejection of a row whose key several users share."""
     ids = sorted(str(doc["user_id"]) for doc in found)
     shown = ", ".join(ids[:_AMBIGUOUS_IDS_KEPT]) + (" …" if len(ids) > _AMBIGUOUS_IDS_KEPT
                                                   else "")
-    return {"row": row, "column": column, "user_ids": ids[:_AMBIGUOUS_IDS_KEPT],
+    return {"row": row, "column": column, "value": _shown_cell(value),
+            "user_ids": ids[:_AMBIGUOUS_IDS_KEPT],
             "reason": f"{len(ids)} users have this {key}: {shown}; none of them was changed "
                       "(ask to update all matches to change them all)"}
 
@@ -338,12 +350,12 @@ class ImportRunner:
 def rejections_csv(report: Mapping[str, Any]) -> bytes:
     """The rejected rows of an import's report as CSV (UTF-8 with a BOM).
 
-    Column names and reasons come from the file (a reason quotes the value
-    it refused): neutralised like an export's cells, never run as formulas.
+    Column names, values and reasons come from the file (a reason quotes the
+    value it refused): neutralised like an export's cells, never run as formulas.
     """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["row", "column", "reason"])
-    writer.writerows([r["row"], neutralise(r["column"] or ""), neutralise(r["reason"])]
-                     for r in report["rejections"])
+    writer.writerow(["row", "column", "value", "reason"])
+    writer.writerows([r["row"], neutralise(r["column"] or ""), neutralise(r.get("value") or ""),
+                      neutralise(r["reason"])] for r in report["rejections"])
     return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")

@@ -122,7 +122,7 @@ async def test_bad_and_mixed_rows_are_reported_and_downloadable(
     status, text = await api.get(mixed["rejections_url"])
     assert status == 200
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-    assert rows[0] == ["row", "column", "reason"] and {r[0] for r in rows[1:]} == {"4"}
+    assert rows[0] == ["row", "column", "value", "reason"] and {r[0] for r in rows[1:]} == {"4"}
 
 
 async def test_a_dry_run_writes_nothing(api: Api, db: Database, bot_id: str) -> None:

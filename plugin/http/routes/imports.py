@@ -24,7 +24,7 @@ from plugin.transfer import imports as importing
 from plugin.transfer.store import TransferStore
 from plugin.transfer.tables import UnreadableFile
 
-__all__ = ["rejections_url", "routes"]
+__all__ = ["read_import_form", "rejections_url", "routes"]
 
 routes = web.RouteTableDef()
 
@@ -39,8 +39,9 @@ def rejections_url(import_id: str) -> str:
     return REJECTIONS.format(import_id=import_id)
 
 
-async def _read_form(request: web.Request) -> tuple[bytes, str, dict[str, str]]:
-    """The file (read up to the size limit) and the other fields of the form."""
+async def read_import_form(request: web.Request) -> tuple[bytes, str, dict[str, str]]:
+    """The file (read up to the size limit), its name and the other fields of
+    the form (the web tab's import dialog reads its form with it too)."""
     if not request.content_type.startswith("multipart/"):
         raise InvalidRequest("send the file as multipart/form-data: a 'file' part, and "
                              "optionally 'mapping' (JSON), 'key', 'dry_run' and "
@@ -99,7 +100,7 @@ def _flag(fields: dict[str, str], name: str) -> bool:
           responses={200: "import.report", 202: "import", 400: "error", 404: "error"},
           params=(BOT_ID,), tag="export and import")
 async def create_import(request: web.Request) -> web.Response:
-    data, filename, fields = await _read_form(request)
+    data, filename, fields = await read_import_form(request)
     mapping = None
     if fields.get("mapping"):
         try:
