@@ -15,9 +15,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import Any
-
-from aiohttp import web
+from typing import Any, Protocol
 
 from plugin.capture.recorder import Recorder
 from plugin.handover.channel_profiles import adapt, profile_for, resolve_option
@@ -25,10 +23,19 @@ from runtime.engine import Runtime
 
 from .capture import RecorderObserver
 
-__all__ = ["DummyChannel", "SOURCE"]
+__all__ = ["DummyChannel", "SOURCE", "Subscriber"]
 
 SOURCE = "dummy"
 log = logging.getLogger(__name__)
+
+
+class Subscriber(Protocol):
+    """Who hears a user's messages sent outside a turn: a WebSocket, or a
+    listener in-process (the simulator's late-message inbox)."""
+
+    async def send_json(self, data: Any) -> None: ...
+
+    async def close(self) -> object: ...
 
 
 class DummyChannel:
@@ -41,7 +48,7 @@ class DummyChannel:
         self.recorder = recorder  # None: capture off (the runtime benchmark's baseline)
         self._options: dict[tuple[str, str], list[dict[str, str]]] = {}
         self._channels: dict[tuple[str, str], str] = {}
-        self._sockets: dict[tuple[str, str], set[web.WebSocketResponse]] = defaultdict(set)
+        self._sockets: dict[tuple[str, str], set[Subscriber]] = defaultdict(set)
 
     async def receive(
         self,
@@ -123,10 +130,10 @@ class DummyChannel:
         else:
             self.runtime.hold(bot_id, user_id)
 
-    def subscribe(self, bot_id: str, user_id: str, socket: web.WebSocketResponse) -> None:
+    def subscribe(self, bot_id: str, user_id: str, socket: Subscriber) -> None:
         self._sockets[(bot_id, user_id)].add(socket)
 
-    def unsubscribe(self, bot_id: str, user_id: str, socket: web.WebSocketResponse) -> None:
+    def unsubscribe(self, bot_id: str, user_id: str, socket: Subscriber) -> None:
         sockets = self._sockets.get((bot_id, user_id))
         if sockets is not None:
             sockets.discard(socket)
@@ -168,7 +175,7 @@ class DummyChannel:
             self._options[(bot_id, user_id)] = options
         return delivered
 
-    async def _push(self, socket: web.WebSocketResponse, messages: list[dict[str, Any]]) -> None:
+    async def _push(self, socket: Subscriber, messages: list[dict[str, Any]]) -> None:
         with contextlib.suppress(ConnectionResetError, RuntimeError):
             for message in messages:
                 await socket.send_json({"type": "message", "message": message})

@@ -73,10 +73,25 @@ class LiveConversation:
         """Send ``text=`` or ``payload=`` as it is."""
         return await self._send(**message)
 
-    async def collect_late(self) -> list[dict[str, Any]]:
-        """Bot messages that arrived after the last answer (none on a target
-        that answers all at once)."""
-        return []
+    async def collect_late(self, quiet: float | None = None) -> list[dict[str, Any]]:
+        """Bot messages sent after the last answer, collected until the bot has
+        been quiet for ``quiet`` seconds (default: the scenario's quiet period);
+        they join the last step's replies. None on a target that answers all at
+        once."""
+        wait = self.run.scenario.quiet if quiet is None else quiet
+        started = time.perf_counter()
+        try:
+            late = await self.conversation.late(wait)
+        finally:
+            self.target_seconds += time.perf_counter() - started
+        if late:
+            self.replies = [*self.replies, *late]
+            self.last_bot_replies = list(self.replies)
+            if self.transcript:
+                self.transcript[-1]["bot"] = [*self.transcript[-1]["bot"], *late]
+            else:
+                self.transcript.append({"user": {}, "bot": list(late)})
+        return late
 
     async def begin(self, given: Given) -> list[dict[str, Any]]:
         """Start mid-flow at ``given``; its replies are the conversation's first."""

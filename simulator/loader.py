@@ -68,7 +68,7 @@ __all__ = [
 ]
 
 _SCHEMAS = SchemaSet("simulator", "schemas")
-_DEFAULT_KEYS = ("bot", "target", "channel", "variables", "profile", "apis", "timeout")
+_DEFAULT_KEYS = ("bot", "target", "channel", "variables", "profile", "apis", "timeout", "quiet")
 _PROFILE_KEYS = ("no_fallback", "properties", "set", "not_set", "rejected", "module", "apis",
                  "branch", "faq", "assigned_to")
 
@@ -212,6 +212,7 @@ class _Builder:
         profile_raw, _ = self._setting(raw, path, "profile")
         variables_raw, _ = self._setting(raw, path, "variables")
         timeout_raw, _ = self._setting(raw, path, "timeout")
+        quiet_raw, _ = self._setting(raw, path, "quiet")
         known_properties = set(profile_raw or {})
         steps = tuple(
             self._step((*path, "steps", i), step, bot, known_properties, target)
@@ -235,6 +236,7 @@ class _Builder:
             ends_with_cta=bool(raw.get("ends_with_cta", False)),
             timeout=float(timeout_raw or DEFAULT_STEP_TIMEOUT),
             given=given,
+            quiet=float(quiet_raw or 0),
         )
 
     def _given(self, path: DocumentPath, raw: dict[str, Any], bot: Bot | None,
@@ -276,7 +278,8 @@ class _Builder:
         expect = None
         if "expect" in raw:
             expect = self._expect((*path, "expect"), raw["expect"], bot, known, target)
-        return Step(kind, str(raw[kind.value]), expect, self.lines.line(path))
+        return Step(kind, str(raw[kind.value]), expect, self.lines.line(path),
+                    timeout=raw.get("timeout"), quiet=raw.get("quiet"))
 
     # --- expectations -------------------------------------------------------
 

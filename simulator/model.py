@@ -141,6 +141,8 @@ class Step:
     value: str
     expect: Expect | None = None
     line: int | None = None
+    timeout: float | None = None  # seconds this step may take; None: the scenario's
+    quiet: float | None = None  # the quiet period closing its replies; None: the scenario's
 
     def describe(self) -> str:
         return f"{self.kind} {self.value!r}"
@@ -228,6 +230,14 @@ class Scenario:
     timeout: float = DEFAULT_STEP_TIMEOUT
     script: Script | None = None  # played instead of ``steps`` (other tools' formats)
     given: Given | None = None  # start mid-flow instead of at the first message
+    # Seconds without a bot message that close a step's replies: a bot that answers
+    # in several messages over time is heard out. 0: the turn's answer is all.
+    quiet: float = 0.0
+
+    @property
+    def listens(self) -> bool:
+        """Whether any step waits for messages after the turn's answer."""
+        return self.quiet > 0 or any(s.quiet for s in self.steps)
 
     @property
     def where(self) -> str:

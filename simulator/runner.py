@@ -267,15 +267,27 @@ class Simulator:
 
     async def _step(self, live: LiveConversation, number: int, step: Step,
                     timeout: float) -> Failure | None:
+        whose = "scenario's"
+        if step.timeout is not None:
+            timeout, whose = step.timeout, "step's"
+        quiet = step.quiet if step.quiet is not None else live.run.scenario.quiet
+        before = len(live.transcript)
         try:
             async with asyncio.timeout(timeout):
                 await live.step(step)
+                await live.collect_late(quiet)
                 if step.expect is not None:
                     await live.check(step.expect)
         except TimeoutError:
-            return Failure(number, step.describe(), "timeout", f"the step to finish within "
-                           f"{timeout:g}s", "no answer in time (raise the scenario's 'timeout' "
-                           "if the bot is slow on purpose)", step.line)
+            heard = len(live.replies) if len(live.transcript) > before else 0
+            said = (f"{heard} message(s), then nothing that ended the step" if heard
+                    else "no answer in time")
+            line = f", line {step.line}" if step.line else ""
+            return Failure(number, step.describe(), "timeout",
+                           f"step {number} ({step.describe()}) to finish within {timeout:g}s "
+                           f"(the {whose} 'timeout'{line})",
+                           f"{said}; raise the {whose} 'timeout' if the bot is slow on purpose",
+                           step.line)
         except ExpectationFailed as failed:
             return Failure(number, step.describe(), failed.what, failed.expected, failed.actual,
                            failed.line or step.line)

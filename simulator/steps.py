@@ -59,6 +59,7 @@ class GherkinConversation:
     apis: dict[str, ApiStub] = field(default_factory=dict)
     variables: dict[str, str] = field(default_factory=dict)
     module: str | None = None  # start mid-flow there
+    quiet: float = 0.0  # the quiet period that closes each answer
     live: LiveConversation | None = None
 
     def resolve(self, path: str) -> Path:
@@ -81,7 +82,8 @@ class GherkinConversation:
             scenario = Scenario(
                 name=self.name, source=str(self.bot), line=0, bot_file=self.bot, target=None,
                 channels=(self.channel,), steps=(), profile=dict(self.profile),
-                apis=dict(self.apis), variables=dict(self.variables), given=given)
+                apis=dict(self.apis), variables=dict(self.variables), given=given,
+                quiet=self.quiet)
             live = self.host.run(self.host.simulator.open(ScenarioRun(scenario, self.channel)))
             self.live = live
             if given is not None:
@@ -128,6 +130,12 @@ def starts_mid_flow(audience_conversation: GherkinConversation, module: str) -> 
     audience_conversation.module = module
 
 
+@given(parsers.parse("the bot is heard out until it is quiet for {seconds:g} seconds"))
+def quiet_period(audience_conversation: GherkinConversation, seconds: float) -> None:
+    """Messages the bot sends after its answer count until it is quiet this long."""
+    audience_conversation.quiet = seconds
+
+
 @given(parsers.parse('the variable "{name}" is "{value}"'))
 def variable(audience_conversation: GherkinConversation, name: str, value: str) -> None:
     audience_conversation.variables[name] = value
@@ -171,12 +179,14 @@ def api_refuses(audience_conversation: GherkinConversation, api: str) -> None:
 def user_says(audience_conversation: GherkinConversation, text: str) -> None:
     live = audience_conversation.opened()
     audience_conversation.host.run(live.say(text))
+    audience_conversation.host.run(live.collect_late())
 
 
 @when(parsers.parse('the user taps "{label}"'))
 def user_taps(audience_conversation: GherkinConversation, label: str) -> None:
     live = audience_conversation.opened()
     audience_conversation.host.run(live.tap(label))
+    audience_conversation.host.run(live.collect_late())
 
 
 # --- what the user sees -------------------------------------------------------

@@ -46,6 +46,7 @@ from runtime.model import Bot
 from runtime.observer import Observer
 
 from . import jsonpath
+from .late import InboxSubscriber, LateInbox
 from .ledger import CaptureLedger, CaptureLost
 from .model import AudienceTarget, RasaTarget, ScenarioRun, WebhookTarget
 
@@ -102,6 +103,11 @@ class Conversation(Protocol):
     async def send(self, *, text: str | None = None,
                    payload: str | None = None) -> list[dict[str, Any]]:
         """One user input; the bot's replies as the channel delivered them."""
+
+    async def late(self, quiet: float) -> list[dict[str, Any]]:
+        """Bot messages sent outside the answers so far (several over time, an
+        agent's), collected until none came for ``quiet`` seconds; none on a
+        target that has no way to send them."""
 
     async def start(self, module: str, properties: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Begin mid-flow (a scenario's ``given``): ``properties`` stored as if
@@ -175,6 +181,18 @@ class _InProcessConversation:
         self.user_id = run.user_id
         self.channel = run.channel
         self.last_body: Any = None
+        # What the channel sends outside a turn, heard as a WebSocket would hear it.
+        self._inbox = LateInbox()
+        self._listener = InboxSubscriber(self._inbox)
+        self._channel.subscribe(bot_id, run.user_id, self._listener)
+
+    @property
+    def dummy_channel(self) -> DummyChannel:
+        """The channel this conversation talks through (tests send late messages on it)."""
+        return self._channel
+
+    async def late(self, quiet: float) -> list[dict[str, Any]]:
+        return await self._inbox.collect(quiet)
 
     async def send(self, *, text: str | None = None,
                    payload: str | None = None) -> list[dict[str, Any]]:
@@ -217,6 +235,7 @@ class _InProcessConversation:
         return Captured(profile, events)
 
     async def close(self) -> None:
+        self._channel.unsubscribe(self.bot_id, self.user_id, self._listener)
         if self._target.ledger is not None:
             self._target.ledger.forget(self.bot_id, self.user_id)
         await self._runtime.close()  # its session is the target's: left open
@@ -233,13 +252,13 @@ class AudienceServer:
 
     def __init__(self, spec: AudienceTarget, session: aiohttp.ClientSession) -> None:
         self.url = spec.url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {spec.key}"} if spec.key else {}
+        self.headers = {"Authorization": f"Bearer {spec.key}"} if spec.key else {}
         self.session = session
         self.bot_id = spec.bot_id
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            async with self.session.request(method, self.url + path, headers=self._headers,
+            async with self.session.request(method, self.url + path, headers=self.headers,
                                             **kwargs) as response:
                 if response.content_type == "application/json":
                     body = await response.json()
@@ -258,7 +277,7 @@ class AudienceServer:
         if self.bot_id is not None:
             # A bot already deployed: talked to as it is (its own api_base, no stubs).
             await self._mark(self.bot_id, run)
-            return _ServerConversation(self, self.bot_id, run)
+            return await _ServerConversation(self, self.bot_id, run).listen()
         if run.scenario.bot_file is None or bot is None:
             raise TargetError(f"scenario {run.scenario.name!r} has no bot file to deploy "
                               "(or give the id of a bot deployed there: --bot-id)")
@@ -273,7 +292,7 @@ class AudienceServer:
         await self.request("PUT", f"/v1/bots/{bot_id}/definition",
                            data=yaml.safe_dump(document, sort_keys=False).encode("utf-8"))
         await self._mark(bot_id, run)
-        return _ServerConversation(self, bot_id, run)
+        return await _ServerConversation(self, bot_id, run).listen()
 
     async def _mark(self, bot_id: str, run: ScenarioRun) -> None:
         """Record the run's first event, so its profile is a test user's."""
@@ -286,10 +305,43 @@ class _ServerConversation:
     def __init__(self, server: AudienceServer, bot_id: str, run: ScenarioRun) -> None:
         self._server = server
         self._profile = dict(run.scenario.profile)
+        self._listens = run.scenario.listens
+        self._inbox = LateInbox()
+        self._socket: aiohttp.ClientWebSocketResponse | None = None
+        self._reader: asyncio.Task[None] | None = None
         self.bot_id = bot_id
         self.user_id = run.user_id
         self.channel = run.channel
         self.last_body: Any = None
+
+    async def listen(self) -> _ServerConversation:
+        """Open the dummy channel's WebSocket for the user when a step waits for
+        late messages (a quiet period): what the server sends outside a turn."""
+        if not self._listens:
+            return self
+        server = self._server
+        url = f"{server.url}/v1/channels/dummy/{self.bot_id}/ws"
+        try:
+            self._socket = await server.session.ws_connect(
+                url, params={"user_id": self.user_id}, headers=server.headers)
+        except aiohttp.ClientError as exc:
+            raise TargetError(f"cannot open the dummy channel's WebSocket at {url}: "
+                              f"{exc}") from exc
+        self._reader = asyncio.create_task(self._read(self._socket))
+        return self
+
+    async def _read(self, socket: aiohttp.ClientWebSocketResponse) -> None:
+        async for message in socket:
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                break
+            data = message.json()
+            if isinstance(data, dict) and data.get("type") == "message":
+                self._inbox.put(dict(data["message"]))
+
+    async def late(self, quiet: float) -> list[dict[str, Any]]:
+        if self._reader is not None and self._reader.done():
+            self._reader.result()  # a reader that broke says why
+        return await self._inbox.collect(quiet)
 
     async def send(self, *, text: str | None = None,
                    payload: str | None = None) -> list[dict[str, Any]]:
@@ -321,7 +373,10 @@ class _ServerConversation:
         return Captured(profile, list(reversed(timeline["events"])))
 
     async def close(self) -> None:
-        pass
+        if self._socket is not None:
+            await self._socket.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
 
 
 # --- a generic JSON webhook -------------------------------------------------
@@ -391,6 +446,9 @@ class _WebhookConversation:
             if found and isinstance(found[0], list) and found[0]:
                 message[key] = found[0]
         return message
+
+    async def late(self, quiet: float) -> list[dict[str, Any]]:
+        return []  # a webhook answers in its response only
 
     async def start(self, module: str, properties: Mapping[str, Any]) -> list[dict[str, Any]]:
         raise TargetError("a webhook target cannot start mid-flow ('given'): play the turns "
@@ -464,6 +522,9 @@ class _RasaConversation:
         self._last_replies = len(answer)
         self.last_body = answer
         return [_rasa_message(m) for m in answer]
+
+    async def late(self, quiet: float) -> list[dict[str, Any]]:
+        return []  # the REST channel answers in its response only
 
     async def start(self, module: str, properties: Mapping[str, Any]) -> list[dict[str, Any]]:
         raise TargetError("a Rasa target cannot start mid-flow ('given'): play the turns "

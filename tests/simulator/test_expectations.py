@@ -37,7 +37,8 @@ WRONG = {
     "wrong ends with cta": ("ends_with_cta", "What's your name?"),
     "wrong tap": ("tap", "got: offered: ['Learn more']"),
     "wrong tap on a link": ("tap", "it is a link to 'https://acme.example/pricing'"),
-    "wrong step timeout": ("timeout", "the step to finish within 0.3s"),
+    "wrong step timeout": ("timeout", "step 2 (say 'ada@example.com') to finish within 0.3s "
+                                       "(the scenario's 'timeout', line 131)"),
 }
 
 

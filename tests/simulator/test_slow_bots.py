@@ -1,0 +1,114 @@
+"""Slow backends: a step's own ``timeout`` wins over the scenario's and the
+failure names the step; messages a bot sends after its answer are collected
+until it has been quiet for the quiet period (in-process, and on a server
+through the dummy channel's WebSocket)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from connectors.dummy_http import DUMMY
+from simulator.late import LateInbox
+from simulator.loader import parse_scenarios
+from simulator.model import AudienceTarget, ScenarioRun
+from simulator.runner import Outcome, Simulator
+from tests.conftest import ADMIN_KEY
+
+from .conftest import EXAMPLES
+
+HERE = EXAMPLES / "suites" / "here.yaml"  # relative bot paths resolve from the suites
+
+SLOW_CRM = """
+bot: ../bots/leads.yaml
+timeout: 10
+apis:
+  crm_lookup: {delay: 1.0, body: {known: false, plan: ""}}
+scenarios:
+  - name: the CRM is slower than the step allows
+    steps:
+      - say: quote
+      - say: ada@example.com
+        timeout: 0.3
+"""
+
+LATE = """
+bot: ../bots/leads.yaml
+quiet: 0.8
+scenarios:
+  - name: the bot goes on talking after its answer
+    steps:
+      - say: hi
+        expect: {messages: 4, text: and a second one}
+"""
+
+
+async def test_a_step_timeout_wins_and_the_failure_names_the_step(
+        simulator: Simulator) -> None:
+    [scenario] = parse_scenarios(SLOW_CRM, HERE)
+    assert scenario.steps[1].timeout == 0.3 and scenario.timeout == 10
+    [result] = (await simulator.run_all([scenario])).results
+    assert result.outcome is Outcome.FAILED and result.failure is not None
+    assert result.failure.step == 2
+    assert result.failure.expected == (
+        "step 2 (say 'ada@example.com') to finish within 0.3s (the step's 'timeout', line 10)")
+    assert "raise the step's 'timeout'" in result.failure.actual
+    assert result.seconds < 3  # not the scenario's 10 s, nor the CRM's whole delay
+
+
+async def _speak_late(deliver: Any, bot_id: str, user_id: str) -> None:
+    await asyncio.sleep(0.2)
+    await deliver(bot_id, user_id, None, {"text": "one more thing"})
+    await asyncio.sleep(0.4)  # under the quiet period: still the same step
+    await deliver(bot_id, user_id, None, {"text": "and a second one"})
+
+
+async def test_late_messages_are_collected_until_the_bot_is_quiet_in_process(
+        simulator: Simulator) -> None:
+    [scenario] = parse_scenarios(LATE, HERE)
+    live = await simulator.open(ScenarioRun(scenario, "web"))
+    try:
+        answer = await live.say("hi")
+        assert len(answer) == 2
+        channel = live.conversation.dummy_channel  # type: ignore[attr-defined]
+        speaker = asyncio.create_task(_speak_late(channel.deliver, live.bot_id, live.user_id))
+        late = await live.collect_late()
+        await speaker
+    finally:
+        await live.close()
+    assert [m["text"] for m in late] == ["one more thing", "and a second one"]
+    assert [m["text"] for m in live.replies][2:] == ["one more thing", "and a second one"]
+    assert live.transcript[-1]["bot"][-1] == {"text": "and a second one"}
+
+
+async def test_late_messages_reach_the_step_on_a_running_server(
+        app_server: tuple[web.Application, str]) -> None:
+    app, url = app_server
+    [scenario] = parse_scenarios(LATE, HERE, target=AudienceTarget(url, ADMIN_KEY))
+    run = ScenarioRun(scenario, "web")
+    bot_id = f"leads-sim-{run.run_id}"
+    channel = app[DUMMY]
+
+    def answered() -> bool:
+        state = channel.runtime.conversation(bot_id, run.user_id)
+        return state is not None and state.user_turns > 0
+
+    async def once_answered() -> None:
+        while not answered():  # noqa: ASYNC110 (the server runs the turn, not this test)
+            await asyncio.sleep(0.01)
+        await _speak_late(channel.deliver, bot_id, run.user_id)
+
+    async with Simulator() as simulator:
+        speaker = asyncio.create_task(once_answered())
+        result = await simulator.run(run)
+        await speaker
+    assert result.outcome is Outcome.PASSED, result.describe_failure()
+
+
+async def test_without_a_quiet_period_the_answer_is_all() -> None:
+    inbox = LateInbox()
+    assert await inbox.collect(0) == []
+    inbox.put({"text": "already here"})
+    assert await inbox.collect(0) == [{"text": "already here"}]
