@@ -1,0 +1,114 @@
+"""A job as a row of the jobs page: what it does, who started it, for whom,
+how far it is, what went wrong. Pure: no I/O (segment names are handed in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from plugin.audience.filters import SEGMENT_PROPERTY
+from plugin.jobs.model import ACTIVE, Job, JobKind, Starter
+
+__all__ = ["JobRow", "job_row", "MAX_REASONS_SHOWN"]
+
+MAX_REASONS_SHOWN = 5
+_KINDS = {JobKind.BROADCAST: "Broadcast", JobKind.WORKFLOW: "Workflow",
+          JobKind.BULK_UPDATE: "Property update", JobKind.EXPORT: "Export",
+          JobKind.IMPORT: "Import"}
+_SNIPPET = 80
+
+
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    id: str
+    kind: str  # as people say it: "Broadcast"
+    what: str  # the message, the module, the change…
+    started_by: str
+    audience: str
+    status: str
+    active: bool  # queued or running: it can be cancelled
+    handled: int  # users (or rows) done so far, whatever the outcome
+    total: int
+    done: int
+    skipped: int
+    failed: int
+    errors: list[str]
+    more_errors: int  # failures recorded beyond those shown
+    created_at: datetime
+
+
+def job_row(job: Job, segment_names: Mapping[str, str]) -> JobRow:
+    kind = JobKind(job["kind"])
+    chunked = "rows_written" not in job
+    handled = (job["done"] + job["skipped"] + job["failed"] if chunked
+               else int(job.get("rows_written", 0)))
+    failures = list(job.get("failures", []))
+    errors = [f"{f['user_id']}: {f.get('reason') or 'failed'}"
+              for f in failures[:MAX_REASONS_SHOWN]]
+    if job.get("error"):
+        errors.insert(0, str(job.get("error")))
+    return JobRow(
+        id=job["_id"], kind=_KINDS.get(kind, kind.value), what=_what(kind, job["spec"]),
+        started_by=_starter(job.get("started_by")),
+        audience=_audience(job["audience"], segment_names), status=job["status"],
+        active=job["status"] in ACTIVE, handled=handled, total=job["total"],
+        done=job["done"], skipped=job["skipped"], failed=job["failed"], errors=errors,
+        more_errors=max(0, job["failed"] - len(failures[:MAX_REASONS_SHOWN])),
+        created_at=job["created_at"])
+
+
+def _snippet(text: str) -> str:
+    return text if len(text) <= _SNIPPET else text[:_SNIPPET - 1] + "…"
+
+
+def _what(kind: JobKind, spec: Mapping[str, Any]) -> str:
+    if kind is JobKind.BROADCAST:
+        return f"“{_snippet(str(spec.get('message', {}).get('text', '')))}”"
+    if kind is JobKind.WORKFLOW:
+        return f"Module {spec.get('module')}"
+    if kind is JobKind.BULK_UPDATE:
+        changes = [f"{name} = {value}" for name, value in spec.get("set", {}).items()]
+        changes += [f"clear {name}" for name in spec.get("unset", [])]
+        return _snippet(", ".join(changes))
+    if kind is JobKind.EXPORT:
+        return str(spec.get("format", "")).upper()
+    return str(spec.get("filename", ""))
+
+
+def _starter(started_by: Starter | None) -> str:
+    if not started_by:
+        return "—"
+    who = started_by.get("label") or f"key {started_by.get('key_id', '')}"
+    return f"{who} ({started_by.get('role', '')})"
+
+
+def _audience(spec: Mapping[str, Any], segment_names: Mapping[str, str]) -> str:
+    if "segment" in spec:
+        return f"Segment “{segment_names.get(spec['segment'], 'removed')}”"
+    if "filter" not in spec:
+        return "—"
+    conditions = list(spec["filter"].get("conditions", []))
+    if not conditions:
+        return "Everyone"
+    if (len(conditions) == 1 and conditions[0].get("property") == "user_id"
+            and conditions[0].get("operator") == "in"):
+        count = len(conditions[0].get("value") or [])
+        return f"{count} selected {'user' if count == 1 else 'users'}"
+    described = [_condition(c, segment_names) for c in conditions]
+    if len(described) == 1:
+        return _snippet(described[0])
+    expression = spec["filter"].get("expression") or " and ".join(
+        str(n) for n in range(1, len(described) + 1))
+    numbered = "; ".join(f"{n}. {d}" for n, d in enumerate(described, 1))
+    return _snippet(f"{numbered} — {expression}")
+
+
+def _condition(condition: Mapping[str, Any], segment_names: Mapping[str, str]) -> str:
+    if condition.get("property") == SEGMENT_PROPERTY:
+        return f"in segment “{segment_names.get(str(condition.get('value')), 'removed')}”"
+    words = f"{condition.get('property')} {str(condition.get('operator', '')).replace('_', ' ')}"
+    value = condition.get("value")
+    return words if value is None else f"{words} {value}"
