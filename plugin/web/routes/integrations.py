@@ -37,7 +37,7 @@ routes = web.RouteTableDef()
 
 DELIVERIES_PER_PAGE = 25
 # How the page polls a webhook's log while deliveries are on their way.
-POLL_EVERY = "2s"
+POLL_EVERY = "1s"
 EVENT_LABELS: Mapping[WebhookEvent, str] = {
     WebhookEvent.PROFILE_CREATED: "Profile created",
     WebhookEvent.PROFILE_UPDATED: "Profile updated",
