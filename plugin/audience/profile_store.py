@@ -81,10 +81,12 @@ class ProfileStore(Repository):
         return {(doc["bot_id"], doc["user_id"]): doc async for doc in
                 self.db[c.PROFILES].find(query, _HIDDEN)}
 
-    async def iter_profiles(self, query: dict[str, Any], limit: int,
-                            batch_size: int = 500) -> AsyncIterator[dict[str, Any]]:
-        """Profiles matching ``query`` in profile id order, streamed from a cursor."""
+    async def iter_profiles(self, query: dict[str, Any], limit: int, batch_size: int = 500,
+                            sort: list[tuple[str, int]] | None = None,
+                            ) -> AsyncIterator[dict[str, Any]]:
+        """Profiles matching ``query`` in ``sort`` order (by default, profile id
+        order), streamed from a cursor."""
         cursor = (self.db[c.PROFILES].find(query, _HIDDEN)
-                  .sort("_id", ASCENDING).limit(limit).batch_size(batch_size))
+                  .sort(sort or [("_id", ASCENDING)]).limit(limit).batch_size(batch_size))
         async for doc in cursor:
             yield doc

@@ -38,6 +38,8 @@ __all__ = [
     "count_audience",
     "query_audience",
     "search_users",
+    "searched",
+    "sort_order",
     "describe_properties",
     "define_properties",
     "public_profile",
@@ -131,7 +133,7 @@ async def query_audience(
     prop, direction = _sort_property(sort, properties)
     query = await compile_audience_filter(db, bot_id, filter_)
     if search is not None:
-        query = {"$and": [query, {"$or": _search_alternatives(search)}]}
+        query = searched(query, search)
     total = await ProfileStore.of(db).count_profiles(query)
     scope = CursorScope.of(bot_id, sort, filter_ if search is None
                            else {"filter": filter_, "search": search})
@@ -164,6 +166,27 @@ async def search_users(db: Database, bot_id: str, text: str, limit: int) -> list
         {"bot_id": bot_id, "$or": _search_alternatives(text)},
         [("last_message_at", -1), ("_id", -1)], limit)
     return [public_profile(d) for d in docs]
+
+
+def searched(query: dict[str, Any], text: str) -> dict[str, Any]:
+    """``query`` narrowed to the users ``text`` finds, as :func:`search_users` finds them.
+
+    Raises:
+        InvalidRequest: empty text, or longer than 200 characters.
+    """
+    return {"$and": [query, {"$or": _search_alternatives(text)}]}
+
+
+def sort_order(sort: str, properties: Mapping[str, PropertyDef]) -> list[tuple[str, int]]:
+    """The order ``sort`` (a property; a leading '-' for descending) reads
+    profiles in, as :func:`query_audience` pages them: by its field, then by
+    profile id.
+
+    Raises:
+        InvalidRequest: an unknown or list property.
+    """
+    prop, direction = _sort_property(sort, properties)
+    return [(prop.field, direction), ("_id", direction)]
 
 
 def _search_alternatives(text: str) -> list[dict[str, Any]]:

@@ -2,8 +2,10 @@
 stored in GridFS and fetched through a signed, expiring link.
 
 ``create_export`` checks the request, counts the audience and queues an
-``export`` job; the job worker runs it through :class:`ExportRunner`, which
-streams profiles from a cursor into a temporary file
+``export`` job (rows in the order of the ``sort`` asked for, as the audience
+query pages them, and only the users a ``search`` finds, when given); the job
+worker runs it through :class:`ExportRunner`, which streams profiles from a
+cursor into a temporary file
 (:mod:`plugin.transfer.writers`) and uploads the finished file. A resumed
 export builds its file again from the start: the file is only stored whole.
 When the request gave an address, the runner mails a link to the file
@@ -24,11 +26,12 @@ from typing import Any
 
 from plugin.audience.profile_store import ProfileStore
 from plugin.audience.property_store import PropertyStore
-from plugin.audience.query import compile_audience_filter
+from plugin.audience.query import catalog, compile_audience_filter, searched, sort_order
 from plugin.audience.spec import audience_filter, resolve_audience
 from plugin.core import constants as c
 from plugin.core.errors import InvalidRequest
 from plugin.core.events import utc_now
+from plugin.core.properties import InvalidValue, PropertyType, custom_property, validate_value
 from plugin.core.settings import Settings
 from plugin.db.database import Database
 from plugin.jobs.lifecycle import JobRun, queue_job
@@ -43,11 +46,14 @@ __all__ = [
     "DEFAULT_COLUMNS",
     "ExportRunner",
     "create_export",
+    "every_column",
     "export_columns",
     "profile_rows",
 ]
 
 log = logging.getLogger(__name__)
+
+_EMAIL = custom_property("email", PropertyType.EMAIL)
 
 # name, email and phone are custom properties by convention (attributes.*).
 DEFAULT_COLUMNS = ("user_id", "name", "email", "phone", "channel", "created_at",
@@ -76,6 +82,14 @@ async def export_columns(db: Database, bot_id: str,
     return list(dict.fromkeys([*DEFAULT_COLUMNS, *sorted(custom)]))
 
 
+async def every_column(db: Database, bot_id: str) -> list[str]:
+    """Every column an export of the bot can have: those of the default ones
+    the bot has, every custom property, then the other system properties."""
+    custom = await PropertyStore.of(db).custom_properties(bot_id)
+    usual = [n for n in DEFAULT_COLUMNS if n in custom or n in _SYSTEM_COLUMNS]
+    return list(dict.fromkeys([*usual, *sorted(custom), *sorted(_SYSTEM_COLUMNS)]))
+
+
 def _cell_of(doc: Mapping[str, Any], column: str) -> Any:
     if column in _SYSTEM_COLUMNS:
         return doc.get(column)
@@ -83,9 +97,11 @@ def _cell_of(doc: Mapping[str, Any], column: str) -> Any:
 
 
 async def profile_rows(db: Database, query: dict[str, Any], columns: list[str], limit: int,
-                       *, for_xlsx: bool = False) -> AsyncIterator[list[Any]]:
-    """The first ``limit`` profiles matching ``query``, each as a row of cells."""
-    async for doc in ProfileStore.of(db).iter_profiles(query, limit):
+                       *, for_xlsx: bool = False, sort: list[tuple[str, int]] | None = None,
+                       ) -> AsyncIterator[list[Any]]:
+    """The first ``limit`` profiles matching ``query`` (in ``sort`` order, by
+    default profile id order), each as a row of cells."""
+    async for doc in ProfileStore.of(db).iter_profiles(query, limit, sort=sort):
         yield [flatten(_cell_of(doc, col), for_xlsx=for_xlsx) for col in columns]
 
 
@@ -94,7 +110,8 @@ async def create_export(db: Database, settings: Settings, bot_id: str,
     """Check the request, count the audience and queue the export job; the job.
 
     Raises:
-        InvalidRequest: a limit over the server's maximum, an unknown column.
+        InvalidRequest: a limit over the server's maximum, an unknown column,
+            an address that is not one, a sort by an unknown or list property.
         NotFound: the segment does not exist.
     """
     limit = body.get("limit", c.EXPORT_DEFAULT_LIMIT)
@@ -103,14 +120,31 @@ async def create_export(db: Database, settings: Settings, bot_id: str,
                              "server (AUDIENCE_EXPORT_MAX_ROWS)", field="limit",
                              maximum=settings.export_max_rows)
     fmt = body.get("format", "csv")
+    email = _checked_email(body.get("email"))
     columns = await export_columns(db, bot_id, body.get("columns"))
     audience, query = await resolve_audience(db, bot_id, body["audience"])
+    spec = {"format": fmt, "columns": columns, "limit": limit, "email": email}
+    if body.get("sort"):
+        sort_order(body["sort"], await catalog(db, bot_id))  # checked now, used by the job
+        spec["sort"] = body["sort"]
+    if (body.get("search") or "").strip():
+        spec["search"] = body["search"].strip()
+        query = searched(query, spec["search"])
     total = min(await ProfileStore.of(db).count_profiles(query), limit)
-    job = new_job(bot_id, JobKind.EXPORT, {"format": fmt, "columns": columns, "limit": limit,
-                                           "email": body.get("email")},
+    job = new_job(bot_id, JobKind.EXPORT, spec,
                   total=total, now=utc_now(), audience=audience, claimed_by=claimed_by)
     job["email_sent"], job["file_id"] = None, None
     return await queue_job(db, job)
+
+
+def _checked_email(address: str | None) -> str | None:
+    if address is None:
+        return None
+    try:
+        checked: str = validate_value(_EMAIL, address)
+    except InvalidValue as exc:
+        raise InvalidRequest(exc.reason, field="email") from None
+    return checked
 
 
 class ExportRunner:
@@ -128,8 +162,12 @@ class ExportRunner:
         db, job = run.db, run.job
         job_id, spec = job["_id"], job["spec"]
         query = await compile_audience_filter(db, job["bot_id"], audience_filter(job["audience"]))
+        if spec.get("search"):
+            query = searched(query, spec["search"])
+        order = (sort_order(spec["sort"], await catalog(db, job["bot_id"]))
+                 if spec.get("sort") else None)
         rows = profile_rows(db, query, spec["columns"], job["total"],
-                            for_xlsx=spec["format"] == "xlsx")
+                            for_xlsx=spec["format"] == "xlsx", sort=order)
         with tempfile.TemporaryFile() as out:
             written = await write_rows(spec["format"], out, spec["columns"], rows,
                                        run.report_rows)
