@@ -11,6 +11,7 @@ import csv
 import email
 import email.policy
 import io
+import json
 import re
 import socket
 from collections.abc import AsyncIterator
@@ -32,7 +33,7 @@ from plugin.db.database import Database
 from plugin.http.appkeys import JOB_WORKER
 from plugin.jobs.model import JobKind
 from tests.conftest import Api
-from tests.web.conftest import WebServer, check_accessibility, screenshot, sign_in
+from tests.web.conftest import WebServer, check_accessibility, new_key, screenshot, sign_in
 from tests.web.seeding import new_bot_id, seed_users
 
 HAS_EMAIL = {"conditions": [{"property": "email", "operator": "is_set"}], "expression": "1"}
@@ -209,3 +210,17 @@ async def test_a_segment_searched_and_sorted_goes_to_excel_and_by_mail(
     link = urlsplit(next(word for word in text.split() if "/download?" in word))
     async with api.session.get(f"{api.base_url}{link.path}?{link.query}") as mailed:
         assert mailed.status == 200 and await mailed.read() == data
+
+
+async def test_a_viewer_may_not_export(page: Page, web_server: WebServer, shop: str,
+                                       db: Database) -> None:
+    """Exports carry every user's contact details out: editors only, as in the API."""
+    await sign_in(page, web_server, await new_key(db, "viewer", shop))
+    await page.goto(f"{web_server.url}/bots/{shop}/audience")
+    await expect(page.get_by_role("status", name="Total")).to_have_text("9 users")
+    await expect(page.get_by_role("button", name="Export", exact=True)).to_have_count(0)
+    before = await jobs_of(db, shop)
+    headers = json.loads(await page.locator("body").get_attribute("hx-headers") or "{}")
+    refused = await page.request.post(f"{web_server.url}/bots/{shop}/exports",
+                                      form={"format": "csv", "limit": "10"}, headers=headers)
+    assert refused.status == 403 and await jobs_of(db, shop) == before
