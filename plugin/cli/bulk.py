@@ -31,6 +31,9 @@ __all__ = ["commands", "follow"]
 
 _POLL_S = 0.25
 _NO_WORKER_HINT_S = 3.0
+# Who starts a job from here, as the job records it: the command line holds
+# the database itself, with no key (an admin of every bot).
+COMMAND_LINE = {"key_id": "", "label": "command line", "role": "admin"}
 
 commands = CommandTable()
 
@@ -64,7 +67,7 @@ async def _broadcast(db: Database, args: argparse.Namespace) -> int:
                             "include_human_held": args.include_human_held}
     if args.rate is not None:
         body["rate_per_second"] = args.rate
-    job = await bulk.broadcast(db, args.bot, body)
+    job = await bulk.broadcast(db, args.bot, body, started_by=COMMAND_LINE)
     print(f"job {job['_id']}: broadcast to {job['total']} users of {segment['name']!r}")
     if args.no_wait:
         return EXIT_OK

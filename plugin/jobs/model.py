@@ -89,7 +89,7 @@ class Job(TypedDict):
     finished_at: datetime | None
     owner: str | None  # the worker holding it while running
     lease_until: datetime | None  # after this, another worker may take it over
-    started_by: NotRequired[Starter | None]  # None: not recorded (the command line)
+    started_by: NotRequired[Starter | None]  # None: not recorded
     rows_written: NotRequired[int]  # a runner kind's progress
     error: NotRequired[str]  # why it failed
     # An export's results: its file (None once removed) and the mailed link.

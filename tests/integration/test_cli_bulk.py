@@ -65,6 +65,8 @@ async def test_segments_and_a_broadcast_from_the_command_line(tmp_path: Path) ->
                     events = (await response.json())["events"]
                 sent = [e for e in events if e["data"].get("job") == job_id]
                 assert len(sent) == expected, user
+            async with http.get(f"{url}/v1/jobs/{job_id}") as response:
+                assert (await response.json())["started_by"]["label"] == "command line"
             code, _, err = await _run("broadcast", *data, "--segment", "nope", "--text", "x")
             assert code == 2 and "no segment named 'nope'" in err
             assert err == "audience: bot 'leads' has no segment named 'nope'\n"

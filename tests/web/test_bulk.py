@@ -1,9 +1,10 @@
 """Bulk actions from the audience list, in the browser: a broadcast to a
 segment composed with buttons and quick replies, previewed per channel
 (Messenger keeps three buttons, WhatsApp numbers the quick replies), confirmed
-with the number of recipients and followed on the jobs page until done; and
+with the number of recipients (stated again when it changed before the send)
+and followed on the jobs page until done; and
 a property value of the wrong type refused in the dialog, naming the field,
-with no job started."""
+with no job started; a workflow run for the users ticked."""
 
 from __future__ import annotations
 
@@ -68,15 +69,20 @@ async def test_a_broadcast_to_a_segment_is_previewed_confirmed_and_followed_to_d
     await check_accessibility(page)
     await screenshot(page, "broadcast-composer")
 
+    # Someone adds a member meanwhile: nothing is sent, the new count is stated.
+    await segments.add_members(web_server.db, bot_id, segment_id, ["dan"])
+    await send.click()
+    await expect(dialog.get_by_role("alert")).to_contain_text("it is now 4 users")
+    send = dialog.get_by_role("button", name="Send to 4 users")
     await send.click()
     await expect(page).to_have_url(re.compile(rf"/bots/{bot_id}/jobs\?started=\w+$"))
     await expect(page.get_by_role("heading", name="Jobs of Acme lead capture")).to_be_visible()
-    await expect(page.get_by_role("status")).to_contain_text("Broadcast started for 3 users")
+    await expect(page.get_by_role("status")).to_contain_text("Broadcast started for 4 users")
     row = page.get_by_role("row").filter(has_text="We launch today")
     await expect(row.get_by_role("cell").nth(2)).to_have_text("done", timeout=15_000)
     cells = row.get_by_role("cell")
     # Sent, skipped (the user a human holds), failed.
-    await expect(cells.nth(4)).to_have_text("2")
+    await expect(cells.nth(4)).to_have_text("3")
     await expect(cells.nth(5)).to_have_text("1")
     await expect(cells.nth(6)).to_have_text("0")
     await expect(cells.nth(0)).to_have_text("admin key (admin)")
@@ -85,7 +91,7 @@ async def test_a_broadcast_to_a_segment_is_previewed_confirmed_and_followed_to_d
     await check_accessibility(page)
 
 
-async def test_a_value_of_the_wrong_type_is_refused_and_nothing_starts(
+async def test_a_wrong_value_is_refused_and_a_workflow_runs_for_the_ticked_users(
         page: Page, web_server: WebServer, launch: tuple[str, str]) -> None:
     bot_id, _ = launch
     await sign_in(page, web_server)
@@ -103,3 +109,14 @@ async def test_a_value_of_the_wrong_type_is_refused_and_nothing_starts(
     await check_accessibility(page)
     assert await web_server.db[c.JOBS].count_documents(
         {"bot_id": bot_id, "kind": "bulk_update"}) == 0
+
+    # The same two users, a module of the deployed bot started for each.
+    await dialog.get_by_role("button", name="Close").click()
+    await page.get_by_role("button", name="Run workflow").click()
+    dialog = page.get_by_role("dialog", name="Run a workflow")
+    await dialog.get_by_label("Module").select_option("welcome")
+    await dialog.get_by_role("button", name="Run for 2 users").click()
+    row = page.get_by_role("row").filter(has_text="Module welcome")
+    await expect(row.get_by_role("cell").nth(2)).to_have_text("done", timeout=15_000)
+    await expect(row.get_by_role("cell").nth(1)).to_have_text("2 selected users")
+    await expect(row.get_by_role("cell").nth(4)).to_have_text("2")

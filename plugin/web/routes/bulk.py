@@ -29,6 +29,7 @@ from plugin.http.appkeys import CONNECTORS, DATABASE
 from plugin.jobs import actions as bulk
 from plugin.jobs.model import Job
 from plugin.web.composer import compose, previews
+from plugin.web.form_errors import problem_in
 from plugin.web.guard import is_htmx, page, redirect, render, session_of
 from plugin.web.selection import Chosen, chosen_audience
 
@@ -144,13 +145,12 @@ async def _start(request: web.Request, action: str, start: Starter) -> web.Strea
 
 def _problem(request: web.Request, action: str, exc: AudienceError,
              chosen: Chosen | None = None) -> web.StreamResponse:
-    """The problem in the dialog's outcome region (and the new count, if given)."""
-    if not is_htmx(request):
-        raise exc
-    context: dict[str, Any] = {"message": exc.message, "action": action, "chosen": chosen}
-    if chosen is not None:
-        context.update(audience_problem=None, confirm=confirm_label(action, chosen.count))
-    response = render("_bulk_outcome.html", request, context)
+    """The problem in the dialog's outcome region, and the new count if given."""
+    if chosen is None or not is_htmx(request):
+        return problem_in(request, f"#{action}-outcome", exc)
+    response = render("_bulk_outcome.html", request, {
+        "message": exc.message, "action": action, "chosen": chosen, "audience_problem": None,
+        "confirm": confirm_label(action, chosen.count)})
     response.headers.update({"HX-Retarget": f"#{action}-outcome", "HX-Reswap": "innerHTML",
                              "HX-Push-Url": "false"})
     return response
