@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 from playwright.async_api import Page, expect
 
+from plugin.audience import segments
 from plugin.capture.store import CaptureStore
 from plugin.core import events as ev
 from plugin.crm import webhooks
@@ -52,7 +53,9 @@ async def say(db: Database, bot_id: str, user: str, text: str) -> None:
 async def test_a_webhook_added_in_the_page_receives_signed_deliveries_and_pauses(
         page: Page, web_server: WebServer, db: Database) -> None:
     bot_id = new_bot_id("hooks")
-    await seed_users(db, bot_id, {"ana": {"first_name": "Ana"}})
+    await seed_users(db, bot_id, {"ana": {"first_name": "Ana"}, "ben": {}})
+    await segments.create_segment(db, bot_id, {"name": "Ana only", "kind": "static",
+                                               "user_ids": ["ana"]})
     async with receiving() as receiver:
         await sign_in(page, web_server)
         await page.goto(f"{web_server.url}/bots/{bot_id}/integrations")
@@ -73,6 +76,7 @@ async def test_a_webhook_added_in_the_page_receives_signed_deliveries_and_pauses
         await dialog.get_by_label("Profile created").uncheck()
         await dialog.get_by_label("Profile updated").uncheck()
         await dialog.get_by_label("Message received").check()
+        await dialog.get_by_label("Audience").select_option(label="Segment Ana only")
         await dialog.get_by_role("button", name="Create webhook").click()
         await expect(dialog).to_be_hidden()
         secret = await page.get_by_label("Secret").input_value()
@@ -80,8 +84,10 @@ async def test_a_webhook_added_in_the_page_receives_signed_deliveries_and_pauses
         await screenshot(page, "integrations")
         row = page.get_by_role("row").filter(has_text=receiver.url)
         await expect(row).to_contain_text("Message received")
+        await expect(row).to_contain_text("Segment Ana only")
         await expect(row.get_by_role("cell").nth(3)).to_have_text("Active")
 
+        await say(db, bot_id, "ben", "not in the audience")
         await say(db, bot_id, "ana", "hello CRM")
         await receiver.wait_for(lambda: len(receiver.requests) == 1)
         first = receiver.requests[0]
@@ -108,10 +114,12 @@ async def test_a_webhook_added_in_the_page_receives_signed_deliveries_and_pauses
         await row.get_by_role("link", name="Delivery log").click()
         deliveries = page.get_by_role("table", name="Deliveries, newest first")
         await expect(deliveries.get_by_role("row").filter(has_text="ana")).to_have_count(2)
+        await expect(deliveries.get_by_role("row").filter(has_text="ben")).to_contain_text(
+            "Skipped")
         await expect(deliveries.get_by_role("row").nth(1)).to_contain_text(
             "delivered, HTTP 200")
-        await expect(page.get_by_role("list", name="Deliveries by state")).to_contain_text(
-            "Delivered: 2")
+        await expect(page.get_by_role("list", name="Deliveries by state").get_by_role(
+            "listitem")).to_have_text(["Pending: 0", "Delivered: 2", "Dead: 0", "Skipped: 1"])
         await check_accessibility(page)
         await screenshot(page, "delivery-log")
 

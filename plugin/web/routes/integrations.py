@@ -14,6 +14,7 @@ schemas.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -91,8 +92,8 @@ async def _list_context(request: web.Request, *, secret: str | None = None,
                         created: dict[str, Any] | None = None) -> dict[str, Any]:
     db, bot_id = request.app[DATABASE], request.match_info["bot"]
     names = await _segment_names(db, bot_id)
-    hooks = [await _shown_hook(db, hook, names)
-             for hook in await webhooks.list_webhooks(db, bot_id)]
+    hooks = await asyncio.gather(*(_shown_hook(db, hook, names)
+                                   for hook in await webhooks.list_webhooks(db, bot_id)))
     return {"bot": bot_id, "bot_name": await bot_name(db, bot_id), "hooks": hooks,
             "admin": _is_admin(request), "secret": secret, "created": created,
             "events": [(str(e), EVENT_LABELS[e], e in DEFAULT_EVENTS) for e in WebhookEvent],
