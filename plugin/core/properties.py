@@ -110,6 +110,9 @@ SYSTEM_PROPERTIES: Mapping[str, PropertyDef] = {
         _system("source", PropertyType.TEXT, "Source", exact=True),
         _system("message_count", PropertyType.NUMBER, "Message count"),
         _system("assigned_to", PropertyType.TEXT, "Assigned to", exact=True),
+        # Set when the profile is made: true for simulated users and the
+        # test-bot page's (plugin.capture.update).
+        _system("test", PropertyType.BOOLEAN, "Test user"),
     )
 }
 

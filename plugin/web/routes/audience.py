@@ -32,7 +32,7 @@ from plugin.db.database import Database
 from plugin.http.appkeys import DATABASE, SETTINGS
 from plugin.web.filter_form import NO_VALUE, PERIOD_UNITS, FilterForm, Row
 from plugin.web.guard import can_edit, is_htmx, page, render
-from plugin.web.views import view_filter
+from plugin.web.views import names_test_users, view_filter, without_test_users
 
 routes = web.RouteTableDef()
 
@@ -136,16 +136,22 @@ async def audience_page(request: web.Request) -> web.StreamResponse:
     after, before = query.get("after") or None, query.get("before") or None
     chosen = query.getall("cols", []) or list(DEFAULT_COLUMNS)
     segment_id = query.get("segment") or None
+    # Test users (simulated, or from the test-bot page) are hidden unless asked for.
+    show_tests = query.get("test_users") == "1"
     segment = await segments.get_segment(db, bot_id, segment_id) if segment_id else None
     error: InvalidRequest | None = None
     found: audience.AudiencePage | None = None
     try:
         built = form.to_filter(properties)
-        if segment_id is not None and built is not None:
+        hide_tests = not show_tests and not names_test_users(built)
+        if (segment_id is not None or hide_tests) and built is not None:
             # The builder's own mistakes, at the positions of its own expression.
             await audience.compile_audience_filter(db, bot_id, built)
+        shown = view_filter(built, segment_id)
+        if hide_tests:
+            shown = without_test_users(shown)
         found = await audience.query_audience(
-            db, bot_id, view_filter(built, segment_id), sort=sort, limit=limit,
+            db, bot_id, shown, sort=sort, limit=limit,
             cursor=before or after, cursor_key=request.app[SETTINGS].cursor_key(),
             backward=before is not None, search=search or None)
     except InvalidRequest as exc:
@@ -158,6 +164,8 @@ async def audience_page(request: web.Request) -> web.StreamResponse:
         state.append(("segment", segment_id))
     if search:
         state.append(("q", search))
+    if show_tests:
+        state.append(("test_users", "1"))
     if chosen != list(DEFAULT_COLUMNS):
         state += [("cols", c) for c in chosen]
     base = f"/bots/{bot_id}/audience"
@@ -188,7 +196,7 @@ async def audience_page(request: web.Request) -> web.StreamResponse:
         "static_segments": [s for s in await SegmentStore.of(db).list_segments(bot_id)
                             if s["kind"] == segments.STATIC],
         "matches_url": f"{base}/matches?{urlencode(form.params())}" if form.rows else None,
-        "editor": can_edit(request),
+        "editor": can_edit(request), "show_tests": show_tests,
     }
     if is_htmx(request) and not _restoring(request):
         # A typed field updates the results and the counts, never the field
