@@ -31,6 +31,8 @@ from .lint_command import lint_gate
 from .model import AudienceTarget, RasaTarget, Scenario
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from .runner import RunWatch, SuiteResult
 
 __all__ = ["SimulatorExtension", "commands", "run_simulate"]
@@ -43,9 +45,34 @@ commands = CommandTable()
 
 
 class SimulatorExtension(Extension):
-    """Adds ``audience simulate``; nothing to ``serve``."""
+    """Adds ``audience simulate``, and to ``serve`` the test-bot page's test
+    channel (:mod:`simulator.testbot`) with ``--scenarios DIR``."""
 
     name = "simulator"
+
+    def __init__(self, scenario_dirs: Sequence[Path] = ()) -> None:
+        self.scenario_dirs = list(scenario_dirs)
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group("test-bot page")
+        group.add_argument("--scenarios", dest="scenario_dirs", action="append", default=[],
+                           type=Path, metavar="DIR",
+                           help="scenario files the test-bot page's \"Run suite\" runs, each "
+                                "for the bot its 'bot' file is; repeatable")
+
+    def configure(self, args: argparse.Namespace) -> None:
+        self.scenario_dirs += list(getattr(args, "scenario_dirs", []) or [])
+        for path in self.scenario_dirs:
+            if not path.is_dir():
+                raise InvalidRequest(f"--scenarios {path}: no such directory")
+
+    def install(self, app: web.Application) -> None:
+        # Imported here: see the module docstring.
+        from plugin.http.appkeys import BOT_TESTER
+
+        from .testbot import DummyBotTester
+
+        app[BOT_TESTER] = DummyBotTester(app, self.scenario_dirs)
 
     def commands(self) -> Sequence[Record]:
         from .crawler.cli import commands as crawl

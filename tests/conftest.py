@@ -28,6 +28,7 @@ from plugin.db.database import Database
 from plugin.db.embedded import EmbeddedServer
 from plugin.http.app import create_app
 from plugin.web import install_web
+from simulator.cli import SimulatorExtension
 
 ADMIN_KEY = "test-admin-key"
 MAX_BODY_BYTES = 64 * 1024
@@ -101,7 +102,9 @@ async def app_server(db: Database) -> AsyncIterator[tuple[web.Application, str]]
                         webhook_max_attempts=4, webhook_backoff_s=0.05,
                         webhook_backoff_max_s=0.2, webhook_timeout_s=1.0,
                         webhook_allow_private=True)
-    app = create_app(settings, db, [DummyExtension()])
+    # As `audience serve` installs them: the dummy channel, and the simulator's
+    # test channel for the test-bot page.
+    app = create_app(settings, db, [DummyExtension(), SimulatorExtension()])
     install_web(app)  # as `audience serve` does: the browser tests use this server too
     runner = web.AppRunner(app)
     await runner.setup()

@@ -9,9 +9,11 @@ from plugin.core.settings import Settings
 from plugin.crm.delivery import DeliveryWorker
 from plugin.db.database import Database
 from plugin.handover.channels import ConnectorRegistry
+from plugin.handover.testers import BotTester
 from plugin.jobs.worker import JobWorker
 
-__all__ = ["SETTINGS", "DATABASE", "CONNECTORS", "PRINCIPAL", "JOB_WORKER", "DELIVERY_WORKER"]
+__all__ = ["SETTINGS", "DATABASE", "CONNECTORS", "PRINCIPAL", "JOB_WORKER", "DELIVERY_WORKER",
+           "BOT_TESTER"]
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("store", Database)
@@ -19,3 +21,5 @@ CONNECTORS = web.AppKey("connectors", ConnectorRegistry)
 PRINCIPAL = web.RequestKey("principal", Principal)  # the authenticated key
 JOB_WORKER = web.AppKey("job_worker", JobWorker)
 DELIVERY_WORKER = web.AppKey("delivery_worker", DeliveryWorker)
+# Set by an extension that runs bots on a test channel (the test-bot page); may be absent.
+BOT_TESTER = web.AppKey("bot_tester", BotTester)
