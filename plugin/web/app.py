@@ -27,6 +27,8 @@ from plugin.web.routes import properties as routes_properties
 from plugin.web.routes import segments as routes_segments
 from plugin.web.routes import signin as routes_signin
 from plugin.web.routes import takeover as routes_takeover
+from plugin.web.routes import testbot as routes_testbot
+from plugin.web.suite_runs import SUITE_RUNS, SuiteRuns, stop_suite_runs
 
 __all__ = ["install_web", "PAGE_TABLES"]
 
@@ -34,7 +36,7 @@ _HERE = Path(__file__).resolve().parent
 PAGE_TABLES = (routes_signin.routes, routes_audience.routes, routes_segments.routes,
                routes_profile.routes, routes_takeover.routes, routes_exports.routes,
                routes_imports.routes, routes_bulk.routes, routes_jobs.routes,
-               routes_integrations.routes, routes_properties.routes)
+               routes_integrations.routes, routes_properties.routes, routes_testbot.routes)
 
 
 def install_web(app: web.Application) -> None:
@@ -48,6 +50,9 @@ def install_web(app: web.Application) -> None:
     app[routes_profile.LIVE_STOP] = asyncio.Event()
     # Live streams end as the server stops, rather than holding its shutdown.
     app.on_shutdown.append(routes_profile.stop_live_streams)
+    # The test-bot page's suites run in the background; they stop with the server.
+    app[SUITE_RUNS] = SuiteRuns()
+    app.on_shutdown.append(stop_suite_runs)
     app.router.add_static(STATIC_PREFIX, _HERE / "static", name="static")
     for table in PAGE_TABLES:
         app.add_routes(table)

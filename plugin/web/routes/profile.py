@@ -90,13 +90,20 @@ async def older_events(request: web.Request) -> web.StreamResponse:
 @routes.get("/bots/{bot}/users/{user}/live")
 @page(role=Role.VIEWER)
 async def live(request: web.Request) -> web.StreamResponse:
-    """New events as they are written, and who holds the conversation, as
-    server-sent events (``events``: HTML of the new bubbles, newest first;
-    ``holder``: bot or the agent)."""
+    """New events as they are written (after ``after``, a position in the
+    timeline, when given), and who holds the conversation, as server-sent
+    events (``events``: HTML of the new bubbles, newest first; ``holder``: bot
+    or the agent)."""
     db, bot_id, user_id = _ids(request)
     profile = await _profile(db, bot_id, user_id)
-    latest, _ = await CaptureStore.of(db).timeline(bot_id, user_id, limit=1)
-    seen = (latest[0]["ts"], latest[0].get("seq")) if latest else None
+    if request.query.get("after"):
+        # From where the page was rendered (``after``: its newest event), so that
+        # nothing written between the page and the stream is missed.
+        rendered = decode_cursor(request.query["after"])
+        seen: tuple[Any, Any] | None = (rendered.ts, rendered.seq)
+    else:
+        latest, _ = await CaptureStore.of(db).timeline(bot_id, user_id, limit=1)
+        seen = (latest[0]["ts"], latest[0].get("seq")) if latest else None
     holder = profile.get("assigned_to", "bot")
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                            "Cache-Control": "no-store", **SECURITY_HEADERS})

@@ -40,11 +40,12 @@ document.addEventListener("click", (event) => {
 
 // The profile's live transcript: new events arrive as server-sent events
 // (HTML the server rendered, escaped there) and go on top, once each.
-function startLive() {
-  const transcript = document.getElementById("transcript");
-  if (!transcript || !transcript.dataset.live || !window.EventSource) return;
+function startLive(transcript) {
+  if (!transcript || !transcript.dataset.live || transcript.dataset.streaming || !window.EventSource) return;
+  transcript.dataset.streaming = "true";
   const source = new EventSource(transcript.dataset.live);
   source.addEventListener("events", (event) => {
+    if (!transcript.isConnected) { source.close(); return; }
     const template = document.createElement("template");
     template.innerHTML = event.data;
     const items = Array.from(template.content.children).reverse();
@@ -59,7 +60,12 @@ function startLive() {
     if (assigned) assigned.textContent = event.data;
   });
 }
-document.addEventListener("DOMContentLoaded", startLive);
+document.addEventListener("DOMContentLoaded", () => startLive(document.getElementById("transcript")));
+// A transcript htmx swaps in (the test-bot page's, once its test user exists) goes live too.
+document.addEventListener("htmx:load", (event) => {
+  const element = event.detail.elt;
+  if (element instanceof Element) startLive(element.matches("ol[data-live]") ? element : element.querySelector("ol[data-live]"));
+});
 
 // The agent's message field empties once the message is sent.
 document.addEventListener("htmx:afterRequest", (event) => {
