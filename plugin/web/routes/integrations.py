@@ -133,7 +133,10 @@ async def create_webhook(request: web.Request) -> web.StreamResponse:
             db, bot_id, body, allow_private=request.app[SETTINGS].webhook_allow_private)
     except InvalidRequest as exc:
         return problem_in(request, "#webhook-problem", named(exc, FIELD_LABELS))
-    except (Conflict, NotFound) as exc:  # too many webhooks; a segment deleted meanwhile
+    except NotFound as exc:  # the audience's segment, deleted since the page was shown
+        return problem_in(request, "#webhook-problem",
+                          NotFound(f"{FIELD_LABELS['audience']}: {exc.message}", **exc.details))
+    except Conflict as exc:  # the bot has as many webhooks as it may
         return problem_in(request, "#webhook-problem", exc)
     context = await _list_context(request, secret=hook["secret"], created=hook)
     if is_htmx(request):
