@@ -113,7 +113,7 @@ class DummyBotTester:
                 problems += [p.describe(uploaded.name) for p in exc.problems]
             names.append(uploaded.name)
         if problems:
-            raise InvalidRequest("the scenario files have problems:\n" + "\n".join(problems),
+            raise InvalidRequest("the scenario files have problems: " + "; ".join(problems),
                                  problems=problems)
         if not scenarios:
             raise InvalidRequest(

@@ -139,6 +139,13 @@ async def test_run_suite_shows_a_pass_and_a_failure_with_its_detail(
     await sign_in(page, web_server)
     await page.goto(f"{web_server.url}/bots/{leads.id}/test")
     await expect(page.get_by_text(str(leads.suites / "welcome.yaml"))).to_be_visible()
+    # A file that is no scenario file is refused with its problems, and nothing runs.
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("scenarios:\n  - name: nothing to do\n    steps: []\n", "utf-8")
+    await page.get_by_label("Scenario file").set_input_files(bad)
+    await page.get_by_role("button", name="Run suite").click()
+    await expect(page.get_by_role("alert")).to_contain_text("bad.yaml:3: scenarios/0/steps")
+    await expect(page.locator("#suite")).to_have_count(0)
     await page.get_by_label("Scenario file").set_input_files(upload)
     await page.get_by_role("button", name="Run suite").click()
     results = page.get_by_role("table", name="Scenario results")

@@ -79,6 +79,18 @@ async def _timeline(db: Database, bot_id: str, user_id: str, limit: int) -> list
     return found
 
 
+def _test_profile(profile: dict[str, Any] | None, user_id: str) -> dict[str, Any] | None:
+    """The profile, if it is a test user's (None: no user yet).
+
+    Raises:
+        Conflict: a real user's: the page talks only as its own test users.
+    """
+    if profile is not None and not profile.get("test"):
+        raise Conflict(f"user {user_id!r} is not a test user: the test-bot page talks only "
+                       "as test users it made (choose \"New test user\")")
+    return profile
+
+
 def _newest(events: list[dict[str, Any]]) -> str:
     """The live stream's starting position: the newest event shown."""
     if not events or events[0].get("seq") is None:
@@ -108,7 +120,7 @@ async def test_page(request: web.Request) -> web.StreamResponse:
     user_id = request.query.get("user") or f"test-{uuid.uuid4().hex[:10]}"
     check("dummy.message", {"user_id": user_id, "channel": channel, "text": "-"},
           "the page address")
-    profile = await ProfileStore.of(db).get_profile(bot_id, user_id)
+    profile = _test_profile(await ProfileStore.of(db).get_profile(bot_id, user_id), user_id)
     events: list[dict[str, Any]] = []
     conversation: list[dict[str, Any]] = []
     older = None
@@ -144,7 +156,8 @@ async def send_message(request: web.Request) -> web.StreamResponse:
     user_id, channel = message["user_id"], _channel(message.get("channel"))
     if not tester.knows(bot_id):
         raise NotFound(f"bot {bot_id!r} is not deployed on the test channel")
-    first = await ProfileStore.of(db).get_profile(bot_id, user_id) is None
+    first = _test_profile(await ProfileStore.of(db).get_profile(bot_id, user_id),
+                          user_id) is None
     if first:
         await tester.start(bot_id, user_id, channel)
     replies = await tester.send(bot_id, user_id, channel, text=message.get("text"),
