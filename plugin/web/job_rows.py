@@ -4,6 +4,7 @@ how far it is, what went wrong. Pure: no I/O (segment names are handed in).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +12,7 @@ from typing import Any
 
 from plugin.audience.filters import SEGMENT_PROPERTY
 from plugin.jobs.model import ACTIVE, Job, JobKind, Starter
+from plugin.web.views import TEST_PROPERTY
 
 __all__ = ["JobRow", "job_row", "MAX_REASONS_SHOWN"]
 
@@ -19,6 +21,8 @@ _KINDS = {JobKind.BROADCAST: "Broadcast", JobKind.WORKFLOW: "Workflow",
           JobKind.BULK_UPDATE: "Property update", JobKind.EXPORT: "Export",
           JobKind.IMPORT: "Import"}
 _SNIPPET = 80
+_NO_TEST_USERS = [{"property": TEST_PROPERTY, "operator": "is_false"},
+                  {"property": TEST_PROPERTY, "operator": "is_not_set"}]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,23 +91,40 @@ def _starter(started_by: Starter | None) -> str:
 
 def _audience(spec: Mapping[str, Any], segment_names: Mapping[str, str]) -> str:
     if "segment" in spec:
-        return f"Segment “{segment_names.get(spec['segment'], 'removed')}”"
+        return _segment(spec["segment"], segment_names)
     if "filter" not in spec:
         return "—"
     conditions = list(spec["filter"].get("conditions", []))
+    expression = spec["filter"].get("expression")
+    left_out = ""
+    if conditions[-2:] == _NO_TEST_USERS:  # as plugin.web.views.without_test_users adds it
+        conditions, left_out = conditions[:-2], ", test users left out"
+        inner = re.fullmatch(r"\((.*)\) and \(\d+ or \d+\)", expression or "")
+        expression = inner.group(1) if inner else None
+    return _conditions(conditions, expression, segment_names) + left_out
+
+
+def _conditions(conditions: list[Mapping[str, Any]], expression: str | None,
+                segment_names: Mapping[str, str]) -> str:
     if not conditions:
         return "Everyone"
-    if (len(conditions) == 1 and conditions[0].get("property") == "user_id"
-            and conditions[0].get("operator") == "in"):
-        count = len(conditions[0].get("value") or [])
-        return f"{count} selected {'user' if count == 1 else 'users'}"
+    first = conditions[0]
+    if len(conditions) == 1 and first.get("operator") == "in":
+        if first.get("property") == "user_id":
+            count = len(first.get("value") or [])
+            return f"{count} selected {'user' if count == 1 else 'users'}"
+        if first.get("property") == SEGMENT_PROPERTY:
+            return _segment(str(first.get("value")), segment_names)
     described = [_condition(c, segment_names) for c in conditions]
     if len(described) == 1:
         return _snippet(described[0])
-    expression = spec["filter"].get("expression") or " and ".join(
-        str(n) for n in range(1, len(described) + 1))
+    expression = expression or " and ".join(str(n) for n in range(1, len(described) + 1))
     numbered = "; ".join(f"{n}. {d}" for n, d in enumerate(described, 1))
     return _snippet(f"{numbered} — {expression}")
+
+
+def _segment(segment_id: str, segment_names: Mapping[str, str]) -> str:
+    return f"Segment “{segment_names.get(segment_id, 'removed')}”"
 
 
 def _condition(condition: Mapping[str, Any], segment_names: Mapping[str, str]) -> str:

@@ -27,14 +27,17 @@ PEOPLE = {"ann": ("Ann", "web"), "bob": ("Bob", "messenger"), "cem": ("Cem", "wh
 @pytest_asyncio.fixture(scope="module")
 async def launch(web_server: WebServer) -> tuple[str, str]:
     """A bot deployed on the dummy channel, four users who came through it, and
-    a static segment "Launch" of three of them, one held by a human agent."""
+    a static segment "Launch" of three of them, one held by a human agent, and
+    of a test user (hidden from the list, so left out)."""
     bot_id = new_bot_id("bulk")
     await deploy_example_bot(web_server, bot_id)
     await seed_users(web_server.db, bot_id, {
         user: {"first_name": name, "channel": channel, "source": "dummy"}
         for user, (name, channel) in PEOPLE.items()})
+    await seed_users(web_server.db, bot_id, {"tess": {"first_name": "Tess",
+                                                      "source": "simulator"}})
     segment = await segments.create_segment(web_server.db, bot_id, {
-        "name": "Launch", "kind": "static", "user_ids": ["ann", "bob", "cem"]})
+        "name": "Launch", "kind": "static", "user_ids": ["ann", "bob", "cem", "tess"]})
     await take_over(web_server.db, web_server.app[CONNECTORS], bot_id, "cem", "kim")
     return bot_id, segment["id"]
 
@@ -46,7 +49,8 @@ async def test_a_broadcast_to_a_segment_is_previewed_confirmed_and_followed_to_d
     await page.goto(f"{web_server.url}/bots/{bot_id}/audience?segment={segment_id}")
     await page.get_by_role("button", name="Broadcast").click()
     dialog = page.get_by_role("dialog", name="Broadcast a message")
-    await expect(dialog.get_by_text("The members of segment “Launch”")).to_be_visible()
+    await expect(dialog.get_by_text("The members of segment “Launch”, test users left out")
+                 ).to_be_visible()
     send = dialog.get_by_role("button", name="Send to 3 users")
     await expect(send).to_be_visible()
 
@@ -86,7 +90,7 @@ async def test_a_broadcast_to_a_segment_is_previewed_confirmed_and_followed_to_d
     await expect(cells.nth(5)).to_have_text("1")
     await expect(cells.nth(6)).to_have_text("0")
     await expect(cells.nth(0)).to_have_text("admin key (admin)")
-    await expect(cells.nth(1)).to_have_text("Segment “Launch”")
+    await expect(cells.nth(1)).to_have_text("Segment “Launch”, test users left out")
     await expect(row.get_by_role("button", name="Cancel")).to_have_count(0)
     await check_accessibility(page)
 
