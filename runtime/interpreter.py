@@ -58,6 +58,8 @@ class Interpreter:
         while conversation.module is not None and not conversation.human:
             module = turn.bot.modules[conversation.module]
             if conversation.position >= len(module.steps):
+                if await turn.resume():  # a question this flow interrupted is asked again
+                    continue
                 conversation.end_flow()
                 return
             if turn.steps_left <= 0:

@@ -71,10 +71,15 @@ class Conversation:
     properties: dict[str, Any] = field(default_factory=dict)
     human: bool = False
     user_turns: int = 0
+    # Questions interrupted by a module the user started meanwhile (module,
+    # position of the ask), innermost last: each is asked again when the flow
+    # that interrupted it ends.
+    interrupted: list[tuple[str, int]] = field(default_factory=list)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def end_flow(self) -> None:
         self.module, self.position, self.waiting = None, 0, False
+        self.interrupted.clear()
 
     def pending_ask(self, bot: Bot) -> Ask | None:
         """The ask step waiting on the user's answer, if any."""
@@ -121,6 +126,16 @@ class Turn:
         conversation = self.conversation
         conversation.module, conversation.position, conversation.waiting = module, 0, False
         await notify(self.observer.module_entered, module)
+
+    async def resume(self) -> bool:
+        """Go back to the innermost interrupted question, if any, to ask it again."""
+        conversation = self.conversation
+        if not conversation.interrupted:
+            return False
+        module, position = conversation.interrupted.pop()
+        conversation.module, conversation.position, conversation.waiting = module, position, False
+        await notify(self.observer.module_entered, module)
+        return True
 
     async def set_property(self, name: str, value: Any) -> None:
         """Store a checked value of the bot's property ``name``."""

@@ -117,6 +117,8 @@ class LiveConversation:
     async def step(self, step: Step) -> list[dict[str, Any]]:
         if step.kind is StepKind.SAY:
             return await self.say(step.value)
+        if step.earlier:
+            return await self.tap_earlier(step.value)
         return await self.tap(step.value)
 
     async def _send(self, **message: str) -> list[dict[str, Any]]:

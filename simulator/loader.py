@@ -278,8 +278,11 @@ class _Builder:
         expect = None
         if "expect" in raw:
             expect = self._expect((*path, "expect"), raw["expect"], bot, known, target)
-        return Step(kind, str(raw[kind.value]), expect, self.lines.line(path),
-                    timeout=raw.get("timeout"), quiet=raw.get("quiet"))
+        value, earlier = raw[kind.value], False
+        if isinstance(value, dict):
+            value, earlier = value["title"], bool(value.get("earlier", False))
+        return Step(kind, str(value), expect, self.lines.line(path),
+                    timeout=raw.get("timeout"), quiet=raw.get("quiet"), earlier=earlier)
 
     # --- expectations -------------------------------------------------------
 

@@ -143,8 +143,11 @@ class Step:
     line: int | None = None
     timeout: float | None = None  # seconds this step may take; None: the scenario's
     quiet: float | None = None  # the quiet period closing its replies; None: the scenario's
+    earlier: bool = False  # a tap on the latest message offering it, however old
 
     def describe(self) -> str:
+        if self.earlier:
+            return f"{self.kind} {self.value!r} on an earlier message"
         return f"{self.kind} {self.value!r}"
 
 

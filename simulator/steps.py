@@ -182,6 +182,13 @@ def user_says(audience_conversation: GherkinConversation, text: str) -> None:
     audience_conversation.host.run(live.collect_late())
 
 
+@when(parsers.parse('the user taps "{label}" on an earlier message'))
+def user_taps_earlier(audience_conversation: GherkinConversation, label: str) -> None:
+    live = audience_conversation.opened()
+    audience_conversation.host.run(live.tap_earlier(label))
+    audience_conversation.host.run(live.collect_late())
+
+
 @when(parsers.parse('the user taps "{label}"'))
 def user_taps(audience_conversation: GherkinConversation, label: str) -> None:
     live = audience_conversation.opened()

@@ -44,3 +44,14 @@ Feature: Buttons and quick replies, on the web and on WhatsApp
     When the user says "18"
     And the user taps "Business"
     Then the bot's reply contains "It's on its way to ada@example.com."
+
+  Scenario: a button of an earlier message interrupts the question, which comes back
+    Given the bot "scenarios/bots/leads.yaml"
+    When the user says "hi"
+    And the user says "Ada"
+    And the user taps "Get a quote"
+    And the user taps "Book a demo" on an earlier message
+    Then the bot replies "Which phone number should we call to book your demo?"
+    And the property "email" is not set
+    When the user says "+44 20 7946 0000"
+    Then the bot replies "Which email should the quote go to?"
