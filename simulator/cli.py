@@ -39,6 +39,7 @@ __all__ = ["SimulatorExtension", "commands", "run_simulate"]
 
 CHANNELS = ("web", "messenger", "whatsapp")
 RASA_SCHEME = "rasa+"
+EXAMPLE_SUITES = Path(__file__).resolve().parent.parent / "scenarios" / "suites"
 _KEY_ENV = "AUDIENCE_KEY"
 
 commands = CommandTable()
@@ -62,6 +63,10 @@ class SimulatorExtension(Extension):
 
     def configure(self, args: argparse.Namespace) -> None:
         self.scenario_dirs += list(getattr(args, "scenario_dirs", []) or [])
+        if getattr(args, "command", None) == "demo" and not self.scenario_dirs \
+                and EXAMPLE_SUITES.is_dir():
+            # The demo's example bot, with the suites written for it.
+            self.scenario_dirs.append(EXAMPLE_SUITES)
         for path in self.scenario_dirs:
             if not path.is_dir():
                 raise InvalidRequest(f"--scenarios {path}: no such directory")

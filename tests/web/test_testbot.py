@@ -132,6 +132,28 @@ async def test_a_whatsapp_conversation_becomes_a_scenario_that_replays(
     assert suite.results[0].steps_run == 4
 
 
+async def test_quick_replies_and_buttons_are_tapped_in_the_chat(
+        page: Page, web_server: WebServer, leads: DeployedBot) -> None:
+    await sign_in(page, web_server)
+    await page.goto(f"{web_server.url}/bots/{leads.id}/test?channel=messenger")
+    await expect(page.get_by_label("Channel")).to_have_value("messenger")
+    await say(page, "hi")
+    await say(page, "Ann")
+    chat = page.locator("#chat-log")
+    await chat.get_by_role("button", name="Book a demo").click()
+    await settled(page)
+    await expect(chat.locator(".msg.user").last).to_have_text("Book a demo")
+    await expect(chat.locator(".msg.bot").last).to_have_text(
+        "Which phone number should we call to book your demo?")
+    # Only the latest replies can be answered, as on the channel.
+    await expect(chat.get_by_role("button", name="Talk to sales")).to_be_disabled()
+    await say(page, "+44 20 7946 0000")
+    await chat.get_by_role("list", name="Buttons").last.get_by_role(
+        "button", name="Get a quote").click()
+    await expect(chat.locator(".msg.bot").last).to_have_text(
+        "Which email should the quote go to?")
+
+
 async def test_run_suite_shows_a_pass_and_a_failure_with_its_detail(
         page: Page, web_server: WebServer, leads: DeployedBot, tmp_path: Path) -> None:
     upload = tmp_path / "greeting.yaml"
