@@ -106,8 +106,10 @@ async def profile_rows(db: Database, query: dict[str, Any], columns: list[str], 
 
 
 async def create_export(db: Database, settings: Settings, bot_id: str,
-                        body: Mapping[str, Any], *, claimed_by: str | None = None) -> Job:
-    """Check the request, count the audience and queue the export job; the job.
+                        body: Mapping[str, Any], *, claimed_by: str | None = None,
+                        started_by: Mapping[str, str] | None = None) -> Job:
+    """Check the request, count the audience and queue the export job (started
+    by ``started_by``, see :class:`~plugin.jobs.model.Starter`); the job.
 
     Raises:
         InvalidRequest: a limit over the server's maximum, an unknown column,
@@ -132,7 +134,8 @@ async def create_export(db: Database, settings: Settings, bot_id: str,
         query = searched(query, spec["search"])
     total = min(await ProfileStore.of(db).count_profiles(query), limit)
     job = new_job(bot_id, JobKind.EXPORT, spec,
-                  total=total, now=utc_now(), audience=audience, claimed_by=claimed_by)
+                  total=total, now=utc_now(), audience=audience, claimed_by=claimed_by,
+                  started_by=started_by)
     job["email_sent"], job["file_id"] = None, None
     return await queue_job(db, job)
 

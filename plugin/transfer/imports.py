@@ -298,8 +298,10 @@ async def run_import(db: Database, bot_id: str, data: bytes, filename: str,
 
 async def queue_import(db: Database, bot_id: str, data: bytes, filename: str,
                        mapping: Mapping[str, str], key: str, dry_run: bool, *,
-                       update_all_matches: bool = False) -> Job:
-    """The API's import: checked at once, then queued as a job whose file waits
+                       update_all_matches: bool = False,
+                       started_by: Mapping[str, str] | None = None) -> Job:
+    """The API's import: checked at once, then queued as a job (started by
+    ``started_by``, see :class:`~plugin.jobs.model.Starter`) whose file waits
     in GridFS (without a mapping, :func:`read_import` proposes one).
 
     Raises:
@@ -311,7 +313,7 @@ async def queue_import(db: Database, bot_id: str, data: bytes, filename: str,
                                            "key": key, "dry_run": dry_run,
                                            "update_all_matches": update_all_matches,
                                            "format": table.format},
-                  total=len(table.rows), now=utc_now())
+                  total=len(table.rows), now=utc_now(), started_by=started_by)
     await TransferStore.of(db).put_file(c.IMPORT_BUCKET, job["_id"], filename or "upload",
                                         io.BytesIO(data), {"bot_id": bot_id})
     return await queue_job(db, job)  # after its file: a worker never sees one without it

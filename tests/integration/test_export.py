@@ -128,6 +128,9 @@ async def test_the_default_limit_is_10000_and_the_maximum_is_enforced(
     assert status == 202 and created["total"] == 10_000
     job = await wait_export(api, created["job_id"])
     assert job["status"] == "done" and job["rows_written"] == 10_000
+    stored = await JobStore.of(db).get_job(created["job_id"])
+    assert stored is not None and stored["started_by"] == {  # the jobs page shows who
+        "key_id": "admin", "label": "admin key", "role": "admin"}
     status, body = await api.post(f"/v1/bots/{bot_id}/exports",
                                   {"audience": everyone, "limit": 10_000_000})
     assert status == 400 and "at most" in body["message"]

@@ -19,7 +19,7 @@ from plugin.core import constants as c
 from plugin.core.errors import NotFound
 from plugin.core.settings import Settings
 from plugin.http.appkeys import DATABASE, SETTINGS
-from plugin.http.auth import authorize_bot
+from plugin.http.auth import authorize_bot, principal
 from plugin.http.endpoint import Param, endpoint
 from plugin.http.jsonio import json_response, read_body
 from plugin.http.params import BOT_ID
@@ -77,7 +77,8 @@ def mailed_links(settings: Settings) -> Callable[[str], str]:
 async def create_export(request: web.Request) -> web.Response:
     body = await read_body(request, "export.create")
     job = await exporting.create_export(request.app[DATABASE], request.app[SETTINGS],
-                                        request.match_info["bot_id"], body)
+                                        request.match_info["bot_id"], body,
+                                        started_by=principal(request).identity())
     return json_response({"job_id": job["_id"], "total": job["total"]}, status=202)
 
 

@@ -13,7 +13,7 @@ from plugin.access.keys import Role
 from plugin.core import constants as c
 from plugin.core.errors import InvalidRequest, NotFound
 from plugin.http.appkeys import DATABASE
-from plugin.http.auth import authorize_bot
+from plugin.http.auth import authorize_bot, principal
 from plugin.http.endpoint import endpoint
 from plugin.http.jsonio import json_response
 from plugin.http.params import BOT_ID, IMPORT_ID
@@ -118,7 +118,8 @@ async def create_import(request: web.Request) -> web.Response:
         _, proposed = await importing.read_import(db, bot_id, data, filename, None, key, every)
         return json_response(proposed)
     job = await importing.queue_import(db, bot_id, data, filename, mapping, key,
-                                       _flag(fields, "dry_run"), update_all_matches=every)
+                                       _flag(fields, "dry_run"), update_all_matches=every,
+                                       started_by=principal(request).identity())
     return json_response(shown_import(job, None, rejections_url), status=202)
 
 

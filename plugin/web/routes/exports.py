@@ -41,7 +41,7 @@ from plugin.jobs import lifecycle as jobs
 from plugin.jobs.model import ACTIVE, Job, JobKind, JobStatus
 from plugin.transfer import export as exporting
 from plugin.web.filter_form import FilterForm
-from plugin.web.guard import page, render
+from plugin.web.guard import page, render, session_of
 from plugin.web.routes.audience import label_of
 from plugin.web.views import view_filter
 
@@ -210,7 +210,8 @@ async def start_export(request: web.Request) -> web.StreamResponse:
         if choices.email:
             body["email"] = choices.email
         schemas.check("export.create", body, "the export")
-        job = await exporting.create_export(db, settings, bot_id, body)
+        job = await exporting.create_export(
+            db, settings, bot_id, body, started_by=session_of(request).principal.identity())
     except AudienceError as exc:
         if status_of(exc) >= 500:
             raise

@@ -34,7 +34,7 @@ from plugin.transfer import imports as importing
 from plugin.transfer.mapping import IGNORE
 from plugin.transfer.store import TransferStore
 from plugin.transfer.tables import UnreadableFile
-from plugin.web.guard import page, render
+from plugin.web.guard import page, render, session_of
 from plugin.web.routes.audience import label_of
 
 __all__ = ["routes"]
@@ -145,7 +145,8 @@ async def start(request: web.Request) -> web.StreamResponse:
         _check_file_type(filename)
         job = await importing.queue_import(db, bot_id, data, filename, _mapping(fields),
                                            fields.get("key", "user_id"),
-                                           dry_run=fields.get("mode") != "apply")
+                                           dry_run=fields.get("mode") != "apply",
+                                           started_by=session_of(request).principal.identity())
     except InvalidRequest as exc:
         return _problem(request, exc, clear_mapping=False)
     return _job(request, job, None)
