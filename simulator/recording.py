@@ -3,7 +3,7 @@
 replays, expectations filled from what happened.
 
 Each user message becomes a step (``say`` what was typed, ``tap`` a button
-or quick reply by its title), and its ``expect`` holds what the turn did: the
+or quick reply by its title, an earlier message's button with ``earlier``), and its ``expect`` holds what the turn did: the
 last reply's text (on WhatsApp, what precedes the numbered options, and the
 options themselves), the buttons, quick replies and cards shown, the
 properties set or refused, and each API call's outcome. The APIs are stubbed
@@ -79,13 +79,15 @@ def scenario_document(bot: Bot | None, bot_id: str, channel: str,
     turns = turns_of(events)
     stubs = _stubs(bot, turns)
     steps: list[dict[str, Any]] = []
-    previous: list[Mapping[str, Any]] = []
+    earlier: list[Mapping[str, Any]] = []  # every bot message so far
+    previous: list[Mapping[str, Any]] = []  # the last turn's that had any
     for turn in turns:
-        step = _input(turn.user, previous)
+        step = _input(turn.user, previous, earlier)
         expect = _expect(turn, stubs)
         if expect:
             step["expect"] = expect
         steps.append(step)
+        earlier += turn.replies
         if turn.replies:
             previous = turn.replies
     scenario: dict[str, Any] = {"name": name}
@@ -134,19 +136,32 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _input(user: Mapping[str, Any], previous: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _input(user: Mapping[str, Any], previous: Sequence[Mapping[str, Any]],
+           earlier: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """``say`` what was typed (a numbered option's number included: the
-    replay answers it the same way); ``tap`` a payload by its title when the
-    last replies offer it, else by the payload itself."""
+    replay answers it the same way); ``tap`` a payload by its title among the
+    last replies, or as an earlier message's button (``earlier: true``), else
+    by the payload itself."""
     if user.get("text") is not None:
         return {"say": str(user["text"])}
     payload = str(user.get("payload"))
-    for reply in previous:
-        for key in ("buttons", "quick_replies"):
+    title = _title(payload, previous, ("buttons", "quick_replies"))
+    if title is not None:
+        return {"tap": title}
+    title = _title(payload, list(reversed(earlier)), ("buttons",))
+    if title is not None:
+        return {"tap": {"title": title, "earlier": True}}
+    return {"tap": payload}
+
+
+def _title(payload: str, replies: Sequence[Mapping[str, Any]],
+           keys: tuple[str, ...]) -> str | None:
+    for reply in replies:
+        for key in keys:
             for choice in reply.get(key) or []:
                 if choice.get("payload") == payload and choice.get("title"):
-                    return {"tap": str(choice["title"])}
-    return {"tap": payload}
+                    return str(choice["title"])
+    return None
 
 
 def _expect(turn: Turn, stubs: Mapping[str, tuple[Any, dict[str, Any]]]) -> dict[str, Any]:

@@ -100,3 +100,19 @@ def test_a_bot_deployed_without_a_file_is_named_by_id_and_said_so() -> None:
     text = scenario_yaml(None, "shop", "web", TIMELINE[:4], name="kept")
     assert "deployed through the API" in text
     assert yaml.safe_load(text)["bot"] == "shop.yaml"
+
+
+def test_an_earlier_messages_button_is_tapped_as_such() -> None:
+    timeline = [
+        event("user_message", text="hi"),
+        event("bot_message", text="Hello", buttons=[{"title": "Book a demo", "payload": "DEMO"}]),
+        event("user_message", text="quote"),
+        event("bot_message", text="Which email?", quick_replies=[
+            {"title": "Skip", "payload": "SKIP"}]),
+        event("user_message", payload="DEMO"),
+        event("bot_message", text="Which phone number?"),
+        event("user_message", payload="NOWHERE"),
+    ]
+    steps = scenario_document(BOT, "leads", "web", timeline, name="kept")["scenarios"][0]["steps"]
+    assert [s.get("tap") for s in steps[2:]] == [{"title": "Book a demo", "earlier": True},
+                                                 "NOWHERE"]

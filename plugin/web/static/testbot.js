@@ -11,14 +11,15 @@ document.addEventListener("change", (event) => {
   }
 });
 
-// Only the bot's latest replies can be answered, as on a real channel (and
-// as a saved scenario replays them): older buttons are disabled.
+// As on a real channel, quick replies go once the user answers: only the
+// latest can be tapped. Buttons stay (a saved scenario taps an earlier
+// message's button with "earlier: true").
 function onlyLatestChoices() {
   const items = Array.from(document.querySelectorAll("#chat-log > li.msg"));
   let lastUser = -1;
   items.forEach((item, index) => { if (item.classList.contains("user")) lastUser = index; });
   items.forEach((item, index) => {
-    item.querySelectorAll("button.choice").forEach((button) => { button.disabled = index < lastUser; });
+    item.querySelectorAll(".quick button.choice").forEach((button) => { button.disabled = index < lastUser; });
   });
   const log = document.getElementById("chat-log");
   if (log && items.length) items[items.length - 1].scrollIntoView({ block: "nearest" });
