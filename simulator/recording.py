@@ -5,8 +5,9 @@ replays, expectations filled from what happened.
 Each user message becomes a step (``say`` what was typed, ``tap`` a button
 or quick reply by its title, an earlier message's button with ``earlier``),
 and its ``expect`` holds what the turn did: the last reply's text (on
-WhatsApp, what precedes the numbered options, and the options themselves), the buttons, quick replies and cards shown, the
-properties set or refused, and each API call's outcome. The APIs are stubbed
+WhatsApp, what precedes the numbered options, and the options themselves),
+the buttons, quick replies and cards shown, the properties set or refused,
+and each API call's outcome. The APIs are stubbed
 to answer as they did (the first call of each), so the replay needs no
 backend: a failed call fails the same way, a successful one answers a body
 rebuilt from the properties its ``save`` mapping set.
