@@ -31,6 +31,7 @@ __all__ = [
     "check_replies",
     "check_captured",
     "check_ends_with_cta",
+    "check_offered",
     "resolve_tap",
 ]
 
@@ -296,6 +297,16 @@ def check_ends_with_cta(replies: Sequence[Reply]) -> None:
         raise ExpectationFailed("ends_with_cta",
                                 "a last bot message with buttons, quick replies or options",
                                 describe_replies([last]))
+
+
+def check_offered(choice: Choice, replies: Sequence[Reply]) -> None:
+    """One of the buttons, quick replies or card buttons of ``replies`` is
+    ``choice`` (each field it gives matches), whatever else is offered."""
+    found = offered(replies)
+    items = [*found.buttons, *found.quick_replies, *found.card_buttons]
+    if not any(choice.matches(item) for item in items):
+        raise ExpectationFailed("offers", f"a button {choice.describe()}",
+                                repr([dict(i) for i in items]) if items else "no button")
 
 
 def resolve_tap(label: str, replies: Sequence[Reply],

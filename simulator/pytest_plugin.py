@@ -56,10 +56,11 @@ def audience_simulator(request: pytest.FixtureRequest) -> Iterator[SimulatorHost
 def audience_conversation(audience_simulator: SimulatorHost,
                           request: pytest.FixtureRequest) -> Iterator[GherkinConversation]:
     """One scenario's conversation; its test user's timeline outlives it."""
-    from .steps import GherkinConversation
+    from .steps import GherkinConversation, feature_dir
 
     conversation = GherkinConversation(audience_simulator, request.config.rootpath,
-                                       name=request.node.name)
+                                       name=request.node.name,
+                                       feature_dir=feature_dir(request))
     yield conversation
     conversation.close()
 

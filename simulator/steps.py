@@ -13,21 +13,31 @@
 the conversation opens at the first ``When``. ``Then`` steps build the same
 :class:`~simulator.model.Expect` values a YAML scenario holds and check them
 with :mod:`simulator.assertions`, against the last ``When``'s replies and the
-captured profile. Bot paths are relative to pytest's rootdir.
+captured profile. A bot path is relative to the feature file's folder (a
+path that is not there is tried from pytest's rootdir, as it used to be).
+Values are read by the property's type in the bot (``"42"`` is text for a
+text property, a number for a number, ``"a, b"`` a list): never as JSON.
 
 Loaded by :mod:`simulator.pytest_plugin` when pytest-bdd is installed.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pytest_bdd import given, parsers, then, when
 
+from plugin.core.properties import SYSTEM_PROPERTIES, InvalidValue, PropertyDef, validate_value
+from runtime.model import PropertySpec
+
+from .assertions import ExpectationFailed, check_offered
 from .host import SimulatorHost
 from .model import (
     ApiExpect,
@@ -41,9 +51,10 @@ from .model import (
 )
 from .runner import LiveConversation
 
-__all__ = ["GherkinConversation"]
+__all__ = ["GherkinConversation", "feature_dir"]
 
 _QUOTED = re.compile(r'"([^"]*)"')
+_FEATURE_DIR = pytest.StashKey[Path]()
 
 
 @dataclass
@@ -53,6 +64,7 @@ class GherkinConversation:
     host: SimulatorHost
     root: Path
     name: str = "gherkin scenario"
+    feature_dir: Path | None = None  # the folder of the feature file being run
     bot: Path | None = None
     channel: str = "web"
     profile: dict[str, Any] = field(default_factory=dict)
@@ -63,25 +75,61 @@ class GherkinConversation:
     live: LiveConversation | None = None
 
     def resolve(self, path: str) -> Path:
+        """``path`` from the feature file's folder; else, for suites written
+        before, from pytest's rootdir."""
         candidate = Path(path)
-        if not candidate.is_absolute() and (self.root / candidate).exists():
-            return (self.root / candidate).resolve()
-        return candidate.resolve()
+        if candidate.is_absolute():
+            return candidate.resolve()
+        for base in (self.feature_dir, self.root):
+            if base is not None and (base / candidate).exists():
+                return (base / candidate).resolve()
+        return ((self.feature_dir or self.root) / candidate).resolve()
+
+    def _definitions(self) -> Mapping[str, PropertySpec | PropertyDef]:
+        if self.bot is None:
+            return SYSTEM_PROPERTIES
+        return {**SYSTEM_PROPERTIES, **self.host.simulator.bot(self.bot).properties}
+
+    def typed(self, name: str, text: str) -> Any:
+        """``text`` as property ``name`` holds it, by its type in the bot (or
+        the system's); text when the bot does not declare it or the type
+        refuses it (the check then says what was stored instead)."""
+        definition = self._definitions().get(name)
+        try:
+            if isinstance(definition, PropertySpec):
+                return definition.check(text)
+            if definition is not None:
+                return validate_value(definition, text)
+        except InvalidValue:
+            pass
+        return text
+
+    def given_value(self, name: str, text: str) -> Any:
+        """A starting profile value: by the property's type when the bot or the
+        system declares it, else JSON (a number, a list, ...) or text."""
+        if name in self._definitions():
+            return self.typed(name, text)
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
 
     def opened(self) -> LiveConversation:
         if self.live is None:
             if self.bot is None:
                 raise AssertionError('no bot: start with Given the bot "path/to/bot.yaml"')
+            profile = {name: self.given_value(name, str(value))
+                       for name, value in self.profile.items()}
             given = None
             if self.module is not None:
                 # The user's properties the bot declares are the ones the skipped turns
                 # collected; the others stay what the channel knows of the user.
                 declared = self.host.simulator.bot(self.bot).properties
-                given = Given(self.module, {k: v for k, v in self.profile.items()
+                given = Given(self.module, {k: v for k, v in profile.items()
                                             if k in declared})
             scenario = Scenario(
                 name=self.name, source=str(self.bot), line=0, bot_file=self.bot, target=None,
-                channels=(self.channel,), steps=(), profile=dict(self.profile),
+                channels=(self.channel,), steps=(), profile=profile,
                 apis=dict(self.apis), variables=dict(self.variables), given=given,
                 quiet=self.quiet)
             live = self.host.run(self.host.simulator.open(ScenarioRun(scenario, self.channel)))
@@ -95,10 +143,34 @@ class GherkinConversation:
         live = self.opened()
         self.host.run(live.check(expect))
 
+    def check_live(self, check: Callable[[LiveConversation], Any]) -> None:
+        """Run a check that reads the live conversation (not an :class:`Expect`)."""
+        __tracebackhide__ = True
+        live = self.opened()
+        outcome = check(live)
+        if inspect.isawaitable(outcome):
+            self.host.run(_awaited(outcome))
+
     def close(self) -> None:
         if self.live is not None:
             self.host.run(self.live.close())
             self.live = None
+
+
+async def _awaited(outcome: Awaitable[Any]) -> Any:
+    return await outcome
+
+
+def feature_dir(request: pytest.FixtureRequest) -> Path | None:
+    """The folder of the feature file the requesting scenario comes from."""
+    return request.node.stash.get(_FEATURE_DIR, None)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any,
+                               scenario: Any) -> None:
+    """Remember the feature file's folder: bot paths are relative to it."""
+    request.node.stash[_FEATURE_DIR] = Path(feature.filename).resolve().parent
 
 
 def _titles(text: str) -> tuple[Choice, ...]:
@@ -121,6 +193,7 @@ def bot(audience_conversation: GherkinConversation, path: str) -> None:
 
 @given(parsers.parse('the user\'s "{name}" is "{value}"'))
 def starting_property(audience_conversation: GherkinConversation, name: str, value: str) -> None:
+    """Typed when the conversation opens (the bot may be named after this step)."""
     audience_conversation.profile[name] = value
 
 
@@ -155,6 +228,13 @@ def api_answers(audience_conversation: GherkinConversation, api: str, status: in
 @given(parsers.parse('the API "{api}" answers with a body that is not JSON'))
 def api_not_json(audience_conversation: GherkinConversation, api: str) -> None:
     audience_conversation.apis[api] = ApiStub(api, text="<html>Bad gateway</html>")
+
+
+@given(parsers.parse('the API "{api}" takes {seconds:g} seconds to answer'))
+def api_delay(audience_conversation: GherkinConversation, api: str, seconds: float) -> None:
+    """Delay the API's stub (as given before this step, else a 200 with ``{}``)."""
+    stub = audience_conversation.apis.get(api, ApiStub(api))
+    audience_conversation.apis[api] = replace(stub, delay=seconds)
 
 
 @given(parsers.parse('the API "{api}" times out'))
@@ -209,6 +289,28 @@ def reply_contains(audience_conversation: GherkinConversation, text: str) -> Non
     audience_conversation.check(Expect(contains=text))
 
 
+@then(parsers.parse('the bot\'s reply matches "{pattern}"'))
+def reply_matches(audience_conversation: GherkinConversation, pattern: str) -> None:
+    audience_conversation.check(Expect(regex=pattern))
+
+
+@then(parsers.re(r'the bot offers a button "(?P<title>[^"]*)" with payload "(?P<payload>[^"]*)"'))
+def offers_payload(audience_conversation: GherkinConversation, title: str, payload: str) -> None:
+    choice = Choice(title=title, payload=payload)
+    audience_conversation.check_live(lambda live: check_offered(choice, live.replies))
+
+
+@then(parsers.re(r'the bot offers a button "(?P<title>[^"]*)" with URL "(?P<url>[^"]*)"'))
+def offers_link(audience_conversation: GherkinConversation, title: str, url: str) -> None:
+    choice = Choice(title=title, url=url)
+    audience_conversation.check_live(lambda live: check_offered(choice, live.replies))
+
+
+@then(parsers.re(r"the bot shows the cards? (?P<titles>\".+)"))
+def shows_cards(audience_conversation: GherkinConversation, titles: str) -> None:
+    audience_conversation.check(Expect(cards=tuple(_QUOTED.findall(titles))))
+
+
 @then(parsers.parse("the bot sends {count:d} messages"))
 def message_count(audience_conversation: GherkinConversation, count: int) -> None:
     audience_conversation.check(Expect(messages=count))
@@ -259,7 +361,25 @@ def property_set(audience_conversation: GherkinConversation, name: str) -> None:
 
 @then(parsers.parse('the property "{name}" is "{value}"'))
 def property_is(audience_conversation: GherkinConversation, name: str, value: str) -> None:
-    audience_conversation.check(Expect(properties={name: _scalar(value)}))
+    audience_conversation.check(Expect(properties={name: audience_conversation.typed(name,
+                                                                                     value)}))
+
+
+@then(parsers.parse('the property "{name}" includes "{value}"'))
+def property_includes(audience_conversation: GherkinConversation, name: str, value: str) -> None:
+    """A list property holds ``value`` among its items."""
+    conversation = audience_conversation
+
+    async def includes(live: LiveConversation) -> None:
+        held = (await live.captured()).attributes.get(name)
+        item = conversation.typed(name, value)
+        wanted = item[0] if isinstance(item, list) and len(item) == 1 else item
+        if not isinstance(held, list) or wanted not in held:
+            got = "it is not set" if held is None else repr(held)
+            raise ExpectationFailed("properties", f"property {name!r} to include {wanted!r}",
+                                    got)
+
+    conversation.check_live(includes)
 
 
 @then(parsers.parse('the value for "{name}" is refused'))
@@ -270,6 +390,16 @@ def property_refused(audience_conversation: GherkinConversation, name: str) -> N
 @then(parsers.parse('the API "{api}" failed with "{reason}"'))
 def api_failed(audience_conversation: GherkinConversation, api: str, reason: str) -> None:
     audience_conversation.check(Expect(apis={api: ApiExpect(failed=reason)}))
+
+
+@then(parsers.parse('the API "{api}" was not called'))
+def api_not_called(audience_conversation: GherkinConversation, api: str) -> None:
+    audience_conversation.check(Expect(apis={api: ApiExpect(called=False)}))
+
+
+@then(parsers.parse('the API "{api}" succeeded'))
+def api_succeeded(audience_conversation: GherkinConversation, api: str) -> None:
+    audience_conversation.check(Expect(apis={api: ApiExpect(ok=True)}))
 
 
 @then(parsers.parse('the API "{api}" answered {status:d}'))
@@ -300,12 +430,3 @@ def no_fallback(audience_conversation: GherkinConversation) -> None:
 @then(parsers.parse('the conversation is assigned to "{who}"'))
 def assigned_to(audience_conversation: GherkinConversation, who: str) -> None:
     audience_conversation.check(Expect(assigned_to=who))
-
-
-def _scalar(text: str) -> Any:
-    """A step's value as the profile holds it: JSON numbers and booleans, else text."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return text
-    return value if isinstance(value, int | float | bool) else text

@@ -3,7 +3,7 @@ Feature: API failure conditions and the route the bot takes
   quote goes on without it, and the captured call says why it failed.
 
   Background:
-    Given the bot "scenarios/bots/leads.yaml" on channel "web"
+    Given the bot "../bots/leads.yaml" on channel "web"
 
   Scenario: the CRM answers 500
     Given the API "crm_lookup" answers 500

@@ -3,7 +3,7 @@ Feature: Buttons and quick replies, on the web and on WhatsApp
   end of the text, and the user answers with a number or a title.
 
   Scenario: quick replies on the web
-    Given the bot "scenarios/bots/leads.yaml" on channel "web"
+    Given the bot "../bots/leads.yaml" on channel "web"
     When the user says "hi"
     Then the bot sends 2 messages
     And the bot replies "What's your name?"
@@ -14,7 +14,7 @@ Feature: Buttons and quick replies, on the web and on WhatsApp
     Then the bot replies "Which phone number should we call to book your demo?"
 
   Scenario: the same choices as numbered options on WhatsApp
-    Given the bot "scenarios/bots/leads.yaml" on channel "whatsapp"
+    Given the bot "../bots/leads.yaml" on channel "whatsapp"
     When the user says "hi"
     And the user says "Ada"
     Then the bot offers no quick replies
@@ -25,7 +25,7 @@ Feature: Buttons and quick replies, on the web and on WhatsApp
     And the conversation ends with a call to action
 
   Scenario: a bad email is refused and a good one stored
-    Given the bot "scenarios/bots/leads.yaml"
+    Given the bot "../bots/leads.yaml"
     And the API "crm_lookup" answers 200 with {"known": false, "plan": ""}
     When the user says "quote"
     And the user says "not-an-email"
@@ -36,7 +36,7 @@ Feature: Buttons and quick replies, on the web and on WhatsApp
     And the bot does not fall back
 
   Scenario: starting mid-flow at the plan question's module
-    Given the bot "scenarios/bots/leads.yaml" on channel "whatsapp"
+    Given the bot "../bots/leads.yaml" on channel "whatsapp"
     And the user's "email" is "ada@example.com"
     And the conversation starts at module "quote_details"
     And the API "quote" answers 200 with {"price": 360}
@@ -46,7 +46,7 @@ Feature: Buttons and quick replies, on the web and on WhatsApp
     Then the bot's reply contains "It's on its way to ada@example.com."
 
   Scenario: a button of an earlier message interrupts the question, which comes back
-    Given the bot "scenarios/bots/leads.yaml"
+    Given the bot "../bots/leads.yaml"
     When the user says "hi"
     And the user says "Ada"
     And the user taps "Get a quote"
