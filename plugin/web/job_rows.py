@@ -34,6 +34,7 @@ class JobRow:
     audience: str
     status: str
     active: bool  # queued or running: it can be cancelled
+    per_user: bool  # counts users done (sent), skipped and failed; else rows (export, import)
     handled: int  # users (or rows) done so far, whatever the outcome
     total: int
     done: int
@@ -58,7 +59,7 @@ def job_row(job: Job, segment_names: Mapping[str, str]) -> JobRow:
         id=job["_id"], kind=_KINDS.get(kind, kind.value), what=_what(kind, job["spec"]),
         started_by=_starter(job.get("started_by")),
         audience=_audience(job["audience"], segment_names), status=job["status"],
-        active=job["status"] in ACTIVE, handled=handled, total=job["total"],
+        active=job["status"] in ACTIVE, per_user=chunked, handled=handled, total=job["total"],
         done=job["done"], skipped=job["skipped"], failed=job["failed"], errors=errors,
         more_errors=max(0, job["failed"] - len(failures[:MAX_REASONS_SHOWN])),
         created_at=job["created_at"])

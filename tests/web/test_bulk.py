@@ -119,6 +119,7 @@ async def test_a_wrong_value_is_refused_and_a_workflow_runs_for_the_ticked_users
     await page.get_by_role("button", name="Run workflow").click()
     dialog = page.get_by_role("dialog", name="Run a workflow")
     await dialog.get_by_label("Module").select_option("welcome")
+    await check_accessibility(page)
     await dialog.get_by_role("button", name="Run for 2 users").click()
     row = page.get_by_role("row").filter(has_text="Module welcome")
     await expect(row.get_by_role("cell").nth(2)).to_have_text("done", timeout=15_000)
