@@ -152,6 +152,12 @@ async def test_quick_replies_and_buttons_are_tapped_in_the_chat(
         "button", name="Get a quote").click()
     await expect(chat.locator(".msg.bot").last).to_have_text(
         "Which email should the quote go to?")
+    # "New test user" starts over: another user, on the same channel, an empty chat.
+    first_user = page.url
+    await page.get_by_role("button", name="New test user").click()
+    await expect(page.locator("#chat-log .msg")).to_have_count(0)
+    assert page.url != first_user and "channel=messenger" in page.url
+    await expect(page.get_by_role("link", name="Save as scenario")).to_have_count(0)
 
 
 async def test_run_suite_shows_a_pass_and_a_failure_with_its_detail(
