@@ -37,11 +37,14 @@ from tests.web.conftest import WebServer, check_accessibility, new_key, screensh
 from tests.web.seeding import new_bot_id, seed_users
 
 HAS_EMAIL = {"conditions": [{"property": "email", "operator": "is_set"}], "expression": "1"}
+# The list hides test users unless asked: its view is "... and (test is false or not set)".
+NOT_TEST = [{"property": "test", "operator": "is_false"},
+            {"property": "test", "operator": "is_not_set"}]
 
 
 @pytest_asyncio.fixture(scope="module")
 async def shop(db: Database) -> str:
-    """Nine users, Sam or Alex; the first six have an email and a phone."""
+    """Nine users, Sam or Alex; the first six have an email and a phone; and a test user."""
     bot_id = new_bot_id("export")
     people: dict[str, dict[str, Any]] = {}
     for n in range(9):
@@ -50,6 +53,9 @@ async def shop(db: Database) -> str:
             facts |= {"email": f"p{n}@example.com", "phone": f"+44207946{n:04d}"}
         people[f"p{n}"] = facts
     await seed_users(db, bot_id, people)
+    # A test user, hidden from the list: left out of its exports too.
+    await seed_users(db, bot_id, {"tess": {"first_name": "Sam Tess", "email": "t@example.com",
+                                           "source": "simulator"}})
     return bot_id
 
 
@@ -111,7 +117,9 @@ async def test_the_dialog_counts_refuses_a_bad_limit_and_exports_csv(
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
 
     status, found = await api.post(f"/v1/bots/{shop}/audience/query",
-                                   {"filter": HAS_EMAIL, "sort": "-first_name", "limit": 500})
+                                   {"filter": {"conditions": [*HAS_EMAIL["conditions"], *NOT_TEST],
+                                               "expression": "1 and (2 or 3)"},
+                                    "sort": "-first_name", "limit": 500})
     assert status == 200, found
     header = ["user_id", "first_name", "email", "phone", "channel", "last_message_at"]
     assert rows[0] == header
@@ -190,9 +198,10 @@ async def test_a_segment_searched_and_sorted_goes_to_excel_and_by_mail(
     finally:
         workbook.close()
 
+    member = segments.membership_filter(created["id"])["conditions"]
     found = await audience.query_audience(
-        db, shop, segments.membership_filter(created["id"]), sort="first_name", limit=500,
-        search="sam")
+        db, shop, {"conditions": [*member, *NOT_TEST], "expression": "1 and (2 or 3)"},
+        sort="first_name", limit=500, search="sam")
     header = list(rows[0])
     assert header[0] == "user_id" and {"first_name", "email", "phone", "message_count"} <= set(
         header)

@@ -43,7 +43,7 @@ from plugin.transfer import export as exporting
 from plugin.web.filter_form import FilterForm
 from plugin.web.guard import page, render, session_of
 from plugin.web.routes.audience import label_of
-from plugin.web.views import view_filter
+from plugin.web.views import names_test_users, view_filter, without_test_users
 
 __all__ = ["routes", "POLL_MS"]
 
@@ -119,11 +119,15 @@ def _whole(text: str) -> int | None:
 
 def _view(form: Mapping[str, str],
           properties: Mapping[str, PropertyDef]) -> tuple[dict[str, Any], str, str | None]:
-    """The view's audience spec, sort and search, as the list reads them."""
+    """The view's audience spec, sort and search, as the list reads them: test
+    users left out unless "Show test users" is on or the filter asks about them."""
     built = FilterForm.from_query(form, properties).to_filter(properties)
     segment_id = form.get("segment") or None
-    if segment_id is not None and built is None:
-        spec: dict[str, Any] = {"segment": segment_id}
+    spec: dict[str, Any]
+    if form.get("test_users") != "1" and not names_test_users(built):
+        spec = {"filter": without_test_users(view_filter(built, segment_id))}
+    elif segment_id is not None and built is None:
+        spec = {"segment": segment_id}
     else:
         spec = {"filter": view_filter(built, segment_id) or {"conditions": []}}
     return spec, form.get("sort") or audience.DEFAULT_SORT, (form.get("q") or "").strip() or None
