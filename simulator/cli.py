@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from plugin.cli.exits import EXIT_FAILED, EXIT_OK
 from plugin.core.commands import BOT_ID, CommandTable, Record, arg
-from plugin.core.constants import MEMORY
+from plugin.core.constants import DEFAULT_DATA_DIR, MEMORY
 from plugin.core.errors import InvalidRequest
 from plugin.core.settings import Settings
 from plugin.extensions import Extension
@@ -114,7 +114,11 @@ class SimulatorExtension(Extension):
     *COVERAGE_ARGS,
     description="Replay YAML scenario files (directories are searched for files with a "
                 "top-level 'scenarios' key) against their bots: in-process on an embedded "
-                "database by default, or on a running Audience server.")
+                "database by default, or on a running Audience server.",
+    data_dir_help="keep in-process runs in the embedded database in this directory (by "
+                  "default they run in a throw-away in-memory one, gone when the command "
+                  "ends; a rasa+ target's captures are read from the deployment's, "
+                  f"default {DEFAULT_DATA_DIR}); ignored when MONGODB_URI is set")
 def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
     """The ``simulate`` command; returns its exit status."""
     from .report import failure_details, summary_table, write_json, write_junit

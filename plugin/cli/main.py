@@ -105,7 +105,7 @@ def _subcommands(parser: argparse.ArgumentParser,
 
 def _fill(parser: argparse.ArgumentParser, *, command: Command,
           extensions: Sequence[Extension]) -> None:
-    _add_data_options(parser)
+    _add_data_options(parser, command.data_dir_help)
     for argument in command.arguments:
         argument.add_to(parser)
     if command.extension_options:
@@ -113,10 +113,11 @@ def _fill(parser: argparse.ArgumentParser, *, command: Command,
             extension.add_arguments(parser)
 
 
-def _add_data_options(parser: argparse.ArgumentParser) -> None:
+def _add_data_options(parser: argparse.ArgumentParser, data_dir_help: str | None = None) -> None:
     parser.add_argument("--data-dir", default=None,
-                        help=f"embedded database directory (default {DEFAULT_DATA_DIR}; "
-                             "':memory:' for a throw-away one); ignored when MONGODB_URI is set")
+                        help=data_dir_help or (
+                            f"embedded database directory (default {DEFAULT_DATA_DIR}; "
+                            "':memory:' for a throw-away one); ignored when MONGODB_URI is set"))
     parser.add_argument("--db-name", default=None, help="database name (default audience)")
 
 

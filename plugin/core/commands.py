@@ -114,7 +114,9 @@ class Command:
     """A command: the words that name it, what it takes, and its handler.
 
     ``extension_options``: extensions add their options to it
-    (``Extension.add_arguments``: ``serve --bot FILE``).
+    (``Extension.add_arguments``: ``serve --bot FILE``). ``data_dir_help``:
+    what ``--data-dir`` means for it, when not the deployment's database
+    (``simulate`` runs in memory unless given one).
     """
 
     path: tuple[str, ...]
@@ -123,6 +125,7 @@ class Command:
     arguments: tuple[Arg, ...] = ()
     description: str | None = None
     extension_options: bool = False
+    data_dir_help: str | None = None
 
     @property
     def signed_flags(self) -> frozenset[str]:
@@ -142,12 +145,13 @@ class CommandTable(Sequence[Record]):
         self._records.append(Group(tuple(path.split()), help))
 
     def command(self, path: str, help: str, *arguments: Arg, description: str | None = None,
-                extension_options: bool = False) -> Callable[[Handler], Handler]:
+                extension_options: bool = False,
+                data_dir_help: str | None = None) -> Callable[[Handler], Handler]:
         """Register the decorated function as the handler of ``path`` (its words)."""
 
         def register(handler: Handler) -> Handler:
             self._records.append(Command(tuple(path.split()), help, handler, arguments,
-                                         description, extension_options))
+                                         description, extension_options, data_dir_help))
             return handler
 
         return register

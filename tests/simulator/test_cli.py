@@ -74,3 +74,15 @@ def test_the_example_suites_pass(database: list[str],
     out, err = capsys.readouterr()
     assert status == 0, out + err
     assert " 0 failed" in out
+
+
+def test_the_help_says_runs_are_in_memory_unless_a_data_dir_is_given(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # one line per option: no word broken at a hyphen
+    assert main(["simulate", "--help"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "--data-dir DATA_DIR keep in-process runs in the embedded database in this " \
+           "directory (by default they run in a throw-away in-memory one" in said
+    assert "(default .audience-data;" not in said
+    assert main(["query", "--help"]) == 0
+    assert "(default .audience-data;" in " ".join(capsys.readouterr().out.split())
