@@ -12,6 +12,7 @@ from typing import Any
 
 from plugin.audience.filters import SEGMENT_PROPERTY
 from plugin.jobs.model import ACTIVE, Job, JobKind, Starter
+from plugin.web.formatting import shown_value
 from plugin.web.views import TEST_PROPERTY
 
 __all__ = ["JobRow", "job_row", "MAX_REASONS_SHOWN"]
@@ -75,7 +76,7 @@ def _what(kind: JobKind, spec: Mapping[str, Any]) -> str:
     if kind is JobKind.WORKFLOW:
         return f"Module {spec.get('module')}"
     if kind is JobKind.BULK_UPDATE:
-        changes = [f"{name} = {value}" for name, value in spec.get("set", {}).items()]
+        changes = [f"{name} = {shown_value(value)}" for name, value in spec.get("set", {}).items()]
         changes += [f"clear {name}" for name in spec.get("unset", [])]
         return _snippet(", ".join(changes))
     if kind is JobKind.EXPORT:

@@ -10,7 +10,7 @@ from playwright.async_api import Page, expect
 
 from plugin.jobs import actions as bulk
 from plugin.jobs.lifecycle import get_job
-from tests.web.conftest import WebServer, check_accessibility, new_key, sign_in
+from tests.web.conftest import WebServer, check_accessibility, new_key, screenshot, sign_in
 from tests.web.seeding import deploy_example_bot, new_bot_id, seed_users
 
 EVERYONE = {"filter": {"conditions": []}}
@@ -45,6 +45,7 @@ async def test_progress_shows_live_and_a_running_job_is_cancelled(
     await expect(cells.nth(3)).to_contain_text("3 of 3")
     await expect(cells.nth(4)).to_have_text("3")
     assert (await get_job(db, paced["_id"]))["done"] == 3
+    await screenshot(page, "jobs")
 
     await page.get_by_role("button", name="Sign out").click()
     await sign_in(page, web_server, await new_key(db, "editor", bot_id))

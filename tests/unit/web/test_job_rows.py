@@ -33,13 +33,14 @@ def test_audiences_in_words() -> None:
 
 
 def test_what_who_and_how_far() -> None:
-    job = new_job("b", JobKind.BULK_UPDATE, {"set": {"seats": 3}, "unset": ["plan"]}, total=4,
+    job = new_job("b", JobKind.BULK_UPDATE, {"set": {"seats": 3, "tags": ["a", "b"]},
+                                             "unset": ["plan"]}, total=4,
                   now=NOW, audience={"segment": "s1"}, chunks=1,
                   started_by={"key_id": "0123456789abcdef", "label": "", "role": "editor"})
     job.update(done=2, failed=1, failures=[{"user_id": "u9", "reason": "gone"}])
     row = job_row(job, NAMES)
     assert (row.kind, row.what, row.started_by) == (
-        "Property update", "seats = 3, clear plan", "key 0123456789abcdef (editor)")
+        "Property update", "seats = 3, tags = a, b, clear plan", "key 0123456789abcdef (editor)")
     assert (row.handled, row.total, row.active, row.errors) == (3, 4, True, ["u9: gone"])
     assert job_row(new_job("b", JobKind.EXPORT, {"format": "xlsx"}, total=9, now=NOW),
                    NAMES).started_by == "—"
