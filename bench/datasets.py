@@ -32,15 +32,17 @@ def conversation_events(count: int, users: int, bot_id: str = "bench",
 
 
 def profile_documents(count: int, bot_id: str = "bench", seed: int = 11,
-                      now: datetime | None = None) -> list[dict[str, Any]]:
-    """Profiles as capture stores them: a mix of channels, modules and collected data."""
+                      now: datetime | None = None, first: int = 0) -> list[dict[str, Any]]:
+    """Profiles as capture stores them: a mix of channels, modules and collected data.
+    Users are numbered from ``first`` on, so a population can be grown in chunks
+    (give each chunk its own ``seed``)."""
     rng = random.Random(seed)
     now = now or datetime.now(UTC)
     channels = ["web", "web", "whatsapp", "messenger"]
     modules = ["welcome", "pricing", "support", "checkout", "faq"]
     docs = []
     for i in range(count):
-        user_id = f"user-{i:06d}"
+        user_id = f"user-{first + i:06d}"
         created = now - timedelta(minutes=rng.randrange(90 * 24 * 60))
         last = created + timedelta(minutes=rng.randrange(60 * 24))
         attributes: dict[str, Any] = {"first_name": rng.choice(["Ann", "Bob", "Cy", "Dee"])}
