@@ -41,6 +41,7 @@ from plugin.jobs import lifecycle as jobs
 from plugin.jobs.model import ACTIVE, Job, JobKind, JobStatus
 from plugin.transfer import export as exporting
 from plugin.web.filter_form import FilterForm
+from plugin.web.form_errors import named
 from plugin.web.guard import page, render, session_of
 from plugin.web.routes.audience import label_of
 from plugin.web.views import names_test_users, view_filter, without_test_users
@@ -81,13 +82,11 @@ class Problem:
 
     @classmethod
     def of(cls, exc: AudienceError) -> Problem:
-        field = exc.details.get("field")
-        listed = exc.details.get("errors")
-        if field is None and isinstance(listed, list) and listed:
-            field = str(listed[0].get("path", "")).split("/")[0]
-        label = FIELD_LABELS.get(str(field))
-        return cls(f"{label}: {exc.message}" if label else exc.message,
-                   str(field) if label else None)
+        if not isinstance(exc, InvalidRequest):
+            return cls(exc.message, None)
+        shown = named(exc, FIELD_LABELS)
+        field = shown.details.get("field")
+        return cls(shown.message, field if field in FIELD_LABELS else None)
 
 
 def _strings(posted: MultiMapping[Any]) -> dict[str, str]:
