@@ -19,7 +19,7 @@ the files.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -134,13 +134,30 @@ def parse_scenarios(text: str, path: Path, *, target: Target = None,
     except UnreadableYaml as exc:
         raise ScenarioError(source, [exc.problem]) from None
     problems = schema_problems(_SCHEMAS.validator("scenario"), document.data, document.lines)
-    if problems:
+    # Meaning is checked too, in every scenario the schema found nothing wrong
+    # with, so that one run reports all there is to fix.
+    broken = _broken_scenarios(problems)
+    if broken is None:
         raise ScenarioError(source, problems)
     builder = _Builder(document.data, document.lines, path, target, channels)
-    scenarios = builder.build()
-    if builder.problems:
-        raise ScenarioError(source, sorted(builder.problems, key=lambda p: (p.line or 0, p.path)))
+    scenarios = builder.build(skip=broken)
+    problems = [*problems, *builder.problems]
+    if problems:
+        raise ScenarioError(source, sorted(problems, key=lambda p: (p.line or 0, p.path)))
     return scenarios
+
+
+def _broken_scenarios(problems: Iterable[Problem]) -> set[int] | None:
+    """The indexes of the scenarios ``problems`` lie in; ``None`` when one lies
+    outside any scenario (the file's defaults, its shape), which every
+    scenario reads."""
+    broken: set[int] = set()
+    for problem in problems:
+        parts = problem.path.split("/")
+        if len(parts) < 2 or parts[0] != "scenarios" or not parts[1].isdigit():
+            return None
+        broken.add(int(parts[1]))
+    return broken
 
 
 class _Builder:
@@ -161,10 +178,14 @@ class _Builder:
         if found not in self.problems:  # a file-level default is checked once per scenario
             self.problems.append(found)
 
-    def build(self) -> list[Scenario]:
+    def build(self, skip: Collection[int] = ()) -> list[Scenario]:
+        """The scenarios, all but those at the indexes in ``skip`` (which the
+        schema refused)."""
         scenarios = []
         seen: dict[str, int] = {}
         for index, raw in enumerate(self.doc["scenarios"]):
+            if index in skip:
+                continue
             path: DocumentPath = ("scenarios", index)
             if raw["name"] in seen:
                 self.problem((*path, "name"), f"scenario name {raw['name']!r} is already used "

@@ -397,8 +397,14 @@ def leaf_errors(validator: Draft202012Validator, document: object) -> Iterator[V
 def schema_problems(validator: Draft202012Validator, document: object,
                     lines: LineMap) -> list[Problem]:
     """Every way ``document`` fails ``validator``'s schema, with path and line,
-    sorted by line."""
+    sorted by line.
+
+    A misspelt key is reported as unknown with the key it resembles; the
+    "'say' is a required property" the misspelling also causes in the same
+    object is left out, since it only repeats the mistake less clearly."""
     found: dict[tuple[str, str], Problem] = {}
+    misspelt: set[DocumentPath] = set()  # objects holding a key close to a known one
+    missing: dict[tuple[str, str], DocumentPath] = {}  # required-key problems, by object
     for leaf in leaf_errors(validator, document):
         path: DocumentPath = tuple(leaf.absolute_path)
         reason = leaf.message
@@ -407,11 +413,18 @@ def schema_problems(validator: Draft202012Validator, document: object,
             known = list(leaf.schema.get("properties", {}))
             extra = sorted(set(leaf.instance) - set(known))
             if extra and known:
-                path = (*path, extra[0])
                 hint = did_you_mean(extra[0], known)
+                if hint:
+                    misspelt.add(path)
+                path = (*path, extra[0])
                 reason = f"unknown key {extra[0]!r}{hint}; use one of: " + ", ".join(known)
         text = "/".join(str(p) for p in path)
         found[(text, reason)] = Problem(text, lines.line(path), reason)
+        if leaf.validator == "required":
+            missing[(text, reason)] = path
+    for key, path in missing.items():
+        if path in misspelt:
+            del found[key]
     return sorted(found.values(), key=lambda p: (p.line or 0, p.path, p.reason))
 
 

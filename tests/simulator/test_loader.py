@@ -111,3 +111,48 @@ def test_directories_hold_scenario_files_beside_bot_files() -> None:
                                        "cta.yaml", "properties.yaml", "starting.yaml",
                                        "coverage_leads.yaml", "coverage_signup.yaml",
                                        "mid_flow.yaml"}
+
+
+def test_a_misspelt_step_key_is_named_with_the_key_it_resembles() -> None:
+    text = """
+bot: ../bots/leads.yaml
+scenarios:
+  - name: typo
+    steps:
+      - sya: hi
+      - tpa: Get a quote
+"""
+    with pytest.raises(ScenarioError) as refused:
+        parse_scenarios(text, EXAMPLES / "suites" / "here.yaml")
+    assert [(p.path, p.line, p.reason.split(";")[0]) for p in refused.value.problems] == [
+        ("scenarios/0/steps/0/sya", 6, "unknown key 'sya' (did you mean 'say'?)"),
+        ("scenarios/0/steps/1/tpa", 7, "unknown key 'tpa' (did you mean 'tap'?)"),
+    ]
+
+
+def test_schema_and_meaning_problems_are_reported_at_once() -> None:
+    text = """
+bot: ../bots/leads.yaml
+scenarios:
+  - name: shape
+    steps:
+      - say: hi
+        expect: {messages: many}
+  - name: meaning
+    steps:
+      - say: hi
+        expect: {module: welcom, set: [emial]}
+"""
+    with pytest.raises(ScenarioError) as refused:
+        parse_scenarios(text, EXAMPLES / "suites" / "here.yaml")
+    assert [(p.path, p.line) for p in refused.value.problems] == [
+        ("scenarios/0/steps/0/expect/messages", 7),
+        ("scenarios/1/steps/0/expect/module", 11),
+        ("scenarios/1/steps/0/expect/set/0", 11),
+    ]
+    assert "did you mean 'welcome'" in refused.value.problems[1].reason
+    # A broken default is read by every scenario: its meaning waits for the fix.
+    with pytest.raises(ScenarioError) as refused:
+        parse_scenarios("bot: 7\n" + text.split("\n", 2)[2], EXAMPLES / "suites" / "here.yaml")
+    assert [p.path for p in refused.value.problems] == ["bot",
+                                                        "scenarios/0/steps/0/expect/messages"]
