@@ -152,7 +152,7 @@ def _form_context(request: web.Request, source: MultiMapping[Any], total: int,
     shown = [v for v in source.getall("shown", []) if isinstance(v, str)]
     return {
         "bot": request.match_info["bot"], "state": _state(source), "choices": choices,
-        "problem": problem, "formats": FORMATS, "field_labels": FIELD_LABELS,
+        "problem": problem, "formats": FORMATS,
         "visible": [_label(k, properties) for k in visible_columns(shown, every)],
         "all_count": len(every), "maximum": request.app[SETTINGS].export_max_rows,
         **_confirm(total, choices.limit),
