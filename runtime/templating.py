@@ -7,7 +7,16 @@
 ...             {"API_BASE": "http://h"}, quote=True)
 'http://h/crm?email=a%2Bb%40x.io'
 
-A property that was never collected renders as empty text. Pure: no I/O.
+A property that was never collected renders as empty text. Messages are
+for people: a date reads ``14 July 2026`` and a moment ``14 July 2026,
+09:30 UTC``; URLs, headers and API bodies keep ISO 8601, for machines.
+
+>>> from datetime import datetime, timezone
+>>> render_text("See you on {{day}}.", {"day": datetime(2026, 7, 14, tzinfo=timezone.utc)},
+...             human=True)
+'See you on 14 July 2026.'
+
+Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 from urllib.parse import quote as url_quote
 
@@ -47,17 +56,35 @@ def variables(text: str) -> list[str]:
     return VARIABLE.findall(text)
 
 
-def format_value(value: object) -> str:
-    """A property value as text: dates in ISO 8601, lists joined by commas."""
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+
+
+def format_value(value: object, *, human: bool = False) -> str:
+    """A property value as text: dates in ISO 8601 (``human``: as people write
+    them, in English), lists joined by commas."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.isoformat()
+    if isinstance(value, datetime | date):
+        return _for_people(value) if human else value.isoformat()
     if isinstance(value, list | tuple):
-        return ", ".join(format_value(item) for item in value)
+        return ", ".join(format_value(item, human=human) for item in value)
     return str(value)
+
+
+def _for_people(value: date) -> str:
+    """``14 July 2026``; a moment that is not midnight UTC (a date property is
+    stored as that) adds its time: ``14 July 2026, 09:30 UTC``."""
+    day = f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
+    if not isinstance(value, datetime):
+        return day
+    offset = value.utcoffset()
+    if value.time() == time() and not offset:
+        return day
+    zone = "UTC" if offset is None or not offset else value.strftime("UTC%z")
+    return f"{day}, {value:%H:%M} {zone}"
 
 
 def render_text(
@@ -66,14 +93,16 @@ def render_text(
     env: Mapping[str, str] | None = None,
     *,
     quote: bool = False,
+    human: bool = False,
 ) -> str:
     """``text`` with its placeholders filled; ``quote`` URL-encodes property values
-    (runtime variables are inserted as they are: they hold URL parts)."""
+    (runtime variables are inserted as they are: they hold URL parts); ``human``
+    shows dates as people write them (messages)."""
     if env is not None:
         text = VARIABLE.sub(lambda m: env.get(m.group(1), ""), text)
 
     def fill(match: re.Match[str]) -> str:
-        shown = format_value(values.get(match.group(1)))
+        shown = format_value(values.get(match.group(1)), human=human)
         return url_quote(shown, safe="") if quote else shown
 
     return PLACEHOLDER.sub(fill, text)
@@ -99,7 +128,7 @@ def render_message(message: BotMessage, values: Mapping[str, Any]) -> BotMessage
     """A message template rendered: text and titles are filled, payloads and URLs kept."""
 
     def text(raw: str) -> str:
-        return render_text(raw, values)
+        return render_text(raw, values, human=True)
 
     def button(b: Button) -> Button:
         return replace(b, title=text(b.title))

@@ -144,7 +144,7 @@ async def test_ask_normalises_each_type_and_takes_a_payload_as_the_answer(chat: 
     assert await user.texts("alpha, beta") == ["VIP?"]
     assert await user.texts("Yes") == ["Birthday?"]
     assert await user.texts("1990-05-17") == [
-        "green / alpha, beta / true / 1990-05-17T00:00:00+00:00"
+        "green / alpha, beta / true / 17 May 1990"
     ]
     assert user.properties == {
         "colour": "green",

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from plugin.core.properties import InvalidValue, custom_property
 from runtime.model import BotMessage, Button, Card, PropertySpec, QuickReply, Validation
-from runtime.templating import placeholders, render_message, render_text, render_value
+from runtime.templating import (
+    format_value,
+    placeholders,
+    render_message,
+    render_text,
+    render_value,
+)
 
 VALUES = {"name": "Ada L.", "seats": 12, "vip": True, "tags": ["a", "b"]}
 
@@ -135,3 +141,19 @@ def test_the_runtime_imports_no_server_code_connectors_or_simulator() -> None:
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_dates_in_messages_read_as_people_write_them_and_stay_iso_for_machines() -> None:
+    day = datetime(2026, 7, 14, tzinfo=UTC)
+    moment = datetime(2026, 7, 14, 9, 30, tzinfo=UTC)
+    message = render_message(BotMessage("Booked for {{day}} (sent {{at}}); {{days}}"),
+                             {"day": day, "at": moment, "days": [day, date(2026, 12, 1)]})
+    assert message.text == ("Booked for 14 July 2026 (sent 14 July 2026, 09:30 UTC); "
+                            "14 July 2026, 1 December 2026")
+    paris = datetime(2026, 7, 14, 9, 30, tzinfo=timezone(timedelta(hours=2)))
+    assert format_value(paris, human=True) == "14 July 2026, 09:30 UTC+0200"
+    # URLs, headers and API bodies are read by machines: ISO 8601.
+    assert render_text("/book?day={{day}}", {"day": day}, {}, quote=True) == (
+        "/book?day=2026-07-14T00%3A00%3A00%2B00%3A00")
+    assert render_value({"day": "on {{day}}"}, {"day": day}, {}) == {
+        "day": "on 2026-07-14T00:00:00+00:00"}
