@@ -47,13 +47,13 @@ from .model import (
     Step,
     WebhookTarget,
 )
+from .rasa_target import Rasa
 from .results import Failure, Outcome, RunResult, SuiteResult, describe_transcript
 from .stubs import StubServer
 from .targets import (
     SOURCE,
     AudienceServer,
     InProcess,
-    Rasa,
     Target,
     Webhook,
 )
@@ -181,7 +181,7 @@ class Simulator:
     async def target(self, scenario: Scenario) -> Target:
         spec = scenario.target
         if isinstance(spec, WebhookTarget):
-            return Webhook(spec, self.session)
+            return Webhook(spec, self.session, self.stubs.inbox)
         if isinstance(spec, AudienceTarget):
             return AudienceServer(spec, self.session)
         if isinstance(spec, RasaTarget):

@@ -8,6 +8,11 @@ is matched to one of the bot's apis by method and by the path of the api's
 URL template after ``${API_BASE}`` (``{{placeholders}}`` match one path
 segment).
 
+The same server takes the messages a webhook bot sends later, by itself
+(``POST /_inbound/<run id>``, the URL the webhook target puts in each request
+when its ``request`` mapping names a ``callback``): they wait in the run's
+:class:`~simulator.late.LateInbox` until a step collects them.
+
 How a stub fails: ``timeout`` holds the request until the bot gives up;
 ``reset`` drops the connection with a TCP reset; ``refused`` redirects the
 bot to a loopback port that is bound but not listening, so its connection
@@ -38,6 +43,7 @@ from aiohttp import web
 from runtime.model import Api, Bot
 from runtime.templating import PLACEHOLDER, VARIABLE
 
+from .late import LateInbox
 from .model import ApiStub, StubFailure
 
 __all__ = ["StubServer", "StubCall"]
@@ -80,6 +86,7 @@ class StubServer:
 
     def __init__(self) -> None:
         self._runs: dict[str, _Run] = {}
+        self._inboxes: dict[str, LateInbox] = {}
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self._refusing: socket.socket | None = None
@@ -94,6 +101,7 @@ class StubServer:
 
     async def start(self) -> StubServer:
         app = web.Application()
+        app.router.add_post("/_inbound/{run_id}", self._inbound)  # before the stubs' catch-all
         app.router.add_route("*", "/{run_id}/{tail:.*}", self._handle)
         # Cancel a held request when the bot hangs up, instead of holding it to the end.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None,
@@ -125,14 +133,32 @@ class StubServer:
         self._runs[run_id] = _Run(routes, dict(stubs))
         return f"{self.url}/{run_id}"
 
+    def inbox(self, run_id: str) -> tuple[str, LateInbox]:
+        """The URL a bot posts ``run_id``'s later messages to, and where they wait
+        (each as ``{"body": <the JSON posted>}``); gone at :meth:`unregister`."""
+        inbox = self._inboxes.setdefault(run_id, LateInbox())
+        return f"{self.url}/_inbound/{run_id}", inbox
+
     def unregister(self, run_id: str) -> list[StubCall]:
         """Stop serving ``run_id``; returns the calls it received."""
+        self._inboxes.pop(run_id, None)
         run = self._runs.pop(run_id, None)
         return list(run.calls) if run is not None else []
 
     def calls(self, run_id: str) -> list[StubCall]:
         run = self._runs.get(run_id)
         return list(run.calls) if run is not None else []
+
+    async def _inbound(self, request: web.Request) -> web.Response:
+        inbox = self._inboxes.get(request.match_info["run_id"])
+        if inbox is None:
+            return web.json_response({"error": "no scenario run here"}, status=404)
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"error": "the body must be JSON"}, status=400)
+        inbox.put({"body": body})
+        return web.json_response({"ok": True})
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         run = self._runs.get(request.match_info["run_id"])

@@ -11,8 +11,9 @@ back what was captured.
   ``POST /v1/channels/dummy/{id}/messages?wait=true`` and the profile and
   timeline are read through the API.
 * :class:`Webhook`: any bot behind a JSON webhook; replies only, no capture.
-* :class:`Rasa`: a Rasa bot behind its REST channel; the profile and timeline
-  are read from the Audience database its broker consumer fills.
+* :class:`simulator.rasa_target.Rasa`: a Rasa bot behind its REST channel;
+  the profile and timeline are read from the Audience database its broker
+  consumer fills.
 
 Targets return replies as the channel delivered them (``{text, buttons,
 quick_replies, cards}``) and :class:`Captured` data shaped like the API's
@@ -22,7 +23,6 @@ profile and timeline. Nothing here reads runtime internals after a turn.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -48,7 +48,7 @@ from runtime.observer import Observer
 from . import jsonpath
 from .late import InboxSubscriber, LateInbox
 from .ledger import CaptureLedger, CaptureLost
-from .model import AudienceTarget, RasaTarget, ScenarioRun, WebhookTarget
+from .model import AudienceTarget, ScenarioRun, WebhookTarget
 
 __all__ = [
     "SOURCE",
@@ -59,7 +59,6 @@ __all__ = [
     "InProcess",
     "AudienceServer",
     "Webhook",
-    "Rasa",
 ]
 
 SOURCE = "simulator"  # the source of simulated users' first event: their profile is a test one
@@ -391,25 +390,36 @@ class Webhook:
     """A bot on another runtime: each user input is POSTed as JSON, built with
     the ``request`` mapping; replies are read with the ``reply`` mapping
     (``messages`` finds the list of messages; the others are relative to one
-    message). Defaults read and write the dummy channel's own shapes."""
+    message). Defaults read and write the dummy channel's own shapes.
+
+    With ``callback`` in the ``request`` mapping, each request also carries a
+    URL of the simulator's (``inboxes``) where the bot may post what it says
+    later, shaped like its answers; a step's quiet period collects it."""
 
     name = "webhook"
     captures = False
 
-    def __init__(self, spec: WebhookTarget, session: aiohttp.ClientSession) -> None:
+    def __init__(self, spec: WebhookTarget, session: aiohttp.ClientSession,
+                 inboxes: Callable[[str], tuple[str, LateInbox]] | None = None) -> None:
         self.spec = spec
         self.request_map = {**_DEFAULT_REQUEST, **spec.request}
         self.reply_map = {**_DEFAULT_REPLY, **spec.reply}
         self.session = session
+        self.inboxes = inboxes
 
     async def open(self, run: ScenarioRun, bot: Bot | None, api_base: str | None
                    ) -> Conversation:
-        return _WebhookConversation(self, run)
+        inbound = None
+        if "callback" in self.request_map and self.inboxes is not None:
+            inbound = self.inboxes(run.run_id)
+        return _WebhookConversation(self, run, inbound)
 
 
 class _WebhookConversation:
-    def __init__(self, hook: Webhook, run: ScenarioRun) -> None:
+    def __init__(self, hook: Webhook, run: ScenarioRun,
+                 inbound: tuple[str, LateInbox] | None) -> None:
         self._hook = hook
+        self._inbound = inbound
         self.bot_id = "webhook"
         self.user_id = run.user_id
         self.channel = run.channel
@@ -425,6 +435,8 @@ class _WebhookConversation:
             jsonpath.put(body, hook.request_map["payload"], payload)
         else:
             jsonpath.put(body, hook.request_map["text"], text)
+        if self._inbound is not None:
+            jsonpath.put(body, hook.request_map["callback"], self._inbound[0])
         try:
             async with hook.session.post(hook.spec.url, json=body,
                                          headers=dict(hook.spec.headers)) as response:
@@ -436,7 +448,10 @@ class _WebhookConversation:
         except ValueError as exc:
             raise TargetError(f"the webhook's answer is not JSON: {exc}") from exc
         self.last_body = answer
-        return [self._message(m) for m in jsonpath.find(answer, hook.reply_map["messages"])]
+        return self._messages(answer)
+
+    def _messages(self, answer: Any) -> list[dict[str, Any]]:
+        return [self._message(m) for m in jsonpath.find(answer, self._hook.reply_map["messages"])]
 
     def _message(self, raw: Any) -> dict[str, Any]:
         reply_map = self._hook.reply_map
@@ -448,7 +463,10 @@ class _WebhookConversation:
         return message
 
     async def late(self, quiet: float) -> list[dict[str, Any]]:
-        return []  # a webhook answers in its response only
+        if self._inbound is None:
+            return []  # no callback: the bot answers in its response only
+        posted = await self._inbound[1].collect(quiet)
+        return [message for post in posted for message in self._messages(post["body"])]
 
     async def start(self, module: str, properties: Mapping[str, Any]) -> list[dict[str, Any]]:
         raise TargetError("a webhook target cannot start mid-flow ('given'): play the turns "
@@ -460,125 +478,6 @@ class _WebhookConversation:
 
     async def close(self) -> None:
         pass
-
-
-# --- a Rasa bot on its REST channel --------------------------------------------
-
-REST_PATH = "/webhooks/rest/webhook"
-# How long a check waits for the broker consumer to store a turn, and how often it looks.
-CAPTURE_WAIT_S = 10.0
-CAPTURE_POLL_S = 0.05
-CAPTURE_STEADY_POLLS = 2
-
-
-class Rasa:
-    """A Rasa bot: each input is ``POST {url}/webhooks/rest/webhook`` with
-    ``{"sender", "message"}`` (a tap sends the button's payload), answered by a
-    list of ``{recipient_id, text?, buttons?, image?, custom?}``. What was
-    captured is read from ``store`` under the consumer's bot id."""
-
-    name = "rasa"
-    captures = True
-
-    def __init__(self, spec: RasaTarget, session: aiohttp.ClientSession,
-                 db: Database | None) -> None:
-        self.spec = spec
-        self.url = spec.url.rstrip("/") + REST_PATH
-        self.session = session
-        self.db = db
-
-    async def open(self, run: ScenarioRun, bot: Bot | None, api_base: str | None
-                   ) -> Conversation:
-        return _RasaConversation(self, run)
-
-
-class _RasaConversation:
-    def __init__(self, target: Rasa, run: ScenarioRun) -> None:
-        self._target = target
-        self.bot_id = target.spec.bot_id or "rasa"
-        self.user_id = run.user_id
-        self.channel = run.channel
-        self.last_body: Any = None
-        self._sent = 0
-        self._last_replies = 0
-
-    async def send(self, *, text: str | None = None,
-                   payload: str | None = None) -> list[dict[str, Any]]:
-        target = self._target
-        body = {"sender": self.user_id, "message": payload if payload is not None else text}
-        try:
-            async with target.session.post(target.url, json=body) as response:
-                if response.status >= 400:
-                    raise TargetError(f"the Rasa REST channel answered HTTP {response.status}")
-                answer = await response.json(content_type=None)
-        except aiohttp.ClientError as exc:
-            raise TargetError(f"cannot reach Rasa at {target.url}: {exc}") from exc
-        except ValueError as exc:
-            raise TargetError(f"Rasa's answer is not JSON: {exc}") from exc
-        if not isinstance(answer, list) or not all(isinstance(m, dict) for m in answer):
-            raise TargetError("Rasa's REST channel answered something other than a list of "
-                              f"messages: {str(answer)[:200]}")
-        self._sent += 1
-        self._last_replies = len(answer)
-        self.last_body = answer
-        return [_rasa_message(m) for m in answer]
-
-    async def late(self, quiet: float) -> list[dict[str, Any]]:
-        return []  # the REST channel answers in its response only
-
-    async def start(self, module: str, properties: Mapping[str, Any]) -> list[dict[str, Any]]:
-        raise TargetError("a Rasa target cannot start mid-flow ('given'): play the turns "
-                          "that lead there")
-
-    async def captured(self) -> Captured:
-        db = self._target.db
-        if db is None or self._target.spec.bot_id is None:
-            raise TargetError("profile checks on a Rasa target read the Audience database "
-                              "its broker consumer writes to: give the consumer's bot id "
-                              "(--bot-id) and the same --data-dir or MONGODB_URI")
-        # The consumer stores a turn shortly after Rasa answers: wait until every
-        # input is there, followed by a bot message when Rasa answered something,
-        # and the timeline has stopped growing. (REST messages do not map one to
-        # one to bot events: Rasa splits a text at blank lines and sends an image
-        # apart.)
-        deadline = time.monotonic() + CAPTURE_WAIT_S
-        last_size, steady = -1, 0
-        while True:
-            docs, _ = await CaptureStore.of(db).timeline(self.bot_id, self.user_id,
-                                                         limit=TIMELINE_MAX_LIMIT)
-            types = [d["type"] for d in docs]  # newest first
-            # A long conversation may hold more inputs than one timeline page.
-            users = self._sent if len(docs) >= TIMELINE_MAX_LIMIT else types.count("user_message")
-            answered = not self._last_replies or (
-                "bot_message" in types and "user_message" in types
-                and types.index("bot_message") < types.index("user_message"))
-            steady = steady + 1 if len(docs) == last_size else 0
-            if users >= self._sent and answered and steady >= CAPTURE_STEADY_POLLS:
-                break
-            if time.monotonic() > deadline:
-                break
-            last_size = len(docs)
-            await asyncio.sleep(CAPTURE_POLL_S)
-        profile = await ProfileStore.of(db).get_profile(self.bot_id, self.user_id)
-        events = [{"type": d["type"], "data": d["data"], "ts": d["ts"],
-                   "channel": d.get("channel")} for d in reversed(docs)]
-        return Captured(profile, events)
-
-    async def close(self) -> None:
-        pass
-
-
-def _rasa_message(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """A REST-channel message in the shape the checks read."""
-    message: dict[str, Any] = {"text": raw.get("text") or ""}
-    buttons = raw.get("buttons")
-    if isinstance(buttons, list) and buttons:
-        message["buttons"] = buttons
-    if raw.get("image"):
-        message["cards"] = [{"image": raw["image"]}]
-    if raw.get("custom") is not None:
-        message["custom"] = raw["custom"]
-    return message
 
 
 def _marker(run: ScenarioRun) -> dict[str, Any]:

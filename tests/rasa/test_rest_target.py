@@ -17,7 +17,8 @@ import pytest
 from plugin.audience.profile_store import ProfileStore
 from plugin.db.database import Database
 from simulator.model import RasaTarget, Scenario, ScenarioRun
-from simulator.targets import Rasa, TargetError
+from simulator.rasa_target import Rasa
+from simulator.targets import TargetError
 
 from .conftest import GREETING
 

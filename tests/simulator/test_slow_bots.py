@@ -1,13 +1,16 @@
 """Slow backends: a step's own ``timeout`` wins over the scenario's and the
 failure names the step; messages a bot sends after its answer are collected
-until it has been quiet for the quiet period (in-process, and on a server
-through the dummy channel's WebSocket)."""
+until it has been quiet for the quiet period (in-process, on a server through
+the dummy channel's WebSocket, from a webhook bot through its callback)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
+import pytest_asyncio
 from aiohttp import web
 
 from connectors.dummy_http import DUMMY
@@ -112,3 +115,58 @@ async def test_without_a_quiet_period_the_answer_is_all() -> None:
     assert await inbox.collect(0) == []
     inbox.put({"text": "already here"})
     assert await inbox.collect(0) == [{"text": "already here"}]
+
+
+@pytest_asyncio.fixture
+async def slow_webhook_bot() -> AsyncIterator[str]:
+    """A bot of another runtime that answers at once, then twice more later,
+    posting to the callback URL each request carries."""
+    later: set[asyncio.Task[None]] = set()
+
+    async def follow_up(callback: str) -> None:
+        async with aiohttp.ClientSession() as session:
+            for delay, text in ((0.2, "Still looking…"), (0.3, "Found 3 flights")):
+                await asyncio.sleep(delay)
+                async with session.post(callback, json={"replies": [{"text": text}]}) as done:
+                    assert done.status == 200
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.json()
+        task = asyncio.create_task(follow_up(body["callback_url"]))
+        later.add(task)
+        task.add_done_callback(later.discard)
+        return web.json_response({"replies": [{"text": "One moment…"}]})
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    yield f"http://{host}:{port}/hook"
+    await asyncio.gather(*later, return_exceptions=True)
+    await runner.cleanup()
+
+
+async def test_a_webhook_bot_that_answers_over_time_is_heard_out(slow_webhook_bot: str) -> None:
+    text = f"""
+target:
+  webhook: {{url: "{slow_webhook_bot}", request: {{callback: "$.callback_url"}}}}
+scenarios:
+  - name: heard out
+    quiet: 0.6
+    steps:
+      - say: flights to Oslo
+        expect: {{messages: 3, text: Found 3 flights}}
+  - name: cut at the answer
+    steps:
+      - say: flights to Oslo
+        expect: {{messages: 3}}
+"""
+    scenarios = parse_scenarios(text, HERE)
+    async with Simulator() as simulator:
+        heard, cut = (await simulator.run_all(scenarios)).results
+    assert heard.outcome is Outcome.PASSED, heard.describe_failure()
+    assert cut.outcome is Outcome.FAILED and cut.failure is not None
+    assert cut.failure.actual.startswith("1:")  # without a quiet period, the answer alone
