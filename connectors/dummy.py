@@ -6,6 +6,13 @@ A user's input goes to the runtime; the bot's messages are adapted to the
 user's channel (plugin.handover.channel_profiles) and the delivered form is
 returned and recorded. Everything the runtime reports goes to the Audience recorder, so
 the profile's timeline shows the whole conversation.
+
+Several servers may run it over one database (``audience serve --workers N``,
+or hosts behind a load balancer): the runtime keeps conversations in the
+database, the numbered options a user may answer go there too
+(:class:`plugin.handover.store.ConversationStore`), and a message for a
+user's WebSockets reaches them on whichever server holds them
+(:class:`plugin.handover.relay.Relay`).
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from typing import Any, Protocol
 
 from plugin.capture.recorder import Recorder
 from plugin.handover.channel_profiles import adapt, profile_for, resolve_option
+from plugin.handover.relay import Relay
+from plugin.handover.store import ConversationStore
 from runtime.engine import Runtime
 
 from .capture import RecorderObserver
@@ -43,9 +52,14 @@ class DummyChannel:
 
     source = SOURCE
 
-    def __init__(self, runtime: Runtime, recorder: Recorder | None) -> None:
+    def __init__(self, runtime: Runtime, recorder: Recorder | None, *,
+                 relay: Relay | None = None, shared: ConversationStore | None = None) -> None:
         self.runtime = runtime
         self.recorder = recorder  # None: capture off (the runtime benchmark's baseline)
+        # Set when servers share the database: messages for sockets held
+        # elsewhere, options a user answers on another server.
+        self.relay = relay
+        self.shared = shared
         self._options: dict[tuple[str, str], list[dict[str, str]]] = {}
         self._channels: dict[tuple[str, str], str] = {}
         self._sockets: dict[tuple[str, str], set[Subscriber]] = defaultdict(set)
@@ -64,7 +78,8 @@ class DummyChannel:
         key = (bot_id, user_id)
         self.runtime.bot(bot_id)  # an unknown bot is a 404 before anything is recorded
         self._channels[key] = channel
-        options = self._options.pop(key, [])
+        options = (await self.shared.options(bot_id, user_id) if self.shared is not None
+                   else self._options.pop(key, []))
         if text is not None and payload is None and options:
             payload = resolve_option(text, options)
         observer = self._observer(bot_id, user_id, channel)
@@ -73,6 +88,7 @@ class DummyChannel:
         result = await self.runtime.handle(bot_id, user_id, text=text, payload=payload,
                                            channel=channel, profile=known, observer=observer)
         delivered = self._adapt(bot_id, user_id, channel, [m.to_dict() for m in result.messages])
+        await self._share_options(bot_id, user_id, replaced=bool(options))
         if observer is not None:
             for message in delivered:
                 await observer.delivered(message)
@@ -84,8 +100,8 @@ class DummyChannel:
         user's open WebSockets, return the delivered form. The caller records it."""
         channel = channel or self._channels.get((bot_id, user_id), "web")
         delivered = self._adapt(bot_id, user_id, channel, [message])
-        sockets = list(self._sockets.get((bot_id, user_id), ()))
-        await asyncio.gather(*(self._push(socket, delivered) for socket in sockets))
+        await self._share_options(bot_id, user_id)
+        await self._send(bot_id, user_id, delivered)
         return delivered
 
     def has_module(self, bot_id: str, module: str) -> bool:
@@ -115,23 +131,21 @@ class DummyChannel:
                                                  profile=known, observer=observer,
                                                  properties=properties)
         delivered = self._adapt(bot_id, user_id, channel, [m.to_dict() for m in result.messages])
+        await self._share_options(bot_id, user_id)
         if observer is not None:
             for message in delivered:
                 await observer.delivered(message)
-        if not push:
-            return delivered
-        sockets = list(self._sockets.get((bot_id, user_id), ()))
-        await asyncio.gather(*(self._push(socket, delivered) for socket in sockets))
+        if push:
+            await self._send(bot_id, user_id, delivered)
         return delivered
 
     async def assignment_changed(self, bot_id: str, user_id: str, assigned_to: str) -> None:
-        if assigned_to == "bot":
-            self.runtime.release(bot_id, user_id)
-        else:
-            self.runtime.hold(bot_id, user_id)
+        await self.runtime.assign(bot_id, user_id, human=assigned_to != "bot")
 
     def subscribe(self, bot_id: str, user_id: str, socket: Subscriber) -> None:
         self._sockets[(bot_id, user_id)].add(socket)
+        if self.relay is not None:
+            self.relay.watch(bot_id, user_id)
 
     def unsubscribe(self, bot_id: str, user_id: str, socket: Subscriber) -> None:
         sockets = self._sockets.get((bot_id, user_id))
@@ -139,6 +153,8 @@ class DummyChannel:
             sockets.discard(socket)
             if not sockets:
                 del self._sockets[(bot_id, user_id)]
+                if self.relay is not None:
+                    self.relay.unwatch(bot_id, user_id)
 
     async def close_sockets(self) -> None:
         for sockets in list(self._sockets.values()):
@@ -149,7 +165,7 @@ class DummyChannel:
     async def _first_contact(self, bot_id: str, user_id: str, channel: str,
                              profile: Mapping[str, Any] | None) -> None:
         """Record what the channel knows of a user it meets for the first time."""
-        first_contact = self.runtime.conversation(bot_id, user_id) is None
+        first_contact = not await self.runtime.known(bot_id, user_id)
         if first_contact and profile and self.recorder is not None:
             for name, value in profile.items():
                 await self.recorder.property_set(bot_id, user_id, name, value, channel=channel,
@@ -175,7 +191,30 @@ class DummyChannel:
             self._options[(bot_id, user_id)] = options
         return delivered
 
-    async def _push(self, socket: Subscriber, messages: list[dict[str, Any]]) -> None:
+    async def _share_options(self, bot_id: str, user_id: str, *, replaced: bool = False) -> None:
+        """Keep the options just offered where every server finds them (and drop the
+        ones the user has just answered, ``replaced``, when no new ones come)."""
+        if self.shared is None:
+            return
+        options = self._options.pop((bot_id, user_id), [])
+        if options or replaced:
+            await self.shared.set_options(bot_id, user_id, options)
+
+    async def _send(self, bot_id: str, user_id: str, messages: list[dict[str, Any]]) -> None:
+        """To the user's sockets: those of the other servers first (through the
+        database: once written, the message reaches them even if this server
+        dies now), then this server's own."""
+        frames = [{"type": "message", "message": message} for message in messages]
+        if self.relay is not None:
+            await self.relay.publish(bot_id, user_id, frames)
+        await self.push_here(bot_id, user_id, frames)
+
+    async def push_here(self, bot_id: str, user_id: str, frames: list[dict[str, Any]]) -> None:
+        """Frames to the user's sockets this server holds (the relay's :data:`Push`)."""
+        sockets = list(self._sockets.get((bot_id, user_id), ()))
+        await asyncio.gather(*(self._push(socket, frames) for socket in sockets))
+
+    async def _push(self, socket: Subscriber, frames: list[dict[str, Any]]) -> None:
         with contextlib.suppress(ConnectionResetError, RuntimeError):
-            for message in messages:
-                await socket.send_json({"type": "message", "message": message})
+            for frame in frames:
+                await socket.send_json(frame)

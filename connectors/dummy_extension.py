@@ -83,6 +83,8 @@ class DummyExtension(Extension):
 
     async def _context(self, app: web.Application) -> AsyncIterator[None]:
         from plugin.capture.recorder import Recorder
+        from plugin.handover.relay import Relay
+        from plugin.handover.store import ConversationStore
         from plugin.http.appkeys import CONNECTORS, DATABASE
         from runtime.engine import Runtime
         from runtime.loader import load_bot
@@ -91,9 +93,13 @@ class DummyExtension(Extension):
         from .dummy_http import DUMMY, deploy
 
         db = app[DATABASE]
-        runtime = Runtime(api_base=self.api_base, variables=self.variables)
+        # Conversations and socket messages go through the database, so that any
+        # number of servers on it serve the same users (connectors.dummy).
+        shared = ConversationStore.of(db)
+        runtime = Runtime(api_base=self.api_base, variables=self.variables, store=shared)
         recorder = await Recorder(db, source=SOURCE).start() if self.capture else None
-        channel = DummyChannel(runtime, recorder)
+        channel = DummyChannel(runtime, recorder, shared=shared)
+        channel.relay = relay = Relay(db, channel.push_here).start()
         app[DUMMY] = channel
         app[CONNECTORS].register(channel)
         try:
@@ -105,6 +111,7 @@ class DummyExtension(Extension):
                 await deploy(db, runtime, bot)
             yield
         finally:
+            await relay.close()
             await channel.close_sockets()
             if recorder is not None:
                 await recorder.close()

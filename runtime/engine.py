@@ -25,7 +25,8 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -34,6 +35,7 @@ import aiohttp
 from plugin.core.errors import InvalidRequest, NotFound
 from plugin.core.properties import InvalidValue
 from runtime.calls import ApiCalls
+from runtime.conversations import ConversationStore, bot_fingerprint
 from runtime.interpreter import DEFAULT_STEP_BUDGET, Interpreter, StepBudgetExceeded
 from runtime.model import Bot
 from runtime.observer import NullObserver, Observer, Observers
@@ -49,7 +51,9 @@ __all__ = [
 
 
 class Runtime:
-    """Runs deployed bots. Conversations live in memory, one per (bot, user).
+    """Runs deployed bots. Conversations live in memory, one per (bot, user), or in
+    a ``store`` shared by every process of a deployment
+    (:mod:`runtime.conversations`).
 
     Args:
         api_base: the value of ``${API_BASE}`` in api templates (overrides the
@@ -60,6 +64,10 @@ class Runtime:
         step_budget: steps one turn may run before it is cut off as a loop.
         observers: told of every turn besides the observer a turn is given
             (a coverage tool following the flow).
+        store: where conversations are kept between turns; without one, in
+            this runtime's memory. With one, the memory holds each
+            conversation's last known state (what :meth:`conversation` shows)
+            and every turn starts from the store's.
     """
 
     def __init__(
@@ -70,12 +78,15 @@ class Runtime:
         session: aiohttp.ClientSession | None = None,
         step_budget: int = DEFAULT_STEP_BUDGET,
         observers: Sequence[Observer] = (),
+        store: ConversationStore | None = None,
     ) -> None:
         self._calls = ApiCalls(api_base, variables or {}, session)
         self._observers = tuple(observers)
         self._interpreter = Interpreter(self._calls, step_budget)
         self._bots: dict[str, Bot] = {}
         self._conversations: dict[tuple[str, str], Conversation] = {}
+        self._store = store
+        self._fingerprints: dict[str, str] = {}
 
     @property
     def api_base(self) -> str | None:
@@ -113,6 +124,7 @@ class Runtime:
         """
         replaced = bot.id in self._bots
         self._bots[bot.id] = bot
+        self._fingerprints[bot.id] = bot_fingerprint(bot)
         self._calls.deployed[bot.id] = api_base
         if replaced:
             for (bot_id, _), conversation in self._conversations.items():
@@ -154,6 +166,22 @@ class Runtime:
             user_turns=conversation.user_turns,
         )
 
+    async def known(self, bot_id: str, user_id: str) -> bool:
+        """Whether ``user_id`` has a conversation with ``bot_id`` (in the store, if
+        there is one: it may have been started by another process)."""
+        if (bot_id, user_id) in self._conversations or self._store is None:
+            return (bot_id, user_id) in self._conversations
+        return await self._store.peek(bot_id, user_id) is not None
+
+    async def assign(self, bot_id: str, user_id: str, *, human: bool) -> None:
+        """:meth:`hold` (``human``) or :meth:`release`, kept in the store if there is one."""
+        if self._store is None:
+            (self.hold if human else self.release)(bot_id, user_id)
+            return
+        async with self._checked_out(bot_id, user_id) as conversation:
+            conversation.human = human
+            conversation.end_flow()
+
     def hold(self, bot_id: str, user_id: str) -> None:
         """A human takes the conversation over: the bot stays silent until :meth:`release`."""
         conversation = self._conversation(bot_id, user_id)
@@ -192,8 +220,7 @@ class Runtime:
         if text is None and payload is None:
             raise InvalidRequest("a user turn needs text or a payload")
         bot = self.bot(bot_id)
-        conversation = self._conversation(bot_id, user_id)
-        async with conversation.lock:
+        async with self._checked_out(bot_id, user_id) as conversation:
             turn = self._turn(bot, user_id, conversation, observer, channel, profile)
             await notify(turn.observer.user_message, text, payload)
             first = conversation.user_turns == 0
@@ -239,8 +266,7 @@ class Runtime:
         if module not in bot.modules:
             raise NotFound(f"bot {bot_id!r} has no module {module!r}", module=module)
         seeded = _checked_properties(bot, properties or {})
-        conversation = self._conversation(bot_id, user_id)
-        async with conversation.lock:
+        async with self._checked_out(bot_id, user_id) as conversation:
             turn = self._turn(bot, user_id, conversation, observer, channel, profile)
             if conversation.human:
                 return turn.result()
@@ -256,6 +282,26 @@ class Runtime:
 
     def _conversation(self, bot_id: str, user_id: str) -> Conversation:
         return self._conversations.setdefault((bot_id, user_id), Conversation())
+
+    @contextlib.asynccontextmanager
+    async def _checked_out(self, bot_id: str, user_id: str) -> AsyncIterator[Conversation]:
+        """The conversation, held for one turn: by its lock in this process and,
+        with a store, checked out of it (and checked in again, whatever happens)."""
+        conversation = self._conversation(bot_id, user_id)
+        async with conversation.lock:
+            if self._store is None:
+                yield conversation
+                return
+            state = await self._store.check_out(bot_id, user_id)
+            conversation.restore(state)
+            fingerprint = self._fingerprints.get(bot_id)
+            if state is not None and state.get("bot") != fingerprint:
+                conversation.end_flow()  # reached under another definition of the bot
+            try:
+                yield conversation
+            finally:
+                await self._store.check_in(bot_id, user_id,
+                                           {**conversation.state(), "bot": fingerprint})
 
     def _turn(
         self,

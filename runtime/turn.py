@@ -81,6 +81,27 @@ class Conversation:
         self.module, self.position, self.waiting = None, 0, False
         self.interrupted.clear()
 
+    def state(self) -> dict[str, Any]:
+        """What a :class:`~runtime.conversations.ConversationStore` keeps (all but the lock)."""
+        return {
+            "module": self.module, "position": self.position, "waiting": self.waiting,
+            "retries_left": self.retries_left, "properties": dict(self.properties),
+            "human": self.human, "user_turns": self.user_turns,
+            "interrupted": [[module, position] for module, position in self.interrupted],
+        }
+
+    def restore(self, state: Mapping[str, Any] | None) -> None:
+        """Take the state :meth:`state` gave (``None``: a conversation not started)."""
+        state = state or {}
+        self.module = state.get("module")
+        self.position = int(state.get("position", 0))
+        self.waiting = bool(state.get("waiting", False))
+        self.retries_left = int(state.get("retries_left", 0))
+        self.properties = dict(state.get("properties") or {})
+        self.human = bool(state.get("human", False))
+        self.user_turns = int(state.get("user_turns", 0))
+        self.interrupted = [(str(m), int(p)) for m, p in state.get("interrupted") or ()]
+
     def pending_ask(self, bot: Bot) -> Ask | None:
         """The ask step waiting on the user's answer, if any."""
         if not self.waiting or self.module is None:

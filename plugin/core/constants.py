@@ -25,6 +25,19 @@ KEY_USE_RECORD_S = 60.0
 WEB_SESSIONS = "web_sessions"
 BOTS = "bots"
 IMPORTS = "imports"
+# Many servers, one deployment (plugin.handover.store): the reference runtime's
+# conversations (state between turns, held by one process during a turn), and
+# messages for a user's WebSockets, which every process reads for the sockets it holds.
+CONVERSATIONS = "conversations"
+OUTBOUND = "outbound"
+# A turn holds its conversation at most this long (a process that dies
+# mid-turn keeps it no longer); a process looks for messages for its sockets
+# this often, this far back (writers' clocks and insert delays), and the
+# messages are removed after OUTBOUND_KEEP_S.
+CONVERSATION_LEASE_S = 30.0
+OUTBOUND_POLL_S = 0.1
+OUTBOUND_WINDOW_S = 5.0
+OUTBOUND_KEEP_S = 300
 # GridFS bucket holding built export files (file id = job id).
 EXPORT_BUCKET = "exports"
 # GridFS bucket holding uploaded import files until their job is done (file id = job id).

@@ -57,6 +57,9 @@ class Settings:
     # Let webhooks reach loopback and private addresses (development, tests);
     # metadata, link-local and reserved ones stay refused (plugin.crm.addresses).
     webhook_allow_private: bool = False
+    # How long a job's claim lasts without renewal: a worker that dies mid-job
+    # holds it this long before another resumes it (AUDIENCE_JOB_LEASE_S).
+    job_lease_s: float = constants.JOB_LEASE_S
 
     def __post_init__(self) -> None:
         # Absolute once, here, from the folder the command runs in: the embedded
@@ -91,6 +94,7 @@ class Settings:
             webhook_timeout_s=_number(env, "AUDIENCE_WEBHOOK_TIMEOUT_S",
                                       constants.WEBHOOK_TIMEOUT_S, float),
             webhook_allow_private=_flag(env, "AUDIENCE_WEBHOOK_ALLOW_PRIVATE"),
+            job_lease_s=_number(env, "AUDIENCE_JOB_LEASE_S", constants.JOB_LEASE_S, float),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings

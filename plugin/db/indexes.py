@@ -57,6 +57,17 @@ INDEXES: Mapping[str, list[IndexModel]] = {
         IndexModel([("bot_id", ASCENDING), ("name_key", ASCENDING)], unique=True,
                    name="bot_name_key"),
     ],
+    # A turn checks its conversation out by (bot, user): unique, so two
+    # processes cannot both create it (plugin.handover.store).
+    c.CONVERSATIONS: [
+        IndexModel([("bot_id", ASCENDING), ("user_id", ASCENDING)], unique=True,
+                   name="bot_user"),
+    ],
+    # Each process's poll for its sockets' messages; removed once no poll looks back that far.
+    c.OUTBOUND: [
+        IndexModel([("to", ASCENDING), ("at", ASCENDING)], name="to_at"),
+        IndexModel([("at", ASCENDING)], expireAfterSeconds=c.OUTBOUND_KEEP_S, name="at"),
+    ],
 }
 
 # Indexes an earlier version created and this one does not: dropped at start,

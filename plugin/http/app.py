@@ -92,7 +92,7 @@ def create_app(
         # Last, so it stops first: a job never outlives the connectors it uses.
         exports = ExportRunner(settings, routes_export.mailed_links(settings))
         app[JOB_WORKER] = await JobWorker(
-            app[DATABASE], app[CONNECTORS],
+            app[DATABASE], app[CONNECTORS], lease_s=settings.job_lease_s,
             runners={JobKind.EXPORT: exports, JobKind.IMPORT: ImportRunner()},
             housekeeping=[exports.remove_expired_files]).start()
         yield
