@@ -78,6 +78,7 @@ ROLE_TABLE: dict[tuple[str, str], Role | None] = {
     ("POST", "/v1/bots/{bot_id}/users/{user_id}/messages"): E,
     ("POST", "/v1/bots/{bot_id}/users/{user_id}/assign-to-bot"): E,
     ("POST", "/v1/channels/dummy/{bot_id}/messages"): E,
+    ("POST", "/v1/channels/dummy/{bot_id}/start"): E,
     # admin: configures
     ("PUT", "/v1/bots/{bot_id}/properties"): A,
     ("PUT", "/v1/bots/{bot_id}/definition"): A,
