@@ -3,7 +3,11 @@
 Adapters call ``await recorder.user_message(...)`` and friends from the bot's
 reply path; those calls only build an :class:`~plugin.core.events.Event` and put it
 in a bounded buffer. A background writer drains the buffer in batches through
-``CaptureStore.ingest``, retrying while the database is away. Retried batches keep
+``CaptureStore.ingest``, retrying while the database is away. Batches grow
+with the backlog (group commit): each write takes everything queued while the
+previous one ran, up to ``max_batch``, so under load a user's many events
+share one profile update, and the profile writes per event fall as the load
+rises. Retried batches keep
 their event ids, so an event counts once however often it is written.
 ``close()`` flushes what is buffered.
 
@@ -65,6 +69,7 @@ class Recorder:
         source: str | None = None,
         listener: RecorderListener | None = None,
         batch_size: int = c.RECORDER_BATCH_SIZE,
+        max_batch: int = c.RECORDER_MAX_BATCH,
         flush_interval: float = c.RECORDER_FLUSH_INTERVAL_S,
         max_buffer: int = c.RECORDER_MAX_BUFFER,
         retry_max_delay: float = c.RECORDER_RETRY_MAX_DELAY_S,
@@ -74,6 +79,7 @@ class Recorder:
         self.listener = listener
         self.stats = RecorderStats()
         self._batch_size = batch_size
+        self._max_batch = max(max_batch, batch_size)
         self._flush_interval = flush_interval
         self._max_buffer = max_buffer
         self._retry_max_delay = retry_max_delay
@@ -191,7 +197,7 @@ class Recorder:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._flush_requested.wait(), self._flush_interval)
             self._flush_requested.clear()
-            size = min(self._batch_size, len(self._buffer))
+            size = min(self._max_batch, len(self._buffer))
             batch = [self._buffer.popleft() for _ in range(size)]
             self._in_flight = len(batch)
             if not self._buffer:

@@ -50,8 +50,11 @@ MAX_BODY_BYTES = 1024 * 1024
 TIMELINE_DEFAULT_LIMIT = 50
 TIMELINE_MAX_LIMIT = 500
 
-# Recorder: events per database round trip, and how long a partial batch waits.
+# Recorder: a batch this big is written at once, a smaller one waits up to
+# the flush interval for more; under a backlog a batch takes everything queued
+# while the previous write ran, up to RECORDER_MAX_BATCH (group commit).
 RECORDER_BATCH_SIZE = 500
+RECORDER_MAX_BATCH = 5_000
 RECORDER_FLUSH_INTERVAL_S = 0.05
 RECORDER_MAX_BUFFER = 100_000
 RECORDER_RETRY_MAX_DELAY_S = 2.0

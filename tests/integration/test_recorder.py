@@ -227,3 +227,30 @@ async def test_flush_does_not_wait_out_the_batching_interval(db: Database, bot_i
         assert recorder.stats.written == 1
     finally:
         await recorder.close()
+
+
+class _Batches:
+    """A listener that keeps the size of every batch written."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def recorded(self, event: ev.Event) -> None:
+        return None
+
+    def written(self, events: list[ev.Event], result: object) -> None:
+        self.sizes.append(len(events))
+
+
+async def test_a_backlog_is_written_in_batches_that_grow_with_it(db: Database, bot_id: str) -> None:
+    """Group commit: what queued while the writer was busy goes in one write
+    (up to the bound), so a user's many events share one profile update."""
+    batches = _Batches()
+    recorder = Recorder(db, listener=batches, batch_size=100, max_batch=1_500)
+    for i in range(2_000):  # queued before the writer runs: one backlog
+        await recorder.user_message(bot_id, f"u{i % 10}", f"m{i}")
+    await recorder.start()
+    await recorder.close()
+    assert batches.sizes == [1_500, 500]
+    profiles = await ProfileStore.of(db).find_profiles({"bot_id": bot_id}, [("_id", 1)], 20)
+    assert sorted(p["message_count"] for p in profiles) == [200] * 10
