@@ -32,7 +32,7 @@ from runtime.interpreter import Interpreter
 from runtime.model import Ask, Bot, BotMessage, Button, Faq, Module, QuickReply, Say
 from runtime.turn import Turn, notify
 
-__all__ = ["route", "answer", "cut_short"]
+__all__ = ["route", "answer", "cut_short", "interrupting_module"]
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ async def answer(
     """The user's answer to the ``pending`` ask (or an FAQ asked meanwhile, or
     a module started meanwhile: see the module docstring)."""
     conversation = turn.conversation
-    interrupting = _interrupting_module(turn.bot, pending, text, payload)
+    interrupting = interrupting_module(turn.bot, pending, text, payload)
     if interrupting is not None:
         await _interrupt(turn, interpreter, interrupting)
         return
@@ -160,7 +160,7 @@ def _starting_module(bot: Bot, said: str, payload: str | None) -> Module | None:
     return None
 
 
-def _interrupting_module(bot: Bot, pending: Ask, text: str | None,
+def interrupting_module(bot: Bot, pending: Ask, text: str | None,
                          payload: str | None) -> Module | None:
     """The module the user starts instead of answering ``pending``, if any."""
     choices = _choices(pending.prompt)

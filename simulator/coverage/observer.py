@@ -6,9 +6,10 @@ The runtime reports each step before it runs (``step``), modules entered,
 answers stored or refused, calls, branch arms, FAQs, the fallback and
 hand-overs. What it does not say is read from the bot the same way the
 runtime decides it: which starting rule routed a turn (payloads, then
-keywords, then patterns, then the default module for a first message), which
-button was tapped (the payload among what the previous turn offered), and
-whether a flow ended on a call to action (the turn's last message).
+keywords, then patterns, then the default module for a first message;
+mid-question, only an input that interrupts the question), which button was
+tapped (the payload among what the previous turn offered), and whether a flow
+ended on a call to action (the turn's last message).
 
 Runs in the runtime's turn: every hook only updates memory.
 """
@@ -19,8 +20,9 @@ from collections import Counter
 from typing import Any
 
 from runtime.graph import Offer, Place, cta_place, fallback_place, offers
-from runtime.model import Ask, Bot, BotMessage, Branch, Call, FaqThen, Goto, Handover, Say
+from runtime.model import Ask, Bot, BotMessage, Branch, Call, Goto, Handover, Say
 from runtime.observer import Observer
+from runtime.routing import interrupting_module
 
 from .items import (
     ANY_FAILURE,
@@ -102,6 +104,12 @@ class RunObserver(Observer):
                 self.hits.add(tap_key(tapped.path))
         self.turns += 1
         self.routing = self.waiting is None
+        if self.waiting is not None:
+            asked = self.bot.modules[self.waiting[0]].steps[self.waiting[1]]
+            if isinstance(asked, Ask) and interrupting_module(self.bot, asked, text, payload):
+                # The question is interrupted: the input goes to the starting rules,
+                # and the question waits again only once asked again.
+                self.routing, self.waiting = True, None
         self.input = (text, payload)
         self.turn_offers, self.said, self.ended, self.turn_steps = [], None, None, 0
 
@@ -235,7 +243,7 @@ class RunObserver(Observer):
             if faq.name != name:
                 continue
             self._say(Place(("faqs", number, "answer"), faq.answer))
-            if faq.then is FaqThen.RESUME and self.waiting is not None:
+            if self.waiting is not None:  # a question in progress resumes, whatever `then`
                 self._prompt(self.waiting)
             else:
                 self.waiting = None

@@ -127,3 +127,22 @@ async def test_channels_are_counted_apart(db: Database, cov_bot: Path) -> None:
     items = {i.key for i in section.items}
     assert section.ratio() == (len(items & (section.covered("whatsapp") | section.covered("web"))),
                                len(items))
+
+
+async def test_a_start_keyword_that_interrupts_a_question_covers_its_rule(
+        db: Database, cov_bot: Path) -> None:
+    _, report = await simulate(db, cov_bot, """\
+        - name: menu mid-question
+          steps:
+            - say: hello
+            - tap: Age
+            - say: menu
+              expect: {messages: 2, text: How old?}
+            - say: "70"
+              expect: {text: Done}
+        """)
+    (section,) = report.sections
+    covered = section.covered("web")
+    assert {start_key("menu", "keyword", "menu"), arm_key("age", 1, 0),
+            cta_key("menu_end", "end")} <= covered
+    assert invalid_key("age") not in covered
