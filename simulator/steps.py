@@ -23,6 +23,7 @@ Loaded by :mod:`simulator.pytest_plugin` when pytest-bdd is installed.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import re
@@ -40,6 +41,7 @@ from runtime.model import PropertySpec
 from .assertions import ExpectationFailed, check_offered
 from .host import SimulatorHost
 from .model import (
+    DEFAULT_STEP_TIMEOUT,
     ApiExpect,
     ApiStub,
     Choice,
@@ -72,6 +74,7 @@ class GherkinConversation:
     variables: dict[str, str] = field(default_factory=dict)
     module: str | None = None  # start mid-flow there
     quiet: float = 0.0  # the quiet period that closes each answer
+    timeout: float = DEFAULT_STEP_TIMEOUT  # seconds one input may take
     live: LiveConversation | None = None
 
     def resolve(self, path: str) -> Path:
@@ -143,6 +146,30 @@ class GherkinConversation:
         live = self.opened()
         self.host.run(live.check(expect))
 
+    def act(self, what: str,
+            send: Callable[[LiveConversation], Awaitable[list[dict[str, Any]]]]) -> None:
+        """Send one input and hear the bot out (its quiet period), within the
+        step timeout.
+
+        Raises:
+            ExpectationFailed: the bot took longer (the step is named).
+        """
+        __tracebackhide__ = True
+        live = self.opened()
+        limit = self.timeout
+
+        async def step() -> None:
+            async with asyncio.timeout(limit):
+                await send(live)
+                await live.collect_late()
+
+        try:
+            self.host.run(step(), timeout=limit + 5)
+        except TimeoutError:
+            raise ExpectationFailed("timeout", f"{what} to finish within {limit:g}s (raise it "
+                                    "with: Given each step may take N seconds)",
+                                    "no answer in time") from None
+
     def check_live(self, check: Callable[[LiveConversation], Any]) -> None:
         """Run a check that reads the live conversation (not an :class:`Expect`)."""
         __tracebackhide__ = True
@@ -209,6 +236,11 @@ def quiet_period(audience_conversation: GherkinConversation, seconds: float) -> 
     audience_conversation.quiet = seconds
 
 
+@given(parsers.parse("each step may take {seconds:g} seconds"))
+def step_timeout(audience_conversation: GherkinConversation, seconds: float) -> None:
+    audience_conversation.timeout = seconds
+
+
 @given(parsers.parse('the variable "{name}" is "{value}"'))
 def variable(audience_conversation: GherkinConversation, name: str, value: str) -> None:
     audience_conversation.variables[name] = value
@@ -257,23 +289,18 @@ def api_refuses(audience_conversation: GherkinConversation, api: str) -> None:
 
 @when(parsers.parse('the user says "{text}"'))
 def user_says(audience_conversation: GherkinConversation, text: str) -> None:
-    live = audience_conversation.opened()
-    audience_conversation.host.run(live.say(text))
-    audience_conversation.host.run(live.collect_late())
+    audience_conversation.act(f"the user says {text!r}", lambda live: live.say(text))
 
 
 @when(parsers.parse('the user taps "{label}" on an earlier message'))
 def user_taps_earlier(audience_conversation: GherkinConversation, label: str) -> None:
-    live = audience_conversation.opened()
-    audience_conversation.host.run(live.tap_earlier(label))
-    audience_conversation.host.run(live.collect_late())
+    audience_conversation.act(f"the user taps {label!r} on an earlier message",
+                              lambda live: live.tap_earlier(label))
 
 
 @when(parsers.parse('the user taps "{label}"'))
 def user_taps(audience_conversation: GherkinConversation, label: str) -> None:
-    live = audience_conversation.opened()
-    audience_conversation.host.run(live.tap(label))
-    audience_conversation.host.run(live.collect_late())
+    audience_conversation.act(f"the user taps {label!r}", lambda live: live.tap(label))
 
 
 # --- what the user sees -------------------------------------------------------

@@ -86,6 +86,16 @@ Feature: The step library
     Then the API "lookup" failed with "timeout"
     And the bot replies "Sorry"
 
+  Scenario: a step slower than its timeout is named
+    Given the bot "bot.yaml"
+    And each step may take 0.3 seconds
+    And the user's "vip" is "true"
+    And the user's "age" is "42"
+    And the API "lookup" takes 2 seconds to answer
+    When the user says "hi"
+    And the user says "7"
+    And the user says "billing"
+
   Scenario: a wrong button payload says what was offered
     Given the bot "bot.yaml"
     When the user says "hi"
@@ -104,8 +114,10 @@ def test_the_step_library_from_a_feature_in_its_own_folder(
     (suite / "test_steps.py").write_text(
         "from pytest_bdd import scenarios\nscenarios('steps.feature')\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "suite")
-    result.assert_outcomes(passed=2, failed=1)
+    result.assert_outcomes(passed=2, failed=2)
     result.stdout.fnmatch_lines([
+        "E *ExpectationFailed: timeout: expected the user says 'billing' to finish within "
+        "0.3s (raise it with: Given each step may take N seconds); got no answer in time",
         "E *ExpectationFailed: offers: expected a button {title: 'Go', payload: 'STOP'}; "
         "got [[]{'title': 'Go', 'payload': 'GO'}, {'title': 'Pricing', *",
     ])
