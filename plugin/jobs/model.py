@@ -25,8 +25,8 @@ from typing import Any, NotRequired, TypedDict
 
 from plugin.core import constants as c
 
-__all__ = ["ACTIVE", "CLAIMED", "FINISHED", "Failure", "Job", "JobKind", "JobStatus", "Starter",
-           "lease_end", "new_job"]
+__all__ = ["ACTING", "ACTIVE", "CLAIMED", "FINISHED", "Failure", "Job", "JobKind", "JobStatus",
+           "Starter", "lease_end", "new_job"]
 
 
 class JobKind(StrEnum):
@@ -50,9 +50,11 @@ ACTIVE = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 FINISHED = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
-# A per-user job marker's state from when a worker takes the user until it
-# settles what it did (see plugin.jobs.worker).
+# A per-user job marker's states from when a worker takes the user (with
+# the rest of the chunk) until it acts for the user, and while it acts, until
+# it settles what it did (see plugin.jobs.worker).
 CLAIMED = "claimed"
+ACTING = "acting"
 
 
 class Failure(TypedDict):

@@ -16,7 +16,7 @@ from pymongo.errors import BulkWriteError
 
 from plugin.core import constants as c
 from plugin.db.database import Repository, duplicate_key_indexes, reports_unavailable
-from plugin.jobs.model import ACTIVE, CLAIMED, Failure, Job, JobKind, JobStatus
+from plugin.jobs.model import ACTING, ACTIVE, CLAIMED, Failure, Job, JobKind, JobStatus
 
 __all__ = ['JobStore']
 
@@ -145,6 +145,22 @@ class JobStore(Repository):
         if keys:
             await self.db[c.JOB_MARKERS].delete_many(
                 {"_id": {"$in": keys}, "state": CLAIMED, "owner": owner})
+
+    @reports_unavailable
+    async def take_over_claims(self, keys: list[str], owner: str) -> None:
+        """Make ``owner`` the holder of ``claimed`` markers another worker left
+        without acting for their users (it died, or lost its lease)."""
+        if keys:
+            await self.db[c.JOB_MARKERS].update_many(
+                {"_id": {"$in": keys}, "state": CLAIMED}, {"$set": {"owner": owner}})
+
+    @reports_unavailable
+    async def mark_acting(self, key: str, owner: str) -> bool:
+        """``claimed`` → ``acting``, only if ``owner`` still holds the marker:
+        whether ``owner`` may act for the user."""
+        result = await self.db[c.JOB_MARKERS].update_one(
+            {"_id": key, "state": CLAIMED, "owner": owner}, {"$set": {"state": ACTING}})
+        return bool(result.modified_count)
 
     @reports_unavailable
     async def settle_markers(self, outcomes: list[tuple[str, dict[str, Any]]]) -> None:

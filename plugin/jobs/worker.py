@@ -16,19 +16,27 @@ lease ran out) the worker stops.
 Exactly once, per (job, user), for side effects (a broadcast message, a
 workflow start):
 
-1. before acting, the worker inserts a ``claimed`` marker with ``_id``
-   ``<job>:<user>`` into ``job_markers`` (a unique key: two workers cannot
-   both claim a user);
-2. it acts (delivers through the user's connector), records the result —
-   a broadcast's messages are ingested with deterministic event ids
-   ``broadcast-<job>-<n>``, so a retried write is a duplicate — and then
-   settles the marker to ``done``/``failed``/``skipped``;
-3. a resumed chunk counts users with a settled marker as their marker says
-   and never acts for them again. A ``claimed`` marker means a worker died
-   between 1 and 2: for a broadcast, the stored event proves the message
-   went out (``done``); without it the user is reported ``failed``
-   ("interrupted") and is *not* sent the message again — at most once
-   rather than maybe twice.
+1. before working on a chunk, the worker inserts a ``claimed`` marker with
+   ``_id`` ``<job>:<user>`` into ``job_markers`` for each of its users (a
+   unique key: two workers cannot both claim a user);
+2. just before acting for a user it turns the user's marker from ``claimed``
+   to ``acting`` — only if the marker is still its own and ``claimed`` (one
+   conditional update: of two workers, one only ever acts);
+3. it acts (delivers through the user's connector) and settles the marker to
+   ``done``/``failed`` at once, a broadcast's marker with the messages as
+   delivered; the chunk's broadcast messages are ingested with deterministic
+   event ids ``broadcast-<job>-<n>`` (a retried write is a duplicate) when the
+   chunk ends, or before a long wait;
+4. a resumed chunk counts users with a settled marker as their marker says
+   and never acts for them again (a broadcast's messages not yet ingested are
+   ingested from the marker). A ``claimed`` marker means no one acted for the
+   user: the resuming worker takes it over and acts. An ``acting`` marker
+   means a worker died between 2 and 3: for a broadcast, the stored event
+   proves the message went out (``done``); without it the user is reported
+   ``failed`` ("interrupted") and is *not* sent the message again — at most
+   once rather than maybe twice. Only a death in that instant leaves a user
+   in doubt, so a server killed in the middle of a broadcast costs no one
+   the message (tests/multiprocess).
 
 A worker that stops in the middle of a chunk — it is shutting down while a
 rate limit makes it wait, or the job was cancelled meanwhile — acts for no
@@ -77,7 +85,7 @@ from plugin.core.events import utc_now
 from plugin.db.database import Database
 from plugin.handover.channels import ChannelConnector, ConnectorRegistry
 from plugin.jobs.lifecycle import JobRun, JobRunner, target_id
-from plugin.jobs.model import CLAIMED, Failure, Job, JobKind, lease_end
+from plugin.jobs.model import ACTING, CLAIMED, Failure, Job, JobKind, lease_end
 from plugin.jobs.store import JobStore
 
 __all__ = [
@@ -359,18 +367,28 @@ class ChunkedRunner:
         markers = await JobStore.of(db).job_markers(list(keys.values()))
         results: dict[str, UserResult] = {}
         in_doubt: list[str] = []
+        unacted: list[str] = []  # claimed by a worker that stopped before acting for them
+        delivered: list[ev.Event] = []
         for user_id, key in keys.items():
             marker = markers.get(key)
             if marker is None:
                 continue
             if marker["state"] == CLAIMED:
+                unacted.append(user_id)
+            elif marker["state"] == ACTING:
                 in_doubt.append(user_id)
             else:
                 results[user_id] = UserResult(Outcome(marker["state"]), marker.get("reason"))
+                delivered += [_broadcast_event(job_id, bot_id, user_id, n, message,
+                                               marker.get("channel"))
+                              for n, message in enumerate(marker.get("delivered") or ())]
+        if delivered:  # settled by a worker that stopped before it stored them
+            await CaptureStore.of(db).ingest(delivered)
         settled = await self._settle_in_doubt(db, job, in_doubt)
         results.update(settled)
+        await JobStore.of(db).take_over_claims([keys[u] for u in unacted], run.owner)
 
-        pending = [u for u in users if keys[u] not in markers]
+        pending = [u for u in users if keys[u] not in markers or u in unacted]
         profiles = await ProfileStore.of(db).profiles_by_user(bot_id, pending)
         decided: dict[str, UserResult] = {}
         to_act: list[tuple[str, dict[str, Any], ChannelConnector]] = []
@@ -391,7 +409,7 @@ class ChunkedRunner:
         now = utc_now()
         taken = await JobStore.of(db).claim_markers(
             [{"_id": keys[u], "job_id": job_id, "user_id": u, "state": CLAIMED,
-              "owner": run.owner, "at": now} for u, _, _ in to_act])
+              "owner": run.owner, "at": now} for u, _, _ in to_act if u not in unacted])
         if taken:  # another worker holds these users right now: never act twice
             decided.update(await self._settle_in_doubt(
                 db, job, [u for u, _, _ in to_act if keys[u] in taken]))
@@ -405,23 +423,25 @@ class ChunkedRunner:
     async def _act(self, run: JobRun, to_act: list[tuple[str, dict[str, Any], ChannelConnector]],
                    keys: Mapping[str, str],
                    pacer: _Pacer) -> tuple[dict[str, UserResult], list[str]]:
-        """Act for each user in turn, at the pace asked for, recording the results
-        and settling the markers; (what was done, the users left when the run had
-        to stop first)."""
+        """Act for each user in turn, at the pace asked for, settling each user's
+        marker and recording the messages; (what was done, the users left when
+        the run had to stop first)."""
         db, job = run.db, run.job
         job_id, bot_id = job["_id"], job["bot_id"]
         done: dict[str, UserResult] = {}
         recorded: list[ev.Event] = []
-        unsettled: dict[str, UserResult] = {}
         for i, (user_id, profile, connector) in enumerate(to_act):
             if pacer.due_in() > c.JOB_RECORD_BEFORE_WAIT_S:
-                # A long wait ahead: record who was reached first, so that a worker
-                # dying meanwhile leaves no one in doubt.
-                await self._record(db, job_id, keys, recorded, unsettled)
-                recorded, unsettled = [], {}
+                # A long wait ahead: record who was reached first, so their
+                # timelines show it while the job waits.
+                await self._record(db, job_id, keys, recorded, {})
+                recorded = []
             if not await pacer.wait(run):
-                await self._record(db, job_id, keys, recorded, unsettled)
+                await self._record(db, job_id, keys, recorded, {})
                 return done, [u for u, _, _ in to_act[i:]]
+            if not await JobStore.of(db).mark_acting(keys[user_id], run.owner):
+                continue  # another worker took the user over (this run lost its lease)
+            delivered: list[dict[str, Any]] = []
             try:
                 if job["kind"] == JobKind.BROADCAST:
                     delivered = await connector.deliver(bot_id, user_id, profile.get("channel"),
@@ -438,8 +458,12 @@ class ChunkedRunner:
             except Exception as exc:  # recorded for the user; the job goes on
                 log.exception("job %s: user %s failed", job_id, user_id)
                 result = UserResult(Outcome.FAILED, f"{type(exc).__name__}: {exc}")
-            done[user_id] = unsettled[user_id] = result
-        await self._record(db, job_id, keys, recorded, unsettled)
+            # Settled at once: a worker dying from here on leaves no doubt about this user.
+            await JobStore.of(db).settle_markers([(keys[user_id], {
+                "state": str(result.outcome), "reason": result.reason,
+                "delivered": delivered, "channel": profile.get("channel")})])
+            done[user_id] = result
+        await self._record(db, job_id, keys, recorded, {})
         return done, []
 
     @staticmethod

@@ -206,13 +206,16 @@ async def test_an_interrupted_broadcast_resumes_without_sending_twice(
             "audience": {"filter": {"conditions": []}}, "message": {"text": "Once only"}},
             claimed_by=crashed.owner, chunk_users=4)
         await crashed.run_job(job, stop_after_chunks=1)  # then it "dies", lease still held
-        # It also died in the middle of the next chunk: it had claimed p004 and p005,
-        # delivered to p004 and recorded it, but never settled either marker.
+        # It also died in the middle of the next chunk: it had claimed p004 to p007,
+        # was acting for p004 and p005, delivered to p004 and recorded it, but never
+        # settled either marker; it had not come to p006 and p007.
         at = utc_now()
-        for user in ("p004", "p005"):
+        for user, state in (("p004", "acting"), ("p005", "acting"), ("p006", "claimed"),
+                            ("p007", "claimed")):
             await JobStore.of(db).claim_markers([{"_id": marker_key(job["_id"], user),
-                                                  "state": "claimed", "job_id": job["_id"],
-                                                  "user_id": user, "at": at}])
+                                                  "state": state, "job_id": job["_id"],
+                                                  "user_id": user, "owner": crashed.owner,
+                                                  "at": at}])
         await CaptureStore.of(db).ingest([_broadcast_event(job["_id"], bot_id, "p004", 0,
                                              {"text": "Once only"}, "web")])
         midway = await wait_job(api, job["_id"], until=("running",))

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from plugin.access.sessions import sign_in
+from plugin.core import constants as c
 from plugin.web.guard import SESSION_COOKIE
 from tests.multiprocess.conftest import BOT_ID, KEY, Cluster, Server
 
@@ -99,3 +100,105 @@ async def stream_until(live: aiohttp.ClientResponse, wanted: str, timeout: float
 
     await asyncio.wait_for(read(), timeout)
     return seen
+
+
+async def test_a_broadcast_whose_server_is_killed_half_way_reaches_everyone_once(
+        cluster: Cluster) -> None:
+    """16 users, each with a socket on every server; a broadcast paced at 4 a
+    second; the server running it is killed (SIGKILL) once 5 have it. The
+    others resume it when its lease runs out: every socket of a server still
+    up has the message exactly once, and so has every timeline. (Last in the
+    module: one server stays dead.)"""
+    users = [f"listener-{n:02d}" for n in range(16)]
+    for n, user in enumerate(users):
+        await say(cluster[n % 3], user, "hi")
+    ws_path = f"/v1/channels/dummy/{BOT_ID}/ws"
+    auth = {"Authorization": f"Bearer {KEY}"}
+    sockets = {(i, user): await cluster.session.ws_connect(
+                   server.url.replace("http", "ws") + ws_path, params={"user_id": user},
+                   headers=auth)
+               for i, server in enumerate(cluster.servers) for user in users}
+    try:
+        await asyncio.sleep(0.3)  # each socket is subscribed once upgraded
+        only_them = {"conditions": [{"property": "user_id", "operator": "in", "value": users}]}
+        status, job = await cluster[0].api.post(f"/v1/bots/{BOT_ID}/broadcasts", {
+            "audience": {"filter": only_them}, "message": {"text": "Doors open at nine"},
+            "rate_per_second": 4})
+        assert status == 202, job
+        job_id = job["id"]
+
+        victim = await running_server(cluster, job_id)
+        await reached(cluster, job_id, 5)
+        await asyncio.sleep(0.1)  # into its wait for the next user's turn
+        victim.kill()
+        await victim.process.wait()
+        reached_before = await cluster.db[c.JOB_MARKERS].count_documents(
+            {"job_id": job_id, "state": "done"})
+        assert 5 <= reached_before < len(users)
+
+        survivors = [i for i, server in enumerate(cluster.servers) if server is not victim]
+        finished = await finished_job(cluster[survivors[0]], job_id)
+        assert (finished["status"], finished["done"], finished["failed"],
+                finished["attempts"]) == ("done", len(users), 0, 2), finished
+        await asyncio.sleep(0.5)  # the relay's last poll
+        heard = await asyncio.gather(*(frames(sockets[i, user])
+                                       for i in survivors for user in users))
+        by_socket = dict(zip([(i, u) for i in survivors for u in users], heard, strict=True))
+        for (i, user), got in by_socket.items():
+            assert [f["message"]["text"] for f in got] == ["Doors open at nine"], (i, user)
+        for user in users:
+            status, timeline = await cluster[survivors[0]].api.get(
+                f"/v1/bots/{BOT_ID}/users/{user}/timeline")
+            assert status == 200
+            sent = [e for e in timeline["events"] if e["type"] == "bot_message"
+                    and e["data"].get("job") == job_id]
+            assert len(sent) == 1, user
+    finally:
+        for socket in sockets.values():
+            await socket.close()
+
+
+async def running_server(cluster: Cluster, job_id: str) -> Server:
+    """The server whose worker runs the job (its owner names its process)."""
+    for _ in range(500):
+        job = await cluster.db[c.JOBS].find_one({"_id": job_id})
+        if job and job.get("owner"):
+            pid = int(job["owner"].split(":")[1])
+            return next(s for s in cluster.servers if s.process.pid == pid)
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no server took job {job_id}")
+
+
+async def reached(cluster: Cluster, job_id: str, users: int) -> None:
+    """Once the job has reached ``users`` users (their markers settled ``done``)."""
+    for _ in range(1000):
+        if await cluster.db[c.JOB_MARKERS].count_documents(
+                {"job_id": job_id, "state": "done"}) >= users:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"job {job_id} has not reached {users} users")
+
+
+async def finished_job(server: Server, job_id: str, timeout: float = 20) -> dict[str, Any]:
+    async def poll() -> dict[str, Any]:
+        while True:
+            status, job = await server.api.get(f"/v1/jobs/{job_id}")
+            assert status == 200, job
+            if job["status"] not in ("queued", "running"):
+                return dict(job)
+            await asyncio.sleep(0.1)
+
+    return await asyncio.wait_for(poll(), timeout)
+
+
+async def frames(socket: aiohttp.ClientWebSocketResponse) -> list[dict[str, Any]]:
+    """Everything pushed to ``socket`` so far."""
+    got = []
+    while True:
+        try:
+            message = await socket.receive(timeout=0.3)
+        except TimeoutError:
+            return got
+        if message.type != aiohttp.WSMsgType.TEXT:
+            return got
+        got.append(message.json())
