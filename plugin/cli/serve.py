@@ -1,6 +1,7 @@
 """``audience serve`` and ``audience demo``: the HTTP API, with what the
 extensions add (``--bot FILE`` deploys a bot on the dummy channel), until
-SIGINT or SIGTERM.
+SIGINT or SIGTERM. ``--workers N`` runs N such servers on the port
+(:mod:`plugin.cli.workers`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import signal
+import socket
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -19,6 +22,8 @@ from plugin.cli.running import log_progress
 from plugin.core.commands import CommandTable, arg, int_between
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from plugin.core.settings import Settings
     from plugin.extensions import Extension
 
@@ -26,13 +31,33 @@ __all__ = ["commands"]
 
 _HOST = arg("--host", default="127.0.0.1")
 _PORT = arg("--port", type=int_between(0, 65535), default=8080, help="0 for any free port")
+_WORKERS = arg("--workers", type=int_between(1, 64), default=1, metavar="N",
+               help="N server processes on the port, sharing the database (see docs/deploy.md)")
 
 commands = CommandTable()
 
 
-@commands.command("serve", "run the HTTP API", _HOST, _PORT, extension_options=True)
+@commands.command("serve", "run the HTTP API", _HOST, _PORT, _WORKERS, extension_options=True)
 def serve(args: argparse.Namespace, settings: Settings) -> int:
+    from plugin.cli.workers import WORKER_FD
+
+    if args.workers > 1 and WORKER_FD not in os.environ:
+        return _supervise(args, settings)
     return _run(args, settings, demo=False)
+
+
+def _supervise(args: argparse.Namespace, settings: Settings) -> int:
+    from plugin.cli.workers import supervise
+    from plugin.extensions import load_extensions
+
+    for extension in load_extensions():
+        extension.configure(args)  # a bad option is reported once, not by every worker
+
+    async def run() -> int:
+        with _stop_on_signal() as stop:
+            return await supervise(settings, args.workers, stop)
+
+    return asyncio.run(run())
 
 
 @commands.command("demo", "serve with a demo bot's traffic and print an admin key", _HOST,
@@ -59,6 +84,7 @@ async def _serve(settings: Settings, extensions: Sequence[Extension], *, demo: b
     from aiohttp import web
 
     from plugin.access.keys import ALL_BOTS, Role, create_key
+    from plugin.cli.workers import WORKER_FD
     from plugin.db.database import Database
     from plugin.http.app import create_app
     from plugin.web import install_web
@@ -72,7 +98,7 @@ async def _serve(settings: Settings, extensions: Sequence[Extension], *, demo: b
         # Signals are handled before the server says it is up, so that one sent
         # as soon as it has is a clean stop.
         with _stop_on_signal() as stop:
-            site = web.TCPSite(runner, settings.host, settings.port)
+            site = _site(runner, settings)
             try:
                 await site.start()
             except OSError as exc:
@@ -82,7 +108,10 @@ async def _serve(settings: Settings, extensions: Sequence[Extension], *, demo: b
             url = f"http://{host}:{port}"
             print(f"Audience is serving on {url}  (health: {url}/health, "
                   f"API: {url}/openapi.json)", flush=True)
-            print(f"The Audience tab: {url}/  (sign in with an API key)", flush=True)
+            # A --workers worker says only that it is up: the parent speaks for all.
+            worker = WORKER_FD in os.environ
+            if not worker:
+                print(f"The Audience tab: {url}/  (sign in with an API key)", flush=True)
             log_progress()
             if demo:
                 key = await create_key(db, Role.ADMIN, [ALL_BOTS], label="demo")
@@ -91,11 +120,24 @@ async def _serve(settings: Settings, extensions: Sequence[Extension], *, demo: b
                 for extension in extensions:
                     for line in await extension.demo(app, url, key):
                         print(line)
-            print("Press Ctrl-C to stop.", flush=True)
+            if not worker:
+                print("Press Ctrl-C to stop.", flush=True)
             await stop.wait()
     finally:
         await runner.cleanup()
         await db.close()
+
+
+def _site(runner: web.AppRunner, settings: Settings) -> web.BaseSite:
+    """Where to listen: the port, or the socket a ``--workers`` parent hands down."""
+    from aiohttp import web
+
+    from plugin.cli.workers import WORKER_FD
+
+    inherited = os.environ.get(WORKER_FD)
+    if inherited is not None:
+        return web.SockSite(runner, socket.socket(fileno=int(inherited)))
+    return web.TCPSite(runner, settings.host, settings.port)
 
 
 def _why_not(exc: OSError) -> str:
