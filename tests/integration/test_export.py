@@ -10,7 +10,6 @@ import email
 import email.policy
 import io
 import os
-import socket
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,6 @@ from typing import Any
 import openpyxl
 import pytest
 from aiohttp import web
-from aiosmtpd.controller import Controller
 
 from plugin.audience import query as audience
 from plugin.audience.property_store import PropertyStore
@@ -41,6 +39,7 @@ from plugin.transfer.links import sign_link
 from plugin.transfer.store import TransferStore
 from tests.conftest import Api
 from tests.integration.test_cli import AUDIENCE
+from tests.loopback import smtp_server
 
 FINISHED = ("done", "failed", "cancelled")
 ADULTS = {"conditions": [{"property": "age", "operator": "gt", "value": 17}]}
@@ -195,25 +194,10 @@ def c_settings() -> Any:
     return SETTINGS
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(envelope)
-        return "250 OK"
-
-
 async def test_the_link_is_mailed_through_smtp(db: Database, bot_id: str) -> None:
     await seed(db, bot_id, 5)
-    inbox = _Inbox()
-    with socket.socket() as probe:  # aiosmtpd connects to its port to check it is up: no 0
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    await asyncio.to_thread(controller.start)
-    try:
-        settings = replace(Settings(), smtp_url=f"smtp://127.0.0.1:{port}",
+    async with smtp_server() as (inbox, smtp_url):
+        settings = replace(Settings(), smtp_url=smtp_url,
                            public_url="https://audience.example")
         owner = "test-mailer"
         job = await exporting.create_export(db, settings, bot_id, {
@@ -229,8 +213,6 @@ async def test_the_link_is_mailed_through_smtp(db: Database, bot_id: str) -> Non
         mail = email.message_from_bytes(inbox.messages[0].content, policy=email.policy.default)
         text = mail.get_content()
         assert f"https://audience.example/v1/exports/{job['_id']}/download?expires=" in text
-    finally:
-        await asyncio.to_thread(controller.stop)
 
 
 async def test_without_smtp_the_job_records_the_mail_was_not_sent(

@@ -13,7 +13,6 @@ import email.policy
 import io
 import json
 import re
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime
@@ -23,7 +22,6 @@ from urllib.parse import urlsplit
 
 import openpyxl
 import pytest_asyncio
-from aiosmtpd.controller import Controller
 from playwright.async_api import Page, expect
 
 from plugin.audience import query as audience
@@ -33,6 +31,7 @@ from plugin.db.database import Database
 from plugin.http.appkeys import JOB_WORKER
 from plugin.jobs.model import JobKind
 from tests.conftest import Api
+from tests.loopback import Inbox, smtp_server
 from tests.web.conftest import WebServer, check_accessibility, new_key, screenshot, sign_in
 from tests.web.seeding import new_bot_id, seed_users
 
@@ -131,33 +130,15 @@ async def test_the_dialog_counts_refuses_a_bad_limit_and_exports_csv(
     assert [r[0] for r in rows[1:]][:2] == ["p0", "p2"]  # Sam Z, Sam X: not in id order
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(envelope)
-        return "250 OK"
-
-
 @pytest_asyncio.fixture
-async def inbox() -> AsyncIterator[tuple[_Inbox, str]]:
-    """A real SMTP server on loopback (aiosmtpd, on a thread of its own), and its URL."""
-    received = _Inbox()
-    with socket.socket() as probe:  # aiosmtpd connects to its port to check it is up: no 0
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(received, hostname="127.0.0.1", port=port)
-    await asyncio.to_thread(controller.start)
-    try:
-        yield received, f"smtp://127.0.0.1:{port}"
-    finally:
-        await asyncio.to_thread(controller.stop)
+async def inbox() -> AsyncIterator[tuple[Inbox, str]]:
+    async with smtp_server() as served:
+        yield served
 
 
 @pytest_asyncio.fixture
 async def mail_configured(web_server: WebServer,
-                          inbox: tuple[_Inbox, str]) -> AsyncIterator[_Inbox]:
+                          inbox: tuple[Inbox, str]) -> AsyncIterator[Inbox]:
     """The session server's export runner with SMTP configured, for one test: the
     same runner and job worker (a second server's worker would take other
     tests' jobs), its settings given the loopback SMTP server, then put back."""
@@ -172,7 +153,7 @@ async def mail_configured(web_server: WebServer,
 
 async def test_a_segment_searched_and_sorted_goes_to_excel_and_by_mail(
         page: Page, web_server: WebServer, shop: str, db: Database,
-        mail_configured: _Inbox, api: Api) -> None:
+        mail_configured: Inbox, api: Api) -> None:
     created = await segments.create_segment(db, shop, {
         "name": f"Contactable {new_bot_id('s')}", "kind": "dynamic", "filter": HAS_EMAIL})
     await sign_in(page, web_server)

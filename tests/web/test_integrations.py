@@ -7,12 +7,9 @@ by one and all at once. Changes need the admin role, as in the API."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
-from collections.abc import AsyncIterator, Callable
 
-from aiohttp import web
 from playwright.async_api import Page, expect
 
 from plugin.audience import segments
@@ -22,28 +19,9 @@ from plugin.crm import webhooks
 from plugin.crm.outbox import SIGNATURE_HEADER, verify_signature
 from plugin.crm.store import WebhookStore
 from plugin.db.database import Database
-from tests.integration.conftest import Received, Receiver
+from tests.loopback import receiving
 from tests.web.conftest import WebServer, check_accessibility, new_key, screenshot, sign_in
 from tests.web.seeding import new_bot_id, seed_users
-
-
-@contextlib.asynccontextmanager
-async def receiving(answer: Callable[[int, Received], int] = lambda n, r: 200,
-                    ) -> AsyncIterator[Receiver]:
-    """A CRM endpoint on 127.0.0.1 (the session server lets webhooks reach loopback)."""
-    found = Receiver(answer=answer)
-    app = web.Application()
-    app.router.add_post("/hook", found.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    found.url = f"http://{host}:{port}/hook"
-    try:
-        yield found
-    finally:
-        await runner.cleanup()
 
 
 async def say(db: Database, bot_id: str, user: str, text: str) -> None:
