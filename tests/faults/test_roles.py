@@ -4,9 +4,10 @@ listed and revoked (by the API and the command line), a revoked key refused
 at once.
 
 The model: a *viewer* reads; an *editor* changes the audience's data —
-ingests events, manages segments, runs bulk actions, imports, exports, takes
-conversations over, talks on the dummy channel; an *admin* configures — bot
-definitions, properties, webhooks, API keys. A key of a role below the one a
+ingests events, manages segments, runs bulk actions, imports, exports,
+connects the CRM (webhooks), takes conversations over, talks on the dummy
+channel; an *admin* configures — bot definitions, properties, API keys — and
+sees what webhook receivers answered. A key of a role below the one a
 route needs gets 403 before anything is read; one at or above it never gets
 401 or 403 (nor a 5xx) whatever else is wrong with the request.
 """
@@ -82,11 +83,11 @@ ROLE_TABLE: dict[tuple[str, str], Role | None] = {
     # admin: configures
     ("PUT", "/v1/bots/{bot_id}/properties"): A,
     ("PUT", "/v1/bots/{bot_id}/definition"): A,
-    ("POST", "/v1/bots/{bot_id}/webhooks"): A,
-    ("PATCH", "/v1/bots/{bot_id}/webhooks/{webhook_id}"): A,
-    ("DELETE", "/v1/bots/{bot_id}/webhooks/{webhook_id}"): A,
-    ("POST", "/v1/bots/{bot_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/replay"): A,
-    ("POST", "/v1/bots/{bot_id}/webhooks/{webhook_id}/replay"): A,
+    ("POST", "/v1/bots/{bot_id}/webhooks"): E,
+    ("PATCH", "/v1/bots/{bot_id}/webhooks/{webhook_id}"): E,
+    ("DELETE", "/v1/bots/{bot_id}/webhooks/{webhook_id}"): E,
+    ("POST", "/v1/bots/{bot_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/replay"): E,
+    ("POST", "/v1/bots/{bot_id}/webhooks/{webhook_id}/replay"): E,
     ("GET", "/v1/keys"): A,
     ("DELETE", "/v1/keys/{key_id}"): A,
 }

@@ -35,7 +35,7 @@ def _shows_responses(request: web.Request) -> bool:
 
 @routes.post("/v1/bots/{bot_id}/webhooks")
 @endpoint("Send events to a URL in real time (signed JSON POSTs); the secret is shown once",
-          role=Role.ADMIN, request="webhook.create",
+          role=Role.EDITOR, request="webhook.create",
           responses={201: "webhook", 400: "error", 404: "error", 409: "error"},
           params=(BOT_ID,), tag=_TAG)
 async def create_webhook(request: web.Request) -> web.Response:
@@ -62,7 +62,7 @@ async def get_webhook(request: web.Request) -> web.Response:
 
 @routes.patch("/v1/bots/{bot_id}/webhooks/{webhook_id}")
 @endpoint("Change a webhook's URL, events, secret, audience, or pause it",
-          role=Role.ADMIN, request="webhook.update",
+          role=Role.EDITOR, request="webhook.update",
           responses={200: "webhook", 400: "error", 404: "error"}, params=_ONE, tag=_TAG)
 async def update_webhook(request: web.Request) -> web.Response:
     body = await read_body(request, "webhook.update")
@@ -73,7 +73,7 @@ async def update_webhook(request: web.Request) -> web.Response:
 
 @routes.delete("/v1/bots/{bot_id}/webhooks/{webhook_id}")
 @endpoint("Delete a webhook with its delivery log (pending deliveries are dropped)",
-          role=Role.ADMIN, responses={204: None, 404: "error"}, params=_ONE, tag=_TAG)
+          role=Role.EDITOR, responses={204: None, 404: "error"}, params=_ONE, tag=_TAG)
 async def delete_webhook(request: web.Request) -> web.Response:
     await webhooks.delete_webhook(request.app[DATABASE], *_ids(request))
     return web.Response(status=204)
@@ -104,7 +104,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/bots/{bot_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/replay")
-@endpoint("Send one delivery again (dead-lettered, delivered or skipped)", role=Role.ADMIN,
+@endpoint("Send one delivery again (dead-lettered, delivered or skipped)", role=Role.EDITOR,
           responses={200: "webhook.delivery", 404: "error", 409: "error"},
           params=(*_ONE, DELIVERY_ID), tag=_TAG)
 async def replay_delivery(request: web.Request) -> web.Response:
@@ -116,7 +116,7 @@ async def replay_delivery(request: web.Request) -> web.Response:
 
 @routes.post("/v1/bots/{bot_id}/webhooks/{webhook_id}/replay")
 @endpoint("Put every dead-lettered delivery of the webhook back in the queue",
-          role=Role.ADMIN, responses={200: "webhook.replayed", 404: "error"}, params=_ONE,
+          role=Role.EDITOR, responses={200: "webhook.replayed", 404: "error"}, params=_ONE,
           tag=_TAG)
 async def replay_dead(request: web.Request) -> web.Response:
     return json_response({"replayed": await webhooks.replay_dead(request.app[DATABASE],

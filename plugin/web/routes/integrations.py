@@ -4,12 +4,12 @@ to the form that created it, never again); pausing and resuming; a
 webhook's delivery log with each attempt, and replaying one delivery or every
 dead-lettered one.
 
-Looking needs a viewer; every change needs the admin role, as the JSON API's
-webhook routes do (:mod:`plugin.http.routes.webhooks`): a webhook sends every
-profile it is given to a URL of its creator's choosing. Likewise only admins
-see the start of what a receiver answered. The handlers call the service the
-API calls (:mod:`plugin.crm.webhooks`) with bodies checked against the same
-schemas.
+Looking needs a viewer; every change needs the editor role, as the JSON API's
+webhook routes do (:mod:`plugin.http.routes.webhooks`): connecting the CRM is
+the audience team's work, like exporting, which hands over as much. Only
+admins see the start of what a receiver answered (it may hold anything).
+The handlers call the service the API calls (:mod:`plugin.crm.webhooks`)
+with bodies checked against the same schemas.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from plugin.crm.store import WebhookStore
 from plugin.db.database import Database
 from plugin.http.appkeys import DATABASE, SETTINGS
 from plugin.web.form_errors import named, problem_in
-from plugin.web.guard import is_htmx, page, redirect, render, session_of
+from plugin.web.guard import can_edit, is_htmx, page, redirect, render, session_of
 
 routes = web.RouteTableDef()
 
@@ -95,7 +95,7 @@ async def _list_context(request: web.Request, *, secret: str | None = None,
     hooks = await asyncio.gather(*(_shown_hook(db, hook, names)
                                    for hook in await webhooks.list_webhooks(db, bot_id)))
     return {"bot": bot_id, "bot_name": await bot_name(db, bot_id), "hooks": hooks,
-            "admin": _is_admin(request), "secret": secret, "created": created,
+            "editor": can_edit(request), "secret": secret, "created": created,
             "events": [(str(e), EVENT_LABELS[e], e in DEFAULT_EVENTS) for e in WebhookEvent],
             "segments": sorted(names.items(), key=lambda item: item[1].casefold()),
             "everyone": EVERYONE, "states": DeliveryState}
@@ -109,7 +109,7 @@ async def integrations_page(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/bots/{bot}/integrations/webhooks")
-@page(role=Role.ADMIN)
+@page(role=Role.EDITOR)
 async def create_webhook(request: web.Request) -> web.StreamResponse:
     """"Create webhook": the secret is in this answer only (the service keeps
     it for signing and never shows it again)."""
@@ -145,7 +145,7 @@ async def create_webhook(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/bots/{bot}/integrations/webhooks/{webhook}/active")
-@page(role=Role.ADMIN)
+@page(role=Role.EDITOR)
 async def set_active(request: web.Request) -> web.StreamResponse:
     """"Pause" (deliveries wait in the outbox) or "Resume" (they go)."""
     db, bot_id = request.app[DATABASE], request.match_info["bot"]
@@ -185,7 +185,8 @@ async def _log_context(request: web.Request, *, notice: str | None = None) -> di
     moving = hook["active"] and hook["counts"][DeliveryState.PENDING] > 0
     return {"bot": bot_id, "bot_name": await bot_name(db, bot_id), "hook": hook,
             "deliveries": found["deliveries"], "older": older, "state": state,
-            "states": DeliveryState, "base": base, "admin": admin, "notice": notice,
+            "states": DeliveryState, "base": base, "editor": can_edit(request),
+            "notice": notice,
             "poll": POLL_EVERY if moving else None, "event_labels": EVENT_LABELS,
             "event": WebhookEvent, "pending": DeliveryState.PENDING}
 
@@ -202,7 +203,7 @@ async def delivery_log(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/bots/{bot}/integrations/webhooks/{webhook}/deliveries/{delivery}/replay")
-@page(role=Role.ADMIN)
+@page(role=Role.EDITOR)
 async def replay_delivery(request: web.Request) -> web.StreamResponse:
     """"Replay": one delivery (dead, delivered or skipped) back in the queue."""
     db, bot_id = request.app[DATABASE], request.match_info["bot"]
@@ -215,7 +216,7 @@ async def replay_delivery(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/bots/{bot}/integrations/webhooks/{webhook}/replay")
-@page(role=Role.ADMIN)
+@page(role=Role.EDITOR)
 async def replay_dead(request: web.Request) -> web.StreamResponse:
     """"Replay all dead": every dead-lettered delivery back in the queue."""
     db, bot_id = request.app[DATABASE], request.match_info["bot"]
