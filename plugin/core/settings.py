@@ -60,6 +60,9 @@ class Settings:
     # How long a job's claim lasts without renewal: a worker that dies mid-job
     # holds it this long before another resumes it (AUDIENCE_JOB_LEASE_S).
     job_lease_s: float = constants.JOB_LEASE_S
+    # How long a webhook delivery's claim outlasts its requests' timeouts: a
+    # server that dies mid-delivery holds it this long (AUDIENCE_DELIVERY_LEASE_S).
+    delivery_lease_s: float = constants.DELIVERY_LEASE_S
 
     def __post_init__(self) -> None:
         # Absolute once, here, from the folder the command runs in: the embedded
@@ -95,6 +98,8 @@ class Settings:
                                       constants.WEBHOOK_TIMEOUT_S, float),
             webhook_allow_private=_flag(env, "AUDIENCE_WEBHOOK_ALLOW_PRIVATE"),
             job_lease_s=_number(env, "AUDIENCE_JOB_LEASE_S", constants.JOB_LEASE_S, float),
+            delivery_lease_s=_number(env, "AUDIENCE_DELIVERY_LEASE_S", constants.DELIVERY_LEASE_S,
+                                     float),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **given) if given else settings

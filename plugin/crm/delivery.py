@@ -199,7 +199,7 @@ class DeliveryWorker:
         claim = f"{self.owner}:{next(self._claims)}"
         now = utc_now()
         # Long enough for every entry to time out: the lease must outlast the claim.
-        lease_s = len(entries) * self.settings.webhook_timeout_s + c.DELIVERY_LEASE_S
+        lease_s = len(entries) * self.settings.webhook_timeout_s + self.settings.delivery_lease_s
         owned = await WebhookStore.of(self.db).claim_deliveries(
             [e["_id"] for e in entries], claim, now, now + timedelta(seconds=lease_s))
         # Only from the lane's head on: an entry after one held elsewhere must wait.

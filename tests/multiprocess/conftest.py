@@ -5,8 +5,9 @@ The test process starts the database itself (``Database.open`` on a fresh data
 folder starts SecantusDB and writes ``server.json``); each server finds it
 there and attaches, as a second ``audience serve`` on the same ``--data-dir``
 does. Every server deploys the same bot with ``--bot`` and shares the link
-secret; a job's lease lasts two seconds, so a killed server's job is resumed
-quickly.
+secret; a job's lease lasts two seconds and a webhook delivery's claim little
+more than its request's timeout (a second), so what a killed server was doing
+is resumed quickly.
 """
 
 from __future__ import annotations
@@ -61,6 +62,16 @@ class Cluster:
     def __getitem__(self, index: int) -> Server:
         return self.servers[index]
 
+    @property
+    def alive(self) -> list[int]:
+        """The servers not killed by a test before, by index."""
+        return [i for i, server in enumerate(self.servers) if server.alive]
+
+    def by_pid(self, owner: str) -> Server:
+        """The server a worker's owner id (``host:pid:…``) names."""
+        pid = int(owner.split(":")[1])
+        return next(s for s in self.servers if s.process.pid == pid)
+
 
 async def _drain(stream: asyncio.StreamReader) -> None:
     while await stream.readline():
@@ -85,7 +96,11 @@ async def start_server(data_dir: Path, env: dict[str, str],
 def server_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
     env.update({"AUDIENCE_ADMIN_KEY": KEY, "AUDIENCE_LINK_SECRET": "many-servers-link-secret",
-                "AUDIENCE_JOB_LEASE_S": str(JOB_LEASE_S)})
+                "AUDIENCE_JOB_LEASE_S": str(JOB_LEASE_S),
+                # A webhook request times out after a second, a delivery's claim a
+                # second after that; webhooks may reach the test's receiver on loopback.
+                "AUDIENCE_WEBHOOK_TIMEOUT_S": "1", "AUDIENCE_DELIVERY_LEASE_S": "1",
+                "AUDIENCE_WEBHOOK_BACKOFF_S": "0.05", "AUDIENCE_WEBHOOK_ALLOW_PRIVATE": "1"})
     return env
 
 

@@ -4,7 +4,8 @@ database serve the same users as one would (tests/multiprocess/conftest.py).
 A conversation whose turns alternate between the servers goes on where the
 last turn left it; an agent on one server reaches the user's WebSocket on
 another, and sees the user's answer, sent to a third, in the profile's live
-stream; a broadcast whose server is killed half-way reaches everyone once.
+stream; a webhook delivery whose server is killed is sent by another; a
+broadcast whose server is killed half-way reaches everyone once.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import aiohttp
 
 from plugin.access.sessions import sign_in
 from plugin.core import constants as c
+from plugin.crm.outbox import DELIVERY_HEADER
 from plugin.web.guard import SESSION_COOKIE
+from tests.loopback import receiving
 from tests.multiprocess.conftest import BOT_ID, KEY, Cluster, Server
 
 
@@ -102,26 +105,80 @@ async def stream_until(live: aiohttp.ClientResponse, wanted: str, timeout: float
     return seen
 
 
+async def test_a_webhook_delivery_whose_server_is_killed_is_sent_by_another(
+        cluster: Cluster) -> None:
+    """The receiver holds the first request; the server sending it is killed
+    (SIGKILL) meanwhile. Once its claim runs out another server sends it
+    again, and everything after it: nothing is lost (at least once)."""
+    async with receiving() as receiver:
+        # The first request hangs longer than the sender waits (a second): it
+        # is still held when its sender is killed.
+        receiver.delay_s = 3.0
+        alive = cluster.alive
+        status, hook = await cluster[alive[0]].api.post(
+            f"/v1/bots/{BOT_ID}/webhooks", {"url": receiver.url, "events": ["property.set"]})
+        assert status == 201, hook
+        await asyncio.sleep(1.1)  # the other servers cache a bot's webhooks for a second
+        try:
+            user = "synced"
+            await say(cluster[alive[1]], user, "hi")
+            await say(cluster[alive[2]], user, "Lin")
+            await receiver.wait_for(lambda: len(receiver.requests) >= 1)
+            sending = await cluster.db[c.OUTBOX].find_one(
+                {"webhook_id": hook["id"], "owner": {"$ne": None}})
+            assert sending is not None
+            victim = cluster.by_pid(sending["owner"])
+            victim.kill()
+            await victim.process.wait()
+            receiver.delay_s = 0.0
+            killed_at = len(receiver.requests)
+            held = receiver.requests[0].headers[DELIVERY_HEADER]
+            await say(cluster[cluster.alive[0]], user, "lin@example.com")
+
+            entries = [e async for e in cluster.db[c.OUTBOX].find({"webhook_id": hook["id"]})]
+            assert len(entries) == 2  # name and email
+            everything = {e["_id"] for e in entries}
+
+            def all_sent() -> bool:
+                sent_after = receiver.requests[killed_at:]
+                return {r.headers[DELIVERY_HEADER] for r in sent_after} >= everything
+
+            await receiver.wait_for(all_sent, timeout=15)
+            assert held in everything
+            for _ in range(100):
+                states = [e["state"] async for e in cluster.db[c.OUTBOX].find(
+                    {"webhook_id": hook["id"]})]
+                if states == ["delivered", "delivered"]:
+                    break
+                await asyncio.sleep(0.05)
+            assert states == ["delivered", "delivered"]
+        finally:
+            await cluster[cluster.alive[0]].api.request(
+                "DELETE", f"/v1/bots/{BOT_ID}/webhooks/{hook['id']}")
+
+
 async def test_a_broadcast_whose_server_is_killed_half_way_reaches_everyone_once(
         cluster: Cluster) -> None:
-    """16 users, each with a socket on every server; a broadcast paced at 4 a
-    second; the server running it is killed (SIGKILL) once 5 have it. The
+    """16 users, each with a socket on every server up; a broadcast paced at 4
+    a second; the server running it is killed (SIGKILL) once 5 have it. The
     others resume it when its lease runs out: every socket of a server still
     up has the message exactly once, and so has every timeline. (Last in the
-    module: one server stays dead.)"""
+    module: it kills a server.)"""
     users = [f"listener-{n:02d}" for n in range(16)]
+    up = cluster.alive
+    assert len(up) >= 2
     for n, user in enumerate(users):
-        await say(cluster[n % 3], user, "hi")
+        await say(cluster[up[n % len(up)]], user, "hi")
     ws_path = f"/v1/channels/dummy/{BOT_ID}/ws"
     auth = {"Authorization": f"Bearer {KEY}"}
     sockets = {(i, user): await cluster.session.ws_connect(
-                   server.url.replace("http", "ws") + ws_path, params={"user_id": user},
+                   cluster[i].url.replace("http", "ws") + ws_path, params={"user_id": user},
                    headers=auth)
-               for i, server in enumerate(cluster.servers) for user in users}
+               for i in up for user in users}
     try:
         await asyncio.sleep(0.3)  # each socket is subscribed once upgraded
         only_them = {"conditions": [{"property": "user_id", "operator": "in", "value": users}]}
-        status, job = await cluster[0].api.post(f"/v1/bots/{BOT_ID}/broadcasts", {
+        status, job = await cluster[up[0]].api.post(f"/v1/bots/{BOT_ID}/broadcasts", {
             "audience": {"filter": only_them}, "message": {"text": "Doors open at nine"},
             "rate_per_second": 4})
         assert status == 202, job
@@ -136,7 +193,7 @@ async def test_a_broadcast_whose_server_is_killed_half_way_reaches_everyone_once
             {"job_id": job_id, "state": "done"})
         assert 5 <= reached_before < len(users)
 
-        survivors = [i for i, server in enumerate(cluster.servers) if server is not victim]
+        survivors = cluster.alive
         finished = await finished_job(cluster[survivors[0]], job_id)
         assert (finished["status"], finished["done"], finished["failed"],
                 finished["attempts"]) == ("done", len(users), 0, 2), finished
@@ -163,8 +220,7 @@ async def running_server(cluster: Cluster, job_id: str) -> Server:
     for _ in range(500):
         job = await cluster.db[c.JOBS].find_one({"_id": job_id})
         if job and job.get("owner"):
-            pid = int(job["owner"].split(":")[1])
-            return next(s for s in cluster.servers if s.process.pid == pid)
+            return cluster.by_pid(job["owner"])
         await asyncio.sleep(0.02)
     raise AssertionError(f"no server took job {job_id}")
 
