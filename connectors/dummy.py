@@ -27,8 +27,10 @@ from typing import Any, Protocol
 from plugin.capture.recorder import Recorder
 from plugin.handover.channel_profiles import adapt, profile_for, resolve_option
 from plugin.handover.relay import Relay
-from plugin.handover.store import ConversationStore
+from plugin.handover.store import ConversationStore, DefinitionStore
 from runtime.engine import Runtime
+from runtime.loader import parse_bot
+from runtime.model import Bot
 
 from .capture import RecorderObserver
 
@@ -53,13 +55,17 @@ class DummyChannel:
     source = SOURCE
 
     def __init__(self, runtime: Runtime, recorder: Recorder | None, *,
-                 relay: Relay | None = None, shared: ConversationStore | None = None) -> None:
+                 relay: Relay | None = None, shared: ConversationStore | None = None,
+                 definitions: DefinitionStore | None = None) -> None:
         self.runtime = runtime
         self.recorder = recorder  # None: capture off (the runtime benchmark's baseline)
         # Set when servers share the database: messages for sockets held
-        # elsewhere, options a user answers on another server.
+        # elsewhere, options a user answers on another server, bots deployed
+        # through the API on another server (and the version running here).
         self.relay = relay
         self.shared = shared
+        self.definitions = definitions
+        self._versions: dict[str, int] = {}
         self._options: dict[tuple[str, str], list[dict[str, str]]] = {}
         self._channels: dict[tuple[str, str], str] = {}
         self._sockets: dict[tuple[str, str], set[Subscriber]] = defaultdict(set)
@@ -76,7 +82,7 @@ class DummyChannel:
     ) -> list[dict[str, Any]]:
         """One user input; returns the bot's replies as the channel delivers them."""
         key = (bot_id, user_id)
-        self.runtime.bot(bot_id)  # an unknown bot is a 404 before anything is recorded
+        await self.require_bot(bot_id)  # an unknown bot is a 404 before anything is recorded
         self._channels[key] = channel
         options = (await self.shared.options(bot_id, user_id) if self.shared is not None
                    else self._options.pop(key, []))
@@ -104,6 +110,28 @@ class DummyChannel:
         await self._send(bot_id, user_id, delivered)
         return delivered
 
+    async def require_bot(self, bot_id: str) -> Bot:
+        """The bot, as deployed last on any server of the deployment.
+
+        Raises:
+            NotFound: no such bot is deployed.
+        """
+        if self.definitions is not None:
+            version = await self.definitions.version(bot_id)
+            if version is not None and version != self._versions.get(bot_id):
+                found = await self.definitions.definition(bot_id)
+                if found is not None:
+                    text, version = found
+                    bot = parse_bot(text, f"bot {bot_id!r} as deployed through the API")
+                    self.runtime.deploy(bot, api_base=bot.api_base)
+                    self._versions[bot_id] = version
+        return self.runtime.bot(bot_id)
+
+    async def share_definition(self, bot: Bot, text: str) -> None:
+        """``bot``, just deployed here from ``text`` through the API, for every server."""
+        if self.definitions is not None:
+            self._versions[bot.id] = await self.definitions.save(bot.id, text)
+
     def has_module(self, bot_id: str, module: str) -> bool:
         bot = self.runtime.bots.get(bot_id)
         return bot is not None and module in bot.modules
@@ -122,6 +150,7 @@ class DummyChannel:
         stored first, as if collected (a conversation started mid-flow; see
         :meth:`runtime.engine.Runtime.start_module`); ``profile`` is what the
         channel knows of the user on first contact, as for :meth:`receive`."""
+        await self.require_bot(bot_id)
         channel = channel or self._channels.get((bot_id, user_id), "web")
         self._channels[(bot_id, user_id)] = channel
         observer = self._observer(bot_id, user_id, channel)

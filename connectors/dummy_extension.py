@@ -84,7 +84,7 @@ class DummyExtension(Extension):
     async def _context(self, app: web.Application) -> AsyncIterator[None]:
         from plugin.capture.recorder import Recorder
         from plugin.handover.relay import Relay
-        from plugin.handover.store import ConversationStore
+        from plugin.handover.store import ConversationStore, DefinitionStore
         from plugin.http.appkeys import CONNECTORS, DATABASE
         from runtime.engine import Runtime
         from runtime.loader import load_bot
@@ -98,7 +98,8 @@ class DummyExtension(Extension):
         shared = ConversationStore.of(db)
         runtime = Runtime(api_base=self.api_base, variables=self.variables, store=shared)
         recorder = await Recorder(db, source=SOURCE).start() if self.capture else None
-        channel = DummyChannel(runtime, recorder, shared=shared)
+        channel = DummyChannel(runtime, recorder, shared=shared,
+                               definitions=DefinitionStore.of(db))
         channel.relay = relay = Relay(db, channel.push_here).start()
         app[DUMMY] = channel
         app[CONNECTORS].register(channel)

@@ -65,6 +65,7 @@ async def put_definition(request: web.Request) -> web.Response:
                              field="bot/id")
     channel = request.app[DUMMY]
     await deploy(request.app[DATABASE], channel.runtime, bot, own_api_base=True)
+    await channel.share_definition(bot, text)
     return json_response({"bot_id": bot.id, "name": bot.name, "modules": list(bot.modules),
                           "properties": list(bot.properties)})
 
@@ -147,7 +148,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         raise InvalidRequest("query parameter 'user_id' is required", parameter="user_id")
     bot_id = request.match_info["bot_id"]
     channel = request.app[DUMMY]
-    channel.runtime.bot(bot_id)
+    await channel.require_bot(bot_id)
     socket = web.WebSocketResponse(heartbeat=30)
     await socket.prepare(request)
     channel.subscribe(bot_id, user_id, socket)

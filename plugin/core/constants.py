@@ -30,6 +30,9 @@ IMPORTS = "imports"
 # messages for a user's WebSockets, which every process reads for the sockets it holds.
 CONVERSATIONS = "conversations"
 OUTBOUND = "outbound"
+# Bot definitions deployed through the API (PUT /v1/bots/{bot}/definition), so
+# every server runs the same one (connectors.dummy).
+BOT_DEFINITIONS = "bot_definitions"
 # A turn holds its conversation at most this long (a process that dies
 # mid-turn keeps it no longer); a process looks for messages for its sockets
 # this often, this far back (writers' clocks and insert delays), and the

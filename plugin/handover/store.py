@@ -12,6 +12,10 @@ overwrites a newer turn's state. The document also keeps the numbered options
 a channel last offered the user, so that "2" typed on one process answers
 the list another process sent.
 
+:class:`DefinitionStore` keeps the bot definitions deployed through the API
+(each server deployed its ``--bot`` files itself), so every server runs the
+version deployed last.
+
 :class:`OutboundStore` holds the messages for a user's WebSockets, written by
 the process that sends them and read by every process for the sockets it
 holds (:mod:`plugin.handover.relay`); a TTL index removes them.
@@ -37,7 +41,8 @@ from plugin.core import constants as c
 from plugin.core.events import utc_now
 from plugin.db.database import Repository, reports_unavailable
 
-__all__ = ["ConversationStore", "OutboundStore", "PROCESS_ID", "recipient"]
+__all__ = ["ConversationStore", "DefinitionStore", "OutboundStore", "PROCESS_ID",
+           "recipient"]
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +116,31 @@ class ConversationStore(Repository):
         await self.db[c.CONVERSATIONS].update_one(
             {"bot_id": bot_id, "user_id": user_id},
             {"$set": {"options": [dict(o) for o in options]}}, upsert=True)
+
+
+class DefinitionStore(Repository):
+    """Bot definitions deployed through the API, each with a version that every
+    deploy increases, so that a server running an older one (or none) knows."""
+
+    @reports_unavailable
+    async def save(self, bot_id: str, text: str) -> int:
+        """Keep ``text`` as the bot's definition; its new version."""
+        doc = await self.db[c.BOT_DEFINITIONS].find_one_and_update(
+            {"_id": bot_id}, {"$set": {"text": text, "updated_at": utc_now()},
+                              "$inc": {"version": 1}},
+            upsert=True, return_document=ReturnDocument.AFTER)
+        return int(doc["version"])
+
+    @reports_unavailable
+    async def version(self, bot_id: str) -> int | None:
+        doc = await self.db[c.BOT_DEFINITIONS].find_one({"_id": bot_id}, {"version": 1})
+        return int(doc["version"]) if doc else None
+
+    @reports_unavailable
+    async def definition(self, bot_id: str) -> tuple[str, int] | None:
+        """The definition and its version, if the bot was deployed through the API."""
+        doc = await self.db[c.BOT_DEFINITIONS].find_one({"_id": bot_id})
+        return (str(doc["text"]), int(doc["version"])) if doc else None
 
 
 class OutboundStore(Repository):

@@ -4,8 +4,9 @@ database serve the same users as one would (tests/multiprocess/conftest.py).
 A conversation whose turns alternate between the servers goes on where the
 last turn left it; an agent on one server reaches the user's WebSocket on
 another, and sees the user's answer, sent to a third, in the profile's live
-stream; a webhook delivery whose server is killed is sent by another; a
-broadcast whose server is killed half-way reaches everyone once.
+stream; a bot deployed through one server runs on all; a webhook delivery
+whose server is killed is sent by another; a broadcast whose server is killed
+half-way reaches everyone once.
 """
 
 from __future__ import annotations
@@ -103,6 +104,45 @@ async def stream_until(live: aiohttp.ClientResponse, wanted: str, timeout: float
 
     await asyncio.wait_for(read(), timeout)
     return seen
+
+
+POP_UP = """
+bot: {{id: pop-up, name: Pop-up}}
+properties:
+  city: {{type: text, label: City}}
+modules:
+  welcome:
+    default: true
+    start: {{keywords: [hi]}}
+    steps:
+      - ask: {{property: city, prompt: "{question}"}}
+      - say: {{text: "See you in {{{{city}}}}."}}
+"""
+
+
+async def test_a_bot_deployed_through_one_server_runs_on_all(cluster: Cluster) -> None:
+    """Deployed with PUT on one server, talked to on the others; deployed again
+    changed, every server runs the new definition from the next turn."""
+    first, second, third = cluster.alive[:3]
+
+    async def deploy(server: int, question: str) -> None:
+        status, body = await cluster[server].api.request(
+            "PUT", "/v1/bots/pop-up/definition", raw=POP_UP.format(question=question).encode(),
+            headers={"Content-Type": "application/yaml"})
+        assert status == 200, body
+
+    async def ask(server: int, user: str, text: str) -> list[str]:
+        status, body = await cluster[server].api.post(
+            "/v1/channels/dummy/pop-up/messages", {"user_id": user, "text": text})
+        assert status == 200, body
+        return [reply["text"] for reply in body["replies"]]
+
+    await deploy(first, "Which city?")
+    assert await ask(second, "traveller", "hi") == ["Which city?"]
+    assert await ask(third, "traveller", "Lisbon") == ["See you in Lisbon."]
+    await deploy(third, "Where to?")
+    assert await ask(second, "traveller", "hi") == ["Where to?"]
+    assert await ask(first, "traveller", "Porto") == ["See you in Porto."]
 
 
 async def test_a_webhook_delivery_whose_server_is_killed_is_sent_by_another(
