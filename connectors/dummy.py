@@ -84,8 +84,12 @@ class DummyChannel:
         key = (bot_id, user_id)
         await self.require_bot(bot_id)  # an unknown bot is a 404 before anything is recorded
         self._channels[key] = channel
-        options = (await self.shared.options(bot_id, user_id) if self.shared is not None
-                   else self._options.pop(key, []))
+        if self.shared is None:
+            options = self._options.pop(key, [])
+        else:  # a channel that shows every button (web) never numbers options: no read
+            limits = profile_for(channel)
+            numbers = limits.max_buttons is not None or limits.max_quick_replies is not None
+            options = await self.shared.options(bot_id, user_id) if numbers else []
         if text is not None and payload is None and options:
             payload = resolve_option(text, options)
         observer = self._observer(bot_id, user_id, channel)
