@@ -183,13 +183,15 @@ class Runtime:
             conversation.end_flow()
 
     def hold(self, bot_id: str, user_id: str) -> None:
-        """A human takes the conversation over: the bot stays silent until :meth:`release`."""
+        """A human takes the conversation over: the bot stays silent until :meth:`release`.
+        In this runtime's memory only: with a store, :meth:`assign` keeps it there."""
         conversation = self._conversation(bot_id, user_id)
         conversation.human = True
         conversation.end_flow()
 
     def release(self, bot_id: str, user_id: str) -> None:
-        """Hand a conversation held by a human back to the bot (it starts idle)."""
+        """Hand a conversation held by a human back to the bot (it starts idle).
+        In this runtime's memory only: with a store, :meth:`assign` keeps it there."""
         conversation = self._conversations.get((bot_id, user_id))
         if conversation is not None:
             conversation.human = False
