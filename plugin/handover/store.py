@@ -39,7 +39,7 @@ from pymongo.errors import DuplicateKeyError
 
 from plugin.core import constants as c
 from plugin.core.events import utc_now
-from plugin.db.database import Repository, reports_unavailable
+from plugin.db.database import Database, Repository, reports_unavailable
 
 __all__ = ["ConversationStore", "DefinitionStore", "OutboundStore", "PROCESS_ID",
            "recipient"]
@@ -59,7 +59,10 @@ def recipient(bot_id: str, user_id: str) -> str:
 class ConversationStore(Repository):
     """Implements :class:`runtime.conversations.ConversationStore` over MongoDB."""
 
-    lease_s = c.CONVERSATION_LEASE_S
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.owner = PROCESS_ID  # who holds a conversation this store checked out
+        self.lease_s = c.CONVERSATION_LEASE_S
 
     @reports_unavailable
     async def check_out(self, bot_id: str, user_id: str) -> Mapping[str, Any] | None:
@@ -72,7 +75,7 @@ class ConversationStore(Repository):
                 doc = await self.db[c.CONVERSATIONS].find_one_and_update(
                     {"bot_id": bot_id, "user_id": user_id,
                      "$or": [{"held_by": None}, {"held_until": {"$lt": now}}]},
-                    {"$set": {"held_by": PROCESS_ID,
+                    {"$set": {"held_by": self.owner,
                               "held_until": now + timedelta(seconds=self.lease_s)}},
                     upsert=True, return_document=ReturnDocument.AFTER)
             except DuplicateKeyError:
@@ -88,7 +91,7 @@ class ConversationStore(Repository):
         """Save the state and let the conversation go — unless this process's hold
         ran out and another took it (then the newer state stays)."""
         result = await self.db[c.CONVERSATIONS].update_one(
-            {"bot_id": bot_id, "user_id": user_id, "held_by": PROCESS_ID},
+            {"bot_id": bot_id, "user_id": user_id, "held_by": self.owner},
             {"$set": {"state": dict(state), "updated_at": utc_now(),
                       "held_by": None, "held_until": None}})
         if result.matched_count == 0:
