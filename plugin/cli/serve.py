@@ -84,7 +84,7 @@ async def _serve(settings: Settings, extensions: Sequence[Extension], *, demo: b
     from aiohttp import web
 
     from plugin.access.keys import ALL_BOTS, Role, create_key
-    from plugin.cli.workers import WORKER_FD
+    from plugin.cli.workers import WORKER_FD, stop_when_orphaned
     from plugin.db.database import Database
     from plugin.http.app import create_app
     from plugin.web import install_web
@@ -98,6 +98,10 @@ async def _serve(settings: Settings, extensions: Sequence[Extension], *, demo: b
         # Signals are handled before the server says it is up, so that one sent
         # as soon as it has is a clean stop.
         with _stop_on_signal() as stop:
+            # A --workers worker says only that it is up (the parent speaks for
+            # all), and stops when its parent is gone.
+            worker = WORKER_FD in os.environ
+            orphaned = asyncio.create_task(stop_when_orphaned(stop)) if worker else None
             site = _site(runner, settings)
             try:
                 await site.start()
@@ -108,8 +112,6 @@ async def _serve(settings: Settings, extensions: Sequence[Extension], *, demo: b
             url = f"http://{host}:{port}"
             print(f"Audience is serving on {url}  (health: {url}/health, "
                   f"API: {url}/openapi.json)", flush=True)
-            # A --workers worker says only that it is up: the parent speaks for all.
-            worker = WORKER_FD in os.environ
             if not worker:
                 print(f"The Audience tab: {url}/  (sign in with an API key)", flush=True)
             log_progress()
@@ -123,6 +125,8 @@ async def _serve(settings: Settings, extensions: Sequence[Extension], *, demo: b
             if not worker:
                 print("Press Ctrl-C to stop.", flush=True)
             await stop.wait()
+            if orphaned is not None:
+                orphaned.cancel()
     finally:
         await runner.cleanup()
         await db.close()

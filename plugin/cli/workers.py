@@ -17,7 +17,7 @@ web tab are in the database already.
 
 A worker that dies is started again; SIGINT or SIGTERM stops the workers
 (each drains its requests and jobs: ``audience serve``'s own shutdown) and
-then the database.
+then the database. A worker whose parent is killed outright stops by itself.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from plugin.cli.exits import EXIT_OK, CommandFailed
 if TYPE_CHECKING:
     from plugin.core.settings import Settings
 
-__all__ = ["WORKER_FD", "supervise"]
+__all__ = ["WORKER_FD", "stop_when_orphaned", "supervise"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,17 @@ _READY = re.compile(r"serving on (http://\S+)")
 _START_TIMEOUT_S = 60.0
 _STOP_TIMEOUT_S = 30.0
 _RESTART_DELAY_S = 1.0
+
+
+async def stop_when_orphaned(stop: asyncio.Event, every_s: float = 1.0) -> None:
+    """In a worker: set ``stop`` once the parent is gone (killed without its
+    SIGTERM reaching us), so no worker outlives its supervisor."""
+    parent = os.getppid()
+    while not stop.is_set():
+        await asyncio.sleep(every_s)
+        if os.getppid() != parent:
+            log.warning("the --workers parent (pid %d) is gone; stopping", parent)
+            stop.set()
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

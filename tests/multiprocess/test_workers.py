@@ -85,3 +85,30 @@ async def test_workers_share_a_port_and_a_database_and_stop_together(tmp_path: P
             await parent.wait()
         if drain is not None:
             drain.cancel()
+
+
+async def test_workers_stop_when_their_parent_is_killed(tmp_path: Path) -> None:
+    parent = await asyncio.create_subprocess_exec(
+        AUDIENCE, "serve", "--workers", "2", "--port", "0", "--data-dir", str(tmp_path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=server_env())
+    assert parent.stdout is not None
+    database = None
+    try:
+        line = (await asyncio.wait_for(parent.stdout.readline(), 60)).decode()
+        assert "with 2 workers" in line, line
+        database = json.loads((tmp_path / "server.json").read_text())["pid"]
+        workers = children(parent.pid) - {database}
+        assert len(workers) == 2
+        parent.kill()
+        await parent.wait()
+        for _ in range(100):
+            if not any(alive(pid) for pid in workers):
+                break
+            await asyncio.sleep(0.1)
+        assert not any(alive(pid) for pid in workers)
+    finally:
+        if parent.returncode is None:
+            parent.kill()
+            await parent.wait()
+        if database is not None and alive(database):
+            os.kill(database, signal.SIGKILL)  # the parent would have stopped it
