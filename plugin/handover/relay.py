@@ -27,7 +27,7 @@ from plugin.core import constants as c
 from plugin.core.background import sleep_unless
 from plugin.core.events import utc_now
 from plugin.db.database import Database
-from plugin.handover.store import OutboundStore, recipient
+from plugin.handover.store import PROCESS_ID, OutboundStore, recipient
 
 __all__ = ["Relay", "Push"]
 
@@ -42,6 +42,7 @@ class Relay:
     def __init__(self, db: Database, push: Push, *, poll_s: float = c.OUTBOUND_POLL_S,
                  window_s: float = c.OUTBOUND_WINDOW_S) -> None:
         self.db = db
+        self.origin = PROCESS_ID  # this process, as the messages it writes say
         self._push = push
         self.poll_s, self.window = poll_s, timedelta(seconds=window_s)
         self._watched: dict[tuple[str, str], datetime] = {}  # since when
@@ -63,7 +64,11 @@ class Relay:
 
     def watch(self, bot_id: str, user_id: str) -> None:
         """This process holds a socket of the user: bring it what others write from now."""
-        self._watched.setdefault((bot_id, user_id), utc_now())
+        # To the millisecond, as the database keeps times: a message written in
+        # the millisecond the socket opened is the socket's.
+        now = utc_now()
+        self._watched.setdefault((bot_id, user_id),
+                                 now.replace(microsecond=now.microsecond // 1000 * 1000))
 
     def unwatch(self, bot_id: str, user_id: str) -> None:
         self._watched.pop((bot_id, user_id), None)
@@ -72,7 +77,7 @@ class Relay:
                       frames: Sequence[Mapping[str, Any]]) -> None:
         """Frames for the user's sockets held by the other processes."""
         if frames:
-            await OutboundStore.of(self.db).publish(bot_id, user_id, frames)
+            await OutboundStore.of(self.db).publish(bot_id, user_id, frames, self.origin)
 
     async def poll_once(self) -> int:
         """Push what the other processes wrote for the watched users; how many frames."""
@@ -85,8 +90,8 @@ class Relay:
         names = list(keys)
         pushed = 0
         for start in range(0, len(names), _CHUNK):
-            docs = await OutboundStore.of(self.db).for_recipients(names[start:start + _CHUNK],
-                                                                  since)
+            docs = await OutboundStore.of(self.db).for_recipients(
+                names[start:start + _CHUNK], since, self.origin)
             for doc in docs:
                 key = keys[doc["to"]]
                 opened = watched[key]

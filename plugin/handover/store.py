@@ -148,17 +148,20 @@ class DefinitionStore(Repository):
 
 class OutboundStore(Repository):
     @reports_unavailable
-    async def publish(self, bot_id: str, user_id: str, frames: Sequence[Mapping[str, Any]]) -> None:
-        """Frames (WebSocket JSON messages) for the user's sockets on every process."""
+    async def publish(self, bot_id: str, user_id: str, frames: Sequence[Mapping[str, Any]],
+                      origin: str) -> None:
+        """Frames (WebSocket JSON messages) for the user's sockets on every process
+        (``origin``: the one writing, which has pushed them to its own)."""
         await self.db[c.OUTBOUND].insert_one({
             "to": recipient(bot_id, user_id), "frames": [dict(f) for f in frames],
-            "origin": PROCESS_ID, "at": utc_now()})
+            "origin": origin, "at": utc_now()})
 
     @reports_unavailable
-    async def for_recipients(self, recipients: Sequence[str],
-                             since: datetime) -> list[dict[str, Any]]:
-        """Messages written by other processes since ``since`` for ``recipients``, oldest first."""
+    async def for_recipients(self, recipients: Sequence[str], since: datetime,
+                             origin: str) -> list[dict[str, Any]]:
+        """Messages for ``recipients`` written since ``since`` by processes other
+        than ``origin``, oldest first."""
         cursor = self.db[c.OUTBOUND].find(
             {"to": {"$in": list(recipients)}, "at": {"$gte": since},
-             "origin": {"$ne": PROCESS_ID}}).sort([("at", 1), ("_id", 1)])
+             "origin": {"$ne": origin}}).sort([("at", 1), ("_id", 1)])
         return [doc async for doc in cursor]
