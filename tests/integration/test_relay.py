@@ -4,6 +4,7 @@ whose sockets it holds, only what was written after a socket opened."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from plugin.db.database import Database
@@ -52,6 +53,7 @@ async def test_a_socket_gets_only_what_was_written_after_it_opened(
     here, here_sockets = server(db, "here")
     there, _ = server(db, "there")
     await there.publish(bot_id, "u3", [frame("before")])
+    await asyncio.sleep(0.01)  # times are kept to the millisecond
     here.watch(bot_id, "u3")
     await there.publish(bot_id, "u3", [frame("after")])
     await here.poll_once()
