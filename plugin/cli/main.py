@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -55,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a usage error argparse has reported
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     command: Command | None = getattr(args, _COMMAND, None)
+    # As given: `serve --workers N` runs the same command line again in each worker.
+    args.command_line = list(sys.argv[1:] if argv is None else argv)
     # Warnings only, so that what a command prints is all there is and a mistake
     # is one line; a server turns INFO on once it is up (running.log_progress).
     logging.basicConfig(level=logging.WARNING,

@@ -55,7 +55,7 @@ def _supervise(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run() -> int:
         with _stop_on_signal() as stop:
-            return await supervise(settings, args.workers, stop)
+            return await supervise(settings, args.workers, args.command_line, stop)
 
     return asyncio.run(run())
 

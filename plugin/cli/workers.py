@@ -69,8 +69,10 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return listener
 
 
-async def supervise(settings: Settings, workers: int, stop: asyncio.Event) -> int:
-    """Run ``workers`` servers on one socket until ``stop`` is set."""
+async def supervise(settings: Settings, workers: int, command_line: list[str],
+                    stop: asyncio.Event) -> int:
+    """Run ``workers`` servers (each ``audience`` with ``command_line``) on one
+    socket until ``stop`` is set."""
     from plugin.db.database import Database
 
     env = dict(os.environ)
@@ -82,7 +84,7 @@ async def supervise(settings: Settings, workers: int, stop: asyncio.Event) -> in
     listener = listening_socket(settings.host, settings.port)
     host, port = listener.getsockname()[:2]
     env[WORKER_FD] = str(listener.fileno())
-    crew = _Crew(env, listener.fileno(), stop)
+    crew = _Crew(command_line, env, listener.fileno(), stop)
     try:
         await asyncio.gather(*(crew.start(n) for n in range(workers)))
         url = f"http://{host}:{port}"
@@ -100,8 +102,9 @@ async def supervise(settings: Settings, workers: int, stop: asyncio.Event) -> in
 class _Crew:
     """The worker processes: started, restarted when one dies, stopped together."""
 
-    def __init__(self, env: dict[str, str], fd: int, stop: asyncio.Event) -> None:
-        self.env, self.fd, self.stop = env, fd, stop
+    def __init__(self, command_line: list[str], env: dict[str, str], fd: int,
+                 stop: asyncio.Event) -> None:
+        self.command_line, self.env, self.fd, self.stop = command_line, env, fd, stop
         self.processes: dict[int, asyncio.subprocess.Process] = {}
         self._relays: set[asyncio.Task[None]] = set()
 
@@ -109,7 +112,7 @@ class _Crew:
         """Start worker ``number``; return once it serves."""
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-c", "import sys; from plugin.cli.main import main; sys.exit(main())",
-            *sys.argv[1:], env=self.env, pass_fds=(self.fd,),
+            *self.command_line, env=self.env, pass_fds=(self.fd,),
             stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL)
         self.processes[number] = process
         assert process.stdout is not None
