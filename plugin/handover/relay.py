@@ -84,8 +84,7 @@ class Relay:
         if not self._watched:
             return 0
         watched = dict(self._watched)
-        since = min(watched.values()) - self.window
-        since = max(since, utc_now() - self.window)
+        since = utc_now() - self.window
         keys = {recipient(b, u): (b, u) for b, u in watched}
         names = list(keys)
         pushed = 0
