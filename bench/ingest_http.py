@@ -4,8 +4,8 @@ event documents into a plain collection of the same database, in one run.
 
 A POST answers once its events are stored and its users' profiles updated,
 so the last answer is "every profile complete". The batches are sent one
-after another and, in a second mix, by four clients at once (each request is
-one ingest: concurrent requests do not share profile writes).
+after another and, in a second mix, by four clients at once (concurrent
+requests share their writes: plugin.capture.group_commit).
 
     .venv/bin/python bench/ingest_http.py [--events 10000] [--users 200] [--batch 500]
 """

@@ -95,6 +95,9 @@ class IngestResult:
     rejected: list[Rejection] = field(default_factory=list)
     # Events the database refused, stored as ``unstorable`` events instead.
     unstorable: list[Rejection] = field(default_factory=list)
+    # Where the duplicates were in the events given (0-based): an event
+    # stored before, or one given twice (its later places).
+    duplicate_positions: set[int] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +118,15 @@ class CaptureStore(Repository):
         failure, with the same events or others, grouped in any way."""
         result = IngestResult()
         unique: dict[str, Event] = {}
-        for event in events:
+        first_position: dict[str, int] = {}
+        for position, event in enumerate(events):
             key = event_key(event)
             if key in unique:
                 result.duplicates += 1
+                result.duplicate_positions.add(position)
             else:
                 unique[key] = event
+                first_position[key] = position
         if not unique:
             return result
         properties = await PropertyStore.of(self.db).properties_for_bots(
@@ -158,6 +164,7 @@ class CaptureStore(Repository):
         await self._write_outbox(groups, key_of)
         result.accepted = len(checked) - len(stored_before)
         result.duplicates += len(stored_before)
+        result.duplicate_positions |= {first_position[key] for key in stored_before}
         return result
 
     async def _insert_events(self, keys: list[str], events: list[Event], seqs: list[ObjectId]

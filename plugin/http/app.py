@@ -11,12 +11,20 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
+from plugin.capture.group_commit import GroupCommit
 from plugin.core.settings import Settings
 from plugin.crm.delivery import DeliveryWorker
 from plugin.db.database import Database
 from plugin.extensions import Extension
 from plugin.handover.channels import ConnectorRegistry
-from plugin.http.appkeys import CONNECTORS, DATABASE, DELIVERY_WORKER, JOB_WORKER, SETTINGS
+from plugin.http.appkeys import (
+    CONNECTORS,
+    DATABASE,
+    DELIVERY_WORKER,
+    GROUP_COMMIT,
+    JOB_WORKER,
+    SETTINGS,
+)
 from plugin.http.auth import auth_middleware
 from plugin.http.errors import error_middleware
 from plugin.http.openapi import routes as openapi_routes
@@ -67,13 +75,13 @@ def create_app(
     app[CONNECTORS] = ConnectorRegistry()
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
-        if db is not None:
-            app[DATABASE] = db
-            yield
-            return
-        app[DATABASE] = await Database.open(settings)
+        opened = db is None
+        app[DATABASE] = await Database.open(settings) if db is None else db
+        app[GROUP_COMMIT] = GroupCommit(app[DATABASE])
         yield
-        await app[DATABASE].close()
+        await app[GROUP_COMMIT].close()
+        if opened:
+            await app[DATABASE].close()
 
     app.cleanup_ctx.append(store_ctx)
     for table in ROUTE_TABLES:

@@ -7,13 +7,12 @@ from typing import Any
 from aiohttp import web
 
 from plugin.access.keys import Role
-from plugin.capture.store import CaptureStore
 from plugin.core.constants import MAX_EVENTS_PER_REQUEST
 from plugin.core.errors import InvalidRequest, PayloadTooLarge
 from plugin.core.events import Event, EventType, new_event_id, parse_timestamp, utc_now
 from plugin.core.properties import InvalidValue, check_property_name
 from plugin.core.storable import check_storable
-from plugin.http.appkeys import DATABASE
+from plugin.http.appkeys import GROUP_COMMIT
 from plugin.http.endpoint import endpoint
 from plugin.http.jsonio import json_response, read_body
 from plugin.http.params import BOT_ID
@@ -41,7 +40,7 @@ async def ingest_events(request: web.Request) -> web.Response:
             limit=MAX_EVENTS_PER_REQUEST,
         )
     events = _to_events(bot_id, raw_events)
-    result = await CaptureStore.of(request.app[DATABASE]).ingest(events)
+    result = await request.app[GROUP_COMMIT].ingest(events)
     index_of = {event.id: i for i, event in enumerate(events)}
     return json_response(
         {
