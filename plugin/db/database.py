@@ -109,8 +109,9 @@ class Database:
 
     async def ensure_indexes(self) -> None:
         for collection, names in RETIRED.items():
-            existing = {ix["name"] async for ix in await self.mongo[collection].list_indexes()}
-            for name in set(names) & existing:
+            # index_information: awaitable on PyMongo's async API and on Motor alike.
+            existing = await self.mongo[collection].index_information()
+            for name in set(names) & set(existing):
                 await self.mongo[collection].drop_index(name)
         for collection, indexes in INDEXES.items():
             await self.mongo[collection].create_indexes(indexes)
