@@ -15,6 +15,7 @@ import asyncio
 import csv
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, Protocol
 
 from plugin.core import constants as c
@@ -35,7 +36,8 @@ Progress = Callable[[int], "bool | Awaitable[bool | None] | None"]
 class SheetWriter(Protocol):
     def append(self, row: Sequence[Any]) -> None: ...
 
-    async def close(self) -> None: ...
+    def finish(self) -> None:
+        """Complete the file (blocking: zips an XLSX)."""
 
 
 class _TextOut:
@@ -59,7 +61,7 @@ class CsvWriter:
     def append(self, row: Sequence[Any]) -> None:
         self._writer.writerow(row)
 
-    async def close(self) -> None:
+    def finish(self) -> None:
         return None
 
 
@@ -91,9 +93,8 @@ class XlsxWriter:
             xml_text(v)[:XLSX_CELL_CHARACTERS] if isinstance(v, str) else v for v in row])
         self._row += 1
 
-    async def close(self) -> None:
-        # Zips the sheet's temporary file: off the event loop.
-        await asyncio.to_thread(self._workbook.close)
+    def finish(self) -> None:
+        self._workbook.close()  # zips the sheet's temporary file
 
 
 def open_writer(fmt: str, out: IO[bytes], columns: Sequence[str]) -> SheetWriter:
@@ -107,41 +108,45 @@ async def write_rows(fmt: str, out: IO[bytes], columns: Sequence[str],
                      rows: AsyncIterator[Sequence[Any]], progress: Progress | None = None) -> int:
     """Write the header and ``rows`` to the binary file ``out``; rows written.
 
-    Rows are written in batches on a worker thread while the next batch is
-    read: the file's formatting (XLSX's XML above all) neither adds to the
-    time spent waiting for the database nor holds up the event loop.
+    Rows are written in batches on a thread of this export's own while the
+    next batch is read: the file's formatting (XLSX's XML above all) neither
+    adds to the time spent waiting for the database nor holds up the event
+    loop. The thread is not the loop's shared pool, which other work (DNS
+    lookups of webhook hosts, for one) can keep busy for seconds.
     ``progress(n)`` is called every ``EXPORT_PROGRESS_ROWS`` rows; when it
     returns False the writing stops (what is written is still closed properly).
     """
+    loop = asyncio.get_running_loop()
     writer = open_writer(fmt, out, columns)
     writing: asyncio.Future[None] | None = None
     batch: list[Sequence[Any]] = []
     written = 0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audience-export") as own:
 
-    async def hand_over() -> None:
-        nonlocal writing, batch
-        if writing is not None:
-            await writing  # one batch at a time: the writer is not shared
-        writing = asyncio.ensure_future(asyncio.to_thread(_append_all, writer, batch))
-        batch = []
+        async def hand_over() -> None:
+            nonlocal writing, batch
+            if writing is not None:
+                await writing  # one batch at a time: the writer is not shared
+            writing = loop.run_in_executor(own, _append_all, writer, batch)
+            batch = []
 
-    try:
-        async for row in rows:
-            batch.append(row)
-            written += 1
-            if len(batch) >= _WRITE_BATCH_ROWS:
-                await hand_over()
-            if progress is not None and not written % c.EXPORT_PROGRESS_ROWS:
-                going_on = progress(written)
-                if inspect.isawaitable(going_on):
-                    going_on = await going_on
-                if going_on is False:
-                    break
-        await hand_over()
-    finally:
-        if writing is not None:
-            await writing
-    await writer.close()
+        try:
+            async for row in rows:
+                batch.append(row)
+                written += 1
+                if len(batch) >= _WRITE_BATCH_ROWS:
+                    await hand_over()
+                if progress is not None and not written % c.EXPORT_PROGRESS_ROWS:
+                    going_on = progress(written)
+                    if inspect.isawaitable(going_on):
+                        going_on = await going_on
+                    if going_on is False:
+                        break
+            await hand_over()
+        finally:
+            if writing is not None:
+                await writing
+        await loop.run_in_executor(own, writer.finish)
     return written
 
 

@@ -69,14 +69,24 @@ async def seed(db: Database, bot_id: str, count: int, **attributes: Any) -> None
         await db[c.PROFILES].insert_many(docs[start:start + 5000])
 
 
-async def wait_export(api: Api, job_id: str) -> dict[str, Any]:
-    for _ in range(1200):
+async def wait_export(api: Api, job_id: str, db: Database | None = None,
+                      seconds: float = 60.0) -> dict[str, Any]:
+    """The export once finished; after ``seconds``, an error naming the jobs
+    the server was busy with (given ``db``)."""
+    deadline = time.monotonic() + seconds
+    while True:
         status, job = await api.get(f"/v1/exports/{job_id}")
         assert status == 200, job
         if job["status"] in FINISHED:
             return dict(job)
+        if time.monotonic() > deadline:
+            busy = [] if db is None else [
+                {k: j.get(k) for k in ("_id", "kind", "bot_id", "status", "owner",
+                                        "lease_until", "done", "total", "attempts")}
+                async for j in db[c.JOBS].find({"status": {"$in": ["queued", "running"]}})]
+            raise AssertionError(f"export {job_id} is still {job['status']}; unfinished "
+                                 f"jobs: {busy}")
         await asyncio.sleep(0.05)
-    raise AssertionError(f"export {job_id} is still {job['status']}")
 
 
 async def download(api: Api, url: str) -> tuple[int, bytes]:
@@ -125,7 +135,7 @@ async def test_the_default_limit_is_10000_and_the_maximum_is_enforced(
     everyone = {"filter": {"conditions": []}}
     status, created = await api.post(f"/v1/bots/{bot_id}/exports", {"audience": everyone})
     assert status == 202 and created["total"] == 10_000
-    job = await wait_export(api, created["job_id"])
+    job = await wait_export(api, created["job_id"], db)
     assert job["status"] == "done" and job["rows_written"] == 10_000
     stored = await JobStore.of(db).get_job(created["job_id"])
     assert stored is not None and stored["started_by"] == {  # the jobs page shows who

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import threading
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -84,3 +86,19 @@ async def test_xlsx_cells_keep_their_kind_and_a_long_text_is_cut_at_excels_limit
     out = io.BytesIO()
     await write_rows("csv", out, ["a"], cells("x" * 40_000))
     assert read_back("csv", out.getvalue())[1] == ["x" * 40_000]  # CSV keeps it whole
+
+
+async def test_writing_does_not_wait_for_the_loops_shared_threads() -> None:
+    """Found in CI: an export stalled while the loop's shared thread pool was
+    busy (DNS lookups of webhook hosts that do not answer take seconds each).
+    The writer has a thread of its own."""
+    loop = asyncio.get_running_loop()
+    release = threading.Event()
+    busy = [loop.run_in_executor(None, release.wait) for _ in range(40)]  # more than it holds
+    try:
+        out = io.BytesIO()
+        written = await asyncio.wait_for(write_rows("xlsx", out, COLUMNS, numbered(1_200)), 10)
+        assert written == 1_200 and len(read_back("xlsx", out.getvalue())) == 1_201
+    finally:
+        release.set()
+        await asyncio.gather(*busy)
