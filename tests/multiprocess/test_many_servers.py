@@ -20,6 +20,7 @@ from plugin.access.sessions import sign_in
 from plugin.core import constants as c
 from plugin.crm.outbox import DELIVERY_HEADER
 from plugin.web.guard import SESSION_COOKIE
+from tests.integration.test_jobs import received
 from tests.loopback import receiving
 from tests.multiprocess.conftest import BOT_ID, KEY, Cluster, Server
 
@@ -238,7 +239,7 @@ async def test_a_broadcast_whose_server_is_killed_half_way_reaches_everyone_once
         assert (finished["status"], finished["done"], finished["failed"],
                 finished["attempts"]) == ("done", len(users), 0, 2), finished
         await asyncio.sleep(0.5)  # the relay's last poll
-        heard = await asyncio.gather(*(frames(sockets[i, user])
+        heard = await asyncio.gather(*(received(sockets[i, user])
                                        for i in survivors for user in users))
         by_socket = dict(zip([(i, u) for i in survivors for u in users], heard, strict=True))
         for (i, user), got in by_socket.items():
@@ -285,16 +286,3 @@ async def finished_job(server: Server, job_id: str, timeout: float = 20) -> dict
             await asyncio.sleep(0.1)
 
     return await asyncio.wait_for(poll(), timeout)
-
-
-async def frames(socket: aiohttp.ClientWebSocketResponse) -> list[dict[str, Any]]:
-    """Everything pushed to ``socket`` so far."""
-    got = []
-    while True:
-        try:
-            message = await socket.receive(timeout=0.3)
-        except TimeoutError:
-            return got
-        if message.type != aiohttp.WSMsgType.TEXT:
-            return got
-        got.append(message.json())
