@@ -22,10 +22,11 @@ event as capture-built profiles do, so new events are applied as deltas. A
 read that would take over ``SLOW_S`` to repeat is timed once.
 
 The default, 10,000 and 100,000 profiles, takes about 2 minutes on two cores.
-1,000,000 takes about 20 more: seeding it took 10.6 minutes, the first page
-alone 4 minutes. The in-memory server cannot hold it (its cache fills at about
-650,000 profiles), so above ``IN_MEMORY_MAX`` profiles the server runs on disk
-in a temporary folder, for every size of that run:
+With 1,000,000 the whole run took 17.5 minutes (25 on a busier machine):
+seeding 10 of them, the first page alone 2.5 to 4. The in-memory server
+cannot hold it (its cache fills at about 650,000 profiles), so above
+``IN_MEMORY_MAX`` profiles the server runs on disk in a temporary folder, for
+every size of that run:
 
     .venv/bin/python bench/growth.py [--sizes 10000 100000 1000000] [--events 5000]
 """
