@@ -17,7 +17,7 @@ from plugin.audience import segments
 from plugin.core import constants as c
 from plugin.handover.takeover import take_over
 from plugin.http.appkeys import CONNECTORS
-from tests.web.conftest import WebServer, check_accessibility, screenshot, sign_in
+from tests.web.conftest import WebServer, check_accessibility, screenshot, settled, sign_in
 from tests.web.seeding import deploy_example_bot, new_bot_id, seed_users
 
 PEOPLE = {"ann": ("Ann", "web"), "bob": ("Bob", "messenger"), "cem": ("Cem", "whatsapp"),
@@ -53,6 +53,7 @@ async def test_a_broadcast_to_a_segment_is_previewed_confirmed_and_followed_to_d
                  ).to_be_visible()
     send = dialog.get_by_role("button", name="Send to 3 users")
     await expect(send).to_be_visible()
+    await settled(page)  # the preview updates as the fields change, once htmx has wired them
 
     await dialog.get_by_label("Message").fill("We launch today")
     await dialog.get_by_label("Buttons").fill("One | ONE\nTwo\nThree\nFour | FOUR")
@@ -104,6 +105,8 @@ async def test_a_wrong_value_is_refused_and_a_workflow_runs_for_the_ticked_users
     await page.get_by_label("Select Dan").check()
     await page.get_by_role("button", name="Update property").click()
     dialog = page.get_by_role("dialog", name="Update a property")
+    await expect(dialog.get_by_label("Property")).to_be_visible()
+    await settled(page)  # htmx has wired the form it swapped in: a change now asks
     await dialog.get_by_label("Property").select_option(label="Seats (number)")
     await expect(dialog.get_by_text("A number, such as 12")).to_be_visible()
     await dialog.get_by_label("Value", exact=True).fill("many")
@@ -118,6 +121,8 @@ async def test_a_wrong_value_is_refused_and_a_workflow_runs_for_the_ticked_users
     await dialog.get_by_role("button", name="Close").click()
     await page.get_by_role("button", name="Run workflow").click()
     dialog = page.get_by_role("dialog", name="Run a workflow")
+    await expect(dialog.get_by_label("Module")).to_be_visible()
+    await settled(page)
     await dialog.get_by_label("Module").select_option("welcome")
     await check_accessibility(page)
     await dialog.get_by_role("button", name="Run for 2 users").click()

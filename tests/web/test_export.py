@@ -32,7 +32,14 @@ from plugin.http.appkeys import JOB_WORKER
 from plugin.jobs.model import JobKind
 from tests.conftest import Api
 from tests.loopback import Inbox, smtp_server
-from tests.web.conftest import WebServer, check_accessibility, new_key, screenshot, sign_in
+from tests.web.conftest import (
+    WebServer,
+    check_accessibility,
+    new_key,
+    screenshot,
+    settled,
+    sign_in,
+)
 from tests.web.seeding import new_bot_id, seed_users
 
 HAS_EMAIL = {"conditions": [{"property": "email", "operator": "is_set"}], "expression": "1"}
@@ -65,6 +72,7 @@ async def jobs_of(db: Database, bot_id: str) -> int:
 async def open_dialog(page: Page) -> None:
     await page.get_by_role("button", name="Export", exact=True).click()
     await expect(page.get_by_role("dialog", name="Export users")).to_be_visible()
+    await settled(page)  # the form htmx swapped in is wired: typing now asks for the count
 
 
 async def download(page: Page) -> tuple[bytes, str]:
@@ -161,6 +169,8 @@ async def test_a_segment_searched_and_sorted_goes_to_excel_and_by_mail(
                     "&sort=first_name&q=sam")
     await page.get_by_role("button", name="Export", exact=True).click()
     dialog = page.get_by_role("dialog", name=f"Export segment {created['name']}")
+    await expect(dialog.get_by_role("radio", name="Excel")).to_be_visible()
+    await settled(page)
     await dialog.get_by_role("radio", name="Excel").check()
     await dialog.get_by_role("radio", name=re.compile(r"^All \d+ columns$")).check()
     await dialog.get_by_label("Email the link to").fill("not an address")

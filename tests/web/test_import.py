@@ -19,7 +19,14 @@ from plugin.core import constants as c
 from plugin.core.properties import custom_property
 from plugin.db.database import Database
 from tests.conftest import Api
-from tests.web.conftest import WebServer, check_accessibility, new_key, screenshot, sign_in
+from tests.web.conftest import (
+    WebServer,
+    check_accessibility,
+    new_key,
+    screenshot,
+    settled,
+    sign_in,
+)
 from tests.web.seeding import new_bot_id, seed_users
 
 # Row 2 updates Ann, row 3 creates a user, row 4's email two users share
@@ -56,6 +63,7 @@ async def open_dialog(page: Page, server: WebServer, bot_id: str) -> Locator:
     await page.get_by_role("button", name="Import", exact=True).click()
     dialog = page.get_by_role("dialog", name="Import users")
     await expect(dialog).to_be_visible()
+    await settled(page)  # htmx has wired what it swapped in
     return dialog
 
 
