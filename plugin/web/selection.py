@@ -29,7 +29,7 @@ from plugin.audience.spec import audience_filter, resolve_audience
 from plugin.core.errors import InvalidRequest
 from plugin.db.database import Database
 from plugin.web.filter_form import FilterForm
-from plugin.web.views import names_test_users, view_filter, without_test_users
+from plugin.web.views import hides_test_users, view_filter, without_test_users
 
 __all__ = ["Chosen", "chosen_audience"]
 
@@ -82,7 +82,7 @@ async def _view(db: Database, bot_id: str, form: Mapping[str, str],
         described = ("Every user the filter matches" if built is not None
                      else "Every user of the bot")
     chosen = await _counted(db, bot_id, spec, described)
-    if form.get("test_users") == "1" or names_test_users(built):
+    if not hides_test_users(built, form.get("test_users") == "1"):
         return chosen
     without = await _counted(db, bot_id, {"filter": without_test_users(
         audience_filter(chosen.spec))}, f"{described}, test users left out")

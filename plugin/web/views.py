@@ -7,7 +7,8 @@ from typing import Any
 
 from plugin.audience.segments import membership_filter
 
-__all__ = ["view_filter", "without_test_users", "names_test_users", "TEST_PROPERTY"]
+__all__ = ["view_filter", "without_test_users", "names_test_users", "hides_test_users",
+           "TEST_PROPERTY"]
 
 TEST_PROPERTY = "test"  # true on test users' profiles (simulated, or from the test-bot page)
 
@@ -47,3 +48,9 @@ def names_test_users(filter_: dict[str, Any] | None) -> bool:
     """Whether the filter asks about test users itself (then none is hidden)."""
     return any(isinstance(c, dict) and c.get("property") == TEST_PROPERTY
                for c in (filter_ or {}).get("conditions") or [])
+
+
+def hides_test_users(built: dict[str, Any] | None, show_test_users: bool) -> bool:
+    """The list's rule, which exports and bulk actions follow: test users are
+    left out unless "Show test users" is on or the filter asks about them."""
+    return not show_test_users and not names_test_users(built)

@@ -32,7 +32,7 @@ from plugin.db.database import Database
 from plugin.http.appkeys import DATABASE, SETTINGS
 from plugin.web.filter_form import NO_VALUE, PERIOD_UNITS, FilterForm, Row
 from plugin.web.guard import can_edit, is_htmx, page, render
-from plugin.web.views import names_test_users, view_filter, without_test_users
+from plugin.web.views import hides_test_users, view_filter, without_test_users
 
 routes = web.RouteTableDef()
 
@@ -143,7 +143,7 @@ async def audience_page(request: web.Request) -> web.StreamResponse:
     found: audience.AudiencePage | None = None
     try:
         built = form.to_filter(properties)
-        hide_tests = not show_tests and not names_test_users(built)
+        hide_tests = hides_test_users(built, show_tests)
         if (segment_id is not None or hide_tests) and built is not None:
             # The builder's own mistakes, at the positions of its own expression.
             await audience.compile_audience_filter(db, bot_id, built)

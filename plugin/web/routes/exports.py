@@ -44,7 +44,7 @@ from plugin.web.filter_form import FilterForm
 from plugin.web.form_errors import named
 from plugin.web.guard import page, render, session_of
 from plugin.web.routes.audience import label_of
-from plugin.web.views import names_test_users, view_filter, without_test_users
+from plugin.web.views import hides_test_users, view_filter, without_test_users
 
 __all__ = ["routes", "POLL_MS"]
 
@@ -123,7 +123,7 @@ def _view(form: Mapping[str, str],
     built = FilterForm.from_query(form, properties).to_filter(properties)
     segment_id = form.get("segment") or None
     spec: dict[str, Any]
-    if form.get("test_users") != "1" and not names_test_users(built):
+    if hides_test_users(built, form.get("test_users") == "1"):
         spec = {"filter": without_test_users(view_filter(built, segment_id))}
     elif segment_id is not None and built is None:
         spec = {"segment": segment_id}
