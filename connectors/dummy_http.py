@@ -88,11 +88,7 @@ async def post_message(request: web.Request) -> web.Response:
                                     payload=body.get("payload"),
                                     channel=body.get("channel", "web"),
                                     profile=body.get("profile"))
-    if request.query.get("wait") in ("1", "true") and channel.recorder is not None:
-        await channel.recorder.flush()
-    state = channel.runtime.conversation(bot_id, user_id)
-    held = state is not None and state.human
-    return json_response({"replies": replies, "assigned_to": "human" if held else "bot"})
+    return await _replied(request, bot_id, user_id, replies)
 
 
 @routes.post("/v1/channels/dummy/{bot_id}/start")
@@ -115,6 +111,14 @@ async def post_start(request: web.Request) -> web.Response:
     replies = await channel.start_module(bot_id, user_id, body.get("channel", "web"),
                                          body["module"], properties=properties,
                                          profile=profile or None, push=False)
+    return await _replied(request, bot_id, user_id, replies)
+
+
+async def _replied(request: web.Request, bot_id: str, user_id: str,
+                   replies: list[dict[str, Any]]) -> web.Response:
+    """The bot's replies and who holds the conversation now; with ``?wait=true``
+    once the turn's capture is written."""
+    channel = request.app[DUMMY]
     if request.query.get("wait") in ("1", "true") and channel.recorder is not None:
         await channel.recorder.flush()
     state = channel.runtime.conversation(bot_id, user_id)
