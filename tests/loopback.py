@@ -8,14 +8,14 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
-__all__ = ["Inbox", "Received", "Receiver", "receiving", "smtp_server"]
+__all__ = ["Inbox", "Received", "Receiver", "receiving", "serving", "smtp_server"]
 
 
 class Inbox:
@@ -82,20 +82,27 @@ class Receiver:
 
 
 @contextlib.asynccontextmanager
-async def receiving(answer: Callable[[int, Received], int] = lambda n, r: 200,
-                    ) -> AsyncIterator[Receiver]:
-    """A CRM endpoint on 127.0.0.1 at ``/hook`` (the session server lets
-    webhooks reach loopback)."""
-    found = Receiver(answer=answer)
+async def serving(path: str, handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+                  ) -> AsyncIterator[str]:
+    """``handler`` answering POSTs to ``path`` on 127.0.0.1, and its URL."""
     app = web.Application()
-    app.router.add_post("/hook", found.handle)
+    app.router.add_post(path, handler)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     host, port = runner.addresses[0][:2]
-    found.url = f"http://{host}:{port}/hook"
     try:
-        yield found
+        yield f"http://{host}:{port}{path}"
     finally:
         await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def receiving(answer: Callable[[int, Received], int] = lambda n, r: 200,
+                    ) -> AsyncIterator[Receiver]:
+    """A CRM endpoint on 127.0.0.1 at ``/hook`` (the session server lets
+    webhooks reach loopback)."""
+    found = Receiver(answer=answer)
+    async with serving("/hook", found.handle) as found.url:
+        yield found

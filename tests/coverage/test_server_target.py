@@ -24,6 +24,7 @@ from simulator.loader import parse_scenarios
 from simulator.model import AudienceTarget
 from simulator.runner import Simulator
 from tests.conftest import ADMIN_KEY
+from tests.loopback import serving
 
 
 async def test_a_server_targets_timeline_shows_what_was_covered(
@@ -64,26 +65,17 @@ async def test_a_webhook_target_adds_nothing_and_says_so(db: Database, tmp_path:
     async def answer(request: web.Request) -> web.Response:
         return web.json_response({"replies": [{"text": "hello"}]})
 
-    app = web.Application()
-    app.router.add_post("/hook", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    text = f"""\
-target: {{webhook: {{url: "http://{host}:{port}/hook"}}}}
+    coverage = Coverage()
+    async with serving("/hook", answer) as url:
+        text = f"""\
+target: {{webhook: {{url: "{url}"}}}}
 scenarios:
   - name: hello
     steps:
       - {{say: hi, expect: {{text: hello}}}}
 """
-    coverage = Coverage()
-    try:
         async with Simulator(db=db, watch=coverage) as simulator:
             suite = await simulator.run_all(parse_scenarios(text, tmp_path / "s.yaml"))
-    finally:
-        await runner.cleanup()
     assert not suite.failed
     report = coverage.report()
     assert report.sections == ()

@@ -19,6 +19,7 @@ from simulator.loader import parse_scenarios
 from simulator.model import AudienceTarget, ScenarioRun
 from simulator.runner import Outcome, Simulator
 from tests.conftest import ADMIN_KEY
+from tests.loopback import serving
 
 from .conftest import EXAMPLES
 
@@ -137,16 +138,9 @@ async def slow_webhook_bot() -> AsyncIterator[str]:
         task.add_done_callback(later.discard)
         return web.json_response({"replies": [{"text": "One moment…"}]})
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    yield f"http://{host}:{port}/hook"
-    await asyncio.gather(*later, return_exceptions=True)
-    await runner.cleanup()
+    async with serving("/hook", hook) as url:
+        yield url
+        await asyncio.gather(*later, return_exceptions=True)
 
 
 async def test_a_webhook_bot_that_answers_over_time_is_heard_out(slow_webhook_bot: str) -> None:

@@ -17,6 +17,7 @@ from simulator.model import AudienceTarget, Scenario, ScenarioRun
 from simulator.runner import Outcome, Simulator
 from simulator.targets import AudienceServer
 from tests.conftest import ADMIN_KEY, Api
+from tests.loopback import serving
 
 from .conftest import EXAMPLES, SCENARIOS
 
@@ -106,15 +107,8 @@ async def webhook_bot() -> AsyncIterator[str]:
              "buttons": [{"title": "Menu", "payload": "/menu"}]},
         ])
 
-    app = web.Application()
-    app.router.add_post("/webhooks/rest/webhook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    yield f"http://{host}:{port}/webhooks/rest/webhook"
-    await runner.cleanup()
+    async with serving("/webhooks/rest/webhook", hook) as url:
+        yield url
 
 
 async def test_a_json_webhook_bot_is_driven_through_its_mapping(webhook_bot: str) -> None:
