@@ -120,7 +120,7 @@ def split_result(result: IngestResult, groups: Sequence[Sequence[Event]]) -> lis
         duplicates = {p - start for p in result.duplicate_positions
                       if start <= p < start + len(events)}
         parts.append(IngestResult(accepted=len(events) - len(duplicates),
-                                  duplicates=len(duplicates), duplicate_positions=duplicates))
+                                  duplicate_positions=duplicates))
         for event in events:
             caller_of.setdefault((event.user_id, event.id), n)
         start += len(events)

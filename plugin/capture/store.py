@@ -91,13 +91,16 @@ _User = tuple[str, str]
 @dataclass(slots=True)
 class IngestResult:
     accepted: int = 0
-    duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     # Events the database refused, stored as ``unstorable`` events instead.
     unstorable: list[Rejection] = field(default_factory=list)
     # Where the duplicates were in the events given (0-based): an event
     # stored before, or one given twice (its later places).
     duplicate_positions: set[int] = field(default_factory=set)
+
+    @property
+    def duplicates(self) -> int:
+        return len(self.duplicate_positions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +125,6 @@ class CaptureStore(Repository):
         for position, event in enumerate(events):
             key = event_key(event)
             if key in unique:
-                result.duplicates += 1
                 result.duplicate_positions.add(position)
             else:
                 unique[key] = event
@@ -163,7 +165,6 @@ class CaptureStore(Repository):
         # here rewrites its entries, and their ids make the rewrite a no-op.
         await self._write_outbox(groups, key_of)
         result.accepted = len(checked) - len(stored_before)
-        result.duplicates += len(stored_before)
         result.duplicate_positions |= {first_position[key] for key in stored_before}
         return result
 

@@ -39,7 +39,7 @@ async def test_callers_waiting_at_once_share_a_write_and_each_gets_its_part(
 def test_a_shared_result_is_split_by_position_and_rejections_by_event() -> None:
     a = [ev.user_message("b", "u1", "x"), ev.property_set("b", "u1", "age", "old")]
     b = [ev.property_set("b", "u2", "age", "young"), a[0]]
-    shared = IngestResult(accepted=3, duplicates=1, duplicate_positions={3}, rejected=[
+    shared = IngestResult(accepted=3, duplicate_positions={3}, rejected=[
         Rejection(a[1].id, "u1", "age", "not a number"),
         Rejection(b[0].id, "u2", "age", "not a number")])
     first, second = split_result(shared, [a, b])
