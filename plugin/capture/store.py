@@ -3,10 +3,12 @@
 The protocol, and why each event counts exactly once
 ----------------------------------------------------
 Events are the truth: each is stored once, under a key made of its bot, user
-and id (:func:`event_key`), so a retried event is a duplicate the database
-refuses. Events are ordered by time, and events of one millisecond by
-``seq``, the order they were stored in; an event's *place* (:func:`place`)
-is that order written as one string. A profile is the fold of some of its
+and id (:func:`event_key`) that the database holds unique (the events of a
+write are stored a few to a document, see :mod:`plugin.capture.chunks`), so a
+retried event is a duplicate the database refuses, however it is regrouped.
+Events are ordered by time, and events of one millisecond by ``seq``, the
+order they were stored in; an event's *place* (:func:`place`) is that order
+written as one string. A profile is the fold of some of its
 user's stored events (:func:`plugin.capture.update.fold`) and carries
 ``last_place``, the place of the latest of them, ``events_folded``, how many
 they are, and ``rev``, a revision every write increases.
@@ -32,9 +34,9 @@ that holds as many as the user has stored holds them all: a rebuild that
 finds that is done.
 
 Nothing here depends on how events are grouped into batches or how late a
-retry comes. Every query is by ``_id``, except a rebuild's read of one
-user's timeline (the ``bot_user_ts`` index): SecantusDB uses an index only for
-a query that is exactly its key.
+retry comes. Every query is by ``_id`` or by event key (the ``keys`` index),
+except a rebuild's read of one user's timeline (the ``bot_user_ts`` index):
+SecantusDB uses an index only for a query that is exactly its key.
 
 An event the database cannot store (a number too large for BSON, a lone
 surrogate, a key it refuses) is refused alone: it is stored as a ``custom``
@@ -47,17 +49,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import bson
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, UpdateOne
+from bson.raw_bson import RawBSONDocument
+from pymongo import DESCENDING, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from plugin.audience.property_store import PropertyStore
+from plugin.capture.chunks import Chunk, chunk_document, chunks_of, encode_chunk, stored_events
 from plugin.capture.update import (
     Rejection,
     by_user,
@@ -75,16 +79,17 @@ from plugin.crm.store import WebhookStore
 from plugin.db.database import Repository, duplicate_key_indexes, reports_unavailable
 
 __all__ = ["CaptureStore", "IngestResult", "TimelineCursor", "UNSTORABLE", "event_key",
-           "event_document", "event_from_document", "place"]
+           "event_from_document", "place"]
 
 log = logging.getLogger(__name__)
 
 UNSTORABLE = "unstorable"
 _REBUILD_ATTEMPTS = 20
 _REBUILDS_AT_ONCE = 8
+# Writes of one batch's events: enough to halve a chunk down to one event
+# twice over, and for writers of the same events to finish first.
+_INSERT_ROUNDS = 20
 _DUPLICATE_KEY = 11000
-# What the BSON encoder raises for a value it cannot write.
-_UNENCODABLE = (bson.errors.InvalidDocument, OverflowError, UnicodeEncodeError)
 _User = tuple[str, str]
 
 
@@ -170,36 +175,60 @@ class CaptureStore(Repository):
 
     async def _insert_events(self, keys: list[str], events: list[Event], seqs: list[ObjectId]
                              ) -> tuple[set[str], dict[int, str]]:
-        """Insert what is new. The keys of the events already stored, and the
-        positions of the events the database refused, with the reason (those
-        are stored as ``unstorable`` events instead)."""
+        """Insert what is new, each user's events together
+        (:mod:`plugin.capture.chunks`). The keys of the events already stored,
+        and the positions of the events the database refused, with the reason
+        (those are stored as ``unstorable`` events instead)."""
         recorded_at = utc_now()
-        docs = [event_document(e, k, recorded_at, seq)
-                for k, e, seq in zip(keys, events, seqs, strict=True)]
-        try:
-            return await self._insert(docs), {}
-        except _UNENCODABLE:
-            refused = {i: why for i, doc in enumerate(docs)
-                       if (why := _encoding_problem(doc)) is not None}
-        except _Refused as exc:
-            refused = exc.indexes
-        for i, why in refused.items():
-            docs[i] = event_document(_unstorable(events[i], why), keys[i], recorded_at, seqs[i])
-        log.warning("the database refused %d of %d events; stored as %r events instead",
-                    len(refused), len(docs), UNSTORABLE)
-        return await self._insert(docs), refused
+        refused: dict[int, str] = {}
+        stored_before: set[str] = set()
+        positions: dict[_User, list[int]] = defaultdict(list)
+        for i, event in enumerate(events):
+            positions[(event.bot_id, event.user_id)].append(i)
+        pending = chunks_of(positions)
+        for _ in range(_INSERT_ROUNDS):
+            if not pending:
+                break
+            encoded = _encoded(pending, keys, events, seqs, recorded_at, refused)
+            collided, failed = await self._insert_chunks([doc for _, doc in encoded])
+            pending = []
+            for index, reason in failed.items():
+                chunk = encoded[index][0]
+                if len(chunk.positions) == 1:
+                    refused[chunk.positions[0]] = reason  # stored as ``unstorable`` next round
+                    pending.append(chunk)
+                else:
+                    pending.extend(_halves(chunk))
+            if collided:
+                # Some of their events were stored before: write the others again.
+                chunks = [encoded[index][0] for index in collided]
+                stored = await self.stored_event_keys(
+                    [keys[p] for chunk in chunks for p in chunk.positions])
+                stored_before |= stored
+                pending.extend(Chunk(rest) for chunk in chunks
+                               if (rest := tuple(p for p in chunk.positions
+                                                 if keys[p] not in stored)))
+        if pending:
+            raise DatabaseUnavailable("other writers kept storing the same events; try again")
+        if refused:
+            log.warning("the database refused %d of %d events; stored as %r events instead",
+                        len(refused), len(events), UNSTORABLE)
+        return stored_before, refused
 
-    async def _insert(self, docs: list[dict[str, Any]]) -> set[str]:
+    async def _insert_chunks(self, docs: list[RawBSONDocument]
+                             ) -> tuple[list[int], dict[int, str]]:
+        """The indexes of the chunks refused because one of their events is
+        stored already, and of those refused for another reason (with it)."""
         try:
             await self.db[c.EVENTS].insert_many(docs, ordered=False)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
-            other = {e["index"]: f"the database refused it: {e.get('errmsg', '')}"[:300]
-                     for e in errors if e.get("code") != _DUPLICATE_KEY}
-            if other and not exc.details.get("writeConcernErrors"):
-                raise _Refused(other) from exc
-            return {docs[i]["_id"] for i in duplicate_key_indexes(exc)}
-        return set()
+            failed = {e["index"]: f"the database refused it: {e.get('errmsg', '')}"[:300]
+                      for e in errors if e.get("code") != _DUPLICATE_KEY}
+            if failed and exc.details.get("writeConcernErrors"):
+                raise
+            return [e["index"] for e in errors if e.get("code") == _DUPLICATE_KEY], failed
+        return [], {}
 
     async def _apply_deltas(self, deltas: Mapping[_User, Sequence[tuple[Event, str]]],
                             created_by: Mapping[_User, str]) -> set[_User]:
@@ -238,7 +267,8 @@ class CaptureStore(Repository):
         for attempt in range(_REBUILD_ATTEMPTS):
             found = await self.db[c.PROFILES].find_one(
                 {"_id": pid}, {"rev": 1, "events_folded": 1, "last_place": 1})
-            stored = await events.count_documents({"bot_id": user[0], "user_id": user[1]})
+            stored = sum([len(chunk["keys"]) async for chunk in events.find(
+                {"bot_id": user[0], "user_id": user[1]}, {"keys": 1})])
             if found is not None and found.get("last_place") is not None and \
                     found.get("events_folded") == stored:
                 # It folds as many events as are stored, each of them stored:
@@ -263,9 +293,9 @@ class CaptureStore(Repository):
     async def _timeline_events(self, bot_id: str, user_id: str) -> tuple[list[Event], str]:
         """A user's whole timeline, oldest first, as the fold reads it, and
         the place of its last event."""
-        cursor = (self.db[c.EVENTS].find({"bot_id": bot_id, "user_id": user_id})
-                  .sort([("ts", ASCENDING), ("seq", ASCENDING)]))
-        docs = await cursor.to_list(length=None)
+        chunks = await self.db[c.EVENTS].find({"bot_id": bot_id, "user_id": user_id}).to_list(
+            length=None)
+        docs = sorted((doc for chunk in chunks for doc in stored_events(chunk)), key=_order)
         last = place(to_utc(docs[-1]["ts"]), docs[-1]["seq"]) if docs else ""
         return [event_from_document(doc) for doc in docs], last
 
@@ -289,33 +319,38 @@ class CaptureStore(Repository):
     async def timeline(
         self, bot_id: str, user_id: str, *, limit: int, before: TimelineCursor | None = None
     ) -> tuple[list[dict[str, Any]], TimelineCursor | None]:
-        """Events newest first; the cursor points past the last one returned."""
+        """Events newest first; the cursor points past the last one returned.
+
+        Chunks are read newest first (by their newest event) until no chunk
+        left can hold an event among the ``limit`` newest: a chunk's events
+        may be older than the next chunk's when events came late."""
         query: dict[str, Any] = {"bot_id": bot_id, "user_id": user_id}
         if before is not None:
-            if before.seq is None:
-                query["ts"] = {"$lt": before.ts}
-            else:
-                query["$or"] = [
-                    {"ts": {"$lt": before.ts}},
-                    {"ts": before.ts, "seq": {"$lt": before.seq}},
-                ]
-        cursor = (
-            self.db[c.EVENTS]
-            .find(query)
-            .sort([("ts", DESCENDING), ("seq", DESCENDING)])
-            .limit(limit + 1)
-        )
-        docs = await cursor.to_list(length=limit + 1)
+            query["first_ts"] = {"$lte": before.ts}
+        found: list[dict[str, Any]] = []
+        cursor = (self.db[c.EVENTS].find(query)
+                  .sort([("ts", DESCENDING), ("_id", DESCENDING)]))
+        try:
+            async for chunk in cursor:
+                if len(found) > limit and to_utc(chunk["ts"]) < to_utc(found[limit]["ts"]):
+                    break
+                found.extend(doc for doc in stored_events(chunk)
+                             if before is None or _before(doc, before))
+                found = sorted(found, key=_order, reverse=True)[:limit + 1]
+        finally:
+            await cursor.close()
         next_cursor = None
-        if len(docs) > limit:
-            docs = docs[:limit]
-            next_cursor = TimelineCursor(to_utc(docs[-1]["ts"]), docs[-1]["seq"])
-        return docs, next_cursor
+        if len(found) > limit:
+            found = found[:limit]
+            next_cursor = TimelineCursor(to_utc(found[-1]["ts"]), found[-1]["seq"])
+        return found, next_cursor
 
     @reports_unavailable
     async def stored_event_keys(self, keys: list[str]) -> set[str]:
-        return {doc["_id"] async for doc in
-                self.db[c.EVENTS].find({"_id": {"$in": keys}}, {"_id": 1})}
+        """Which of these event keys are stored."""
+        asked = set(keys)
+        return {key async for chunk in self.db[c.EVENTS].find({"keys": {"$in": keys}}, {"keys": 1})
+                for key in chunk["keys"] if key in asked}
 
 
 def event_key(event: Event) -> str:
@@ -323,43 +358,50 @@ def event_key(event: Event) -> str:
     return f"{profile_id(event.bot_id, event.user_id)}:{event.id}"
 
 
-def event_document(event: Event, key: str, recorded_at: datetime,
-                   seq: ObjectId | None = None) -> dict[str, Any]:
-    """An event as stored in the ``events`` collection (``key`` is its :func:`event_key`)."""
-    return {
-        "_id": key,
-        "bot_id": event.bot_id,
-        "user_id": event.user_id,
-        "eid": event.id,
-        "seq": seq or ObjectId(),  # orders events of the same millisecond
-        "type": str(event.type),
-        "ts": event.ts,
-        "channel": event.channel,
-        "data": event.data,
-        "recorded_at": recorded_at,
-    }
-
-
 def event_from_document(doc: Mapping[str, Any]) -> Event:
     return Event(doc["bot_id"], doc["user_id"], EventType(doc["type"]), doc["data"], doc["eid"],
                  to_utc(doc["ts"]), doc.get("channel"))
 
 
-class _Refused(Exception):
-    """The server refused some documents of an insert for a reason other than a duplicate."""
+def _encoded(chunks: list[Chunk], keys: list[str], events: list[Event], seqs: list[ObjectId],
+             recorded_at: datetime, refused: dict[int, str]
+             ) -> list[tuple[Chunk, RawBSONDocument]]:
+    """The chunks as BSON, the events in ``refused`` as ``unstorable`` ones.
+    A chunk the database cannot take is halved until the events it cannot
+    take are alone; those are added to ``refused``."""
+    done: list[tuple[Chunk, RawBSONDocument]] = []
+    todo = list(reversed(chunks))
+    while todo:
+        chunk = todo.pop()
+        members = [(keys[p], _unstorable(events[p], refused[p]) if p in refused else events[p],
+                    seqs[p]) for p in chunk.positions]
+        encoded = encode_chunk(chunk_document(members, recorded_at))
+        if not isinstance(encoded, str):
+            done.append((chunk, encoded))
+        elif len(chunk.positions) > 1:
+            todo.extend(reversed(_halves(chunk)))
+        elif chunk.positions[0] not in refused:
+            refused[chunk.positions[0]] = encoded
+            todo.append(chunk)
+        else:
+            raise AssertionError(f"an unstorable event cannot be stored either: {encoded}")
+    return done
 
-    def __init__(self, indexes: dict[int, str]) -> None:
-        super().__init__(f"{len(indexes)} documents refused")
-        self.indexes = indexes
+
+def _halves(chunk: Chunk) -> list[Chunk]:
+    middle = len(chunk.positions) // 2
+    return [Chunk(chunk.positions[:middle]), Chunk(chunk.positions[middle:])]
 
 
-def _encoding_problem(doc: Mapping[str, Any]) -> str | None:
-    try:
-        bson.encode(doc)
-    except _UNENCODABLE as exc:
-        text = str(exc).encode("utf-8", "replace").decode("utf-8")
-        return f"the database cannot store it: {text}"[:300]
-    return None
+def _order(doc: Mapping[str, Any]) -> tuple[datetime, ObjectId]:
+    """A stored event's place in its timeline, as a sort key."""
+    return to_utc(doc["ts"]), doc["seq"]
+
+
+def _before(doc: Mapping[str, Any], cursor: TimelineCursor) -> bool:
+    ts = to_utc(doc["ts"])
+    return ts < cursor.ts or (cursor.seq is not None and ts == cursor.ts
+                              and doc["seq"] < cursor.seq)
 
 
 def _unstorable(event: Event, reason: str) -> Event:

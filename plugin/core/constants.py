@@ -41,6 +41,8 @@ CONVERSATION_LEASE_S = 30.0
 OUTBOUND_POLL_S = 0.1
 OUTBOUND_WINDOW_S = 5.0
 OUTBOUND_KEEP_S = 300
+# Which one-off rewrites of old data (plugin.db.upgrades) this database has had.
+UPGRADES = "upgrades"
 # GridFS bucket holding built export files (file id = job id).
 EXPORT_BUCKET = "exports"
 # GridFS bucket holding uploaded import files until their job is done (file id = job id).

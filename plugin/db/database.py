@@ -34,6 +34,7 @@ from plugin.core.errors import DatabaseUnavailable
 from plugin.core.settings import Settings, mask_uri
 from plugin.db.embedded import EmbeddedServer
 from plugin.db.indexes import INDEXES, RETIRED
+from plugin.db.upgrades import run_upgrades
 
 __all__ = ["Database", "Repository", "duplicate_key_indexes", "maybe_await",
            "reports_unavailable"]
@@ -108,6 +109,7 @@ class Database:
         return found  # type: ignore[return-value]  # keyed by its own type
 
     async def ensure_indexes(self) -> None:
+        await run_upgrades(self.mongo)
         for collection, names in RETIRED.items():
             # index_information: awaitable on PyMongo's async API and on Motor alike.
             existing = await self.mongo[collection].index_information()

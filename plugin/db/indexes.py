@@ -35,8 +35,11 @@ INDEXES: Mapping[str, list[IndexModel]] = {
                    name="bot_channel_created_at"),
     ],
     c.EVENTS: [
+        # A user's timeline (chunks by their newest event: plugin.capture.chunks).
         IndexModel([("bot_id", ASCENDING), ("user_id", ASCENDING), ("ts", ASCENDING)],
                    name="bot_user_ts"),
+        # Each event is stored once, whichever chunk holds it.
+        IndexModel([("keys", ASCENDING)], unique=True, name="keys"),
     ],
     c.PROPERTIES: [
         IndexModel([("bot_id", ASCENDING), ("name", ASCENDING)], unique=True, name="bot_name"),

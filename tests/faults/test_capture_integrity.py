@@ -32,6 +32,7 @@ from plugin.core import events as ev
 from plugin.core.errors import DatabaseUnavailable
 from plugin.core.events import Event
 from plugin.db.database import Database
+from tests.stored import stored_event_count, stored_event_docs
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 APP_NAME = "capture-integrity"
@@ -42,9 +43,8 @@ async def profile_and_fold(db: Database, bot_id: str, user_id: str
     """The profile's event-derived fields, and those of the fold of its stored timeline."""
     profile = await ProfileStore.of(db).get_profile(bot_id, user_id)
     assert profile is not None, f"{user_id} has no profile"
-    cursor = db[constants.EVENTS].find({"bot_id": bot_id, "user_id": user_id}).sort(
-        [("ts", 1), ("seq", 1)])
-    timeline = [event_from_document(doc) async for doc in cursor]
+    timeline = [event_from_document(doc) for doc in
+                await stored_event_docs(db, {"bot_id": bot_id, "user_id": user_id})]
     folded = fold(timeline).fields()
     shown = {name: profile.get(name) for name in EVENT_DERIVED_FIELDS if name in profile}
     shown.setdefault("attributes", {})
@@ -220,7 +220,7 @@ async def _deliver(mongo_uri: str, db_name: str,
             finally:
                 await client.admin.command({"configureFailPoint": "failCommand",
                                             "mode": "off"})
-        stored = await db[constants.EVENTS].count_documents({"bot_id": bot_id})
+        stored = await stored_event_count(db, {"bot_id": bot_id})
         assert stored == len(events)
         await assert_every_profile_is_its_fold(db, bot_id)
         for user in {spec[0] for spec in specs}:
@@ -281,7 +281,7 @@ async def test_a_slow_write_never_adds_what_a_rebuild_already_counted(
                      "appName": "slow-writer"}})
         first = asyncio.create_task(CaptureStore.of(slow).ingest(events))
         # Polls the database: the other writer's progress has no event to wait on.
-        while await db[constants.EVENTS].count_documents({"bot_id": bot_id}) < 3:  # noqa: ASYNC110
+        while await stored_event_count(db, {"bot_id": bot_id}) < 3:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         retried = await CaptureStore.of(db).ingest(events)
         assert retried.duplicates == 3

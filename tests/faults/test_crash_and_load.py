@@ -26,6 +26,7 @@ from plugin.core.settings import Settings
 from plugin.db.database import Database
 from tests.conftest import Api
 from tests.faults.test_capture_integrity import assert_every_profile_is_its_fold
+from tests.stored import stored_event_count
 
 AUDIENCE = str(Path(sys.executable).parent / "audience")
 KEY = "crash-test-admin-key"
@@ -49,7 +50,7 @@ async def post(session: aiohttp.ClientSession, url: str, bot_id: str,
 
 
 async def assert_counted_once(db: Database, bot_id: str, sent: int) -> None:
-    stored = await db[constants.EVENTS].count_documents({"bot_id": bot_id})
+    stored = await stored_event_count(db, {"bot_id": bot_id})
     counted = sum([doc.get("message_count", 0) async for doc in
                    db[constants.PROFILES].find({"bot_id": bot_id}, {"message_count": 1})])
     assert (stored, counted) == (sent, sent)
@@ -136,7 +137,7 @@ async def test_kill_9_then_a_resend_grouped_otherwise_counts_every_event_once(
     try:
         db = await Database.open(Settings(data_dir=str(data_dir)))
         try:
-            stored = await db[constants.EVENTS].count_documents({"bot_id": bot_id})
+            stored = await stored_event_count(db, {"bot_id": bot_id})
             applied = sum([doc.get("message_count", 0) async for doc in
                            db[constants.PROFILES].find({"bot_id": bot_id})])
             order = list(range(0, len(events), 100))

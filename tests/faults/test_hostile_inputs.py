@@ -43,6 +43,7 @@ from plugin.core.storable import MAX_DEPTH, Unreadable, check_storable, storable
 from plugin.db.database import Database
 from plugin.http.jsonio import json_response
 from tests.conftest import ADMIN_KEY, Api
+from tests.stored import stored_event_docs
 
 DUMMY_USER = "hostile-user"
 
@@ -231,7 +232,7 @@ async def stored(db: Database, app: web.Application, bot_id: str) -> tuple[int, 
     recorder = app[DUMMY].recorder
     assert recorder is not None
     await recorder.flush()
-    return (await db[c.EVENTS].count_documents({"bot_id": bot_id}),
+    return (len(await stored_event_docs(db, {"bot_id": bot_id})),
             await db[c.PROFILES].count_documents({"bot_id": bot_id}))
 
 
@@ -334,8 +335,9 @@ async def test_no_response_carries_nan_or_infinity(
         {"id": "e1", "user_id": "u1", "type": "custom", "data": {"name": "scored"}}]})
     assert status == 202, answer
     result = await db[c.EVENTS].update_one(
-        {"bot_id": bot_id, "eid": "e1"},
-        {"$set": {"data.score": float("nan"), "data.range": [float("inf"), -float("inf"), 1.5]}})
+        {"bot_id": bot_id, "events.eid": "e1"},
+        {"$set": {"events.0.data.score": float("nan"),
+                  "events.0.data.range": [float("inf"), -float("inf"), 1.5]}})
     assert result.modified_count == 1
     async with aiohttp.ClientSession() as session, session.get(
         f"{api.base_url}/v1/bots/{bot_id}/users/u1/timeline",
@@ -379,7 +381,7 @@ async def test_a_non_ascii_bearer_key_is_unauthorized(
     status, body = await raw_request(api.base_url, head, custom(ok=1))
     assert status == 401, body
     assert body["error"] == "unauthorized" and "Authorization" in body["message"], body
-    assert await db[c.EVENTS].count_documents({"bot_id": bot_id}) == 0
+    assert await stored_event_docs(db, {"bot_id": bot_id}) == []
 
 
 # -- the shared validator and the value checks, without a server ---------------------

@@ -30,6 +30,7 @@ from plugin.jobs.worker import JobWorker, marker_key
 from plugin.transfer import export as exporting
 from runtime.engine import Runtime
 from tests.integration.test_jobs import insert_users
+from tests.stored import stored_event_docs
 
 EVERYONE = {"filter": {"conditions": []}}
 SLOW = 0.001  # users per second: the second user is 1,000 s after the first
@@ -78,7 +79,7 @@ async def until_status(db: Database, job_id: str, *statuses: str) -> Job:
 
 async def broadcasts_received(db: Database, job_id: str) -> dict[str, int]:
     counts: dict[str, int] = {}
-    async for event in db[c.EVENTS].find({"data.job": job_id}):
+    for event in await stored_event_docs(db, job=job_id):
         counts[event["user_id"]] = counts.get(event["user_id"], 0) + 1
     return counts
 

@@ -24,6 +24,7 @@ from plugin.core.properties import custom_property
 from plugin.crm import webhooks
 from plugin.db.database import Database
 from plugin.db.embedded import EmbeddedServer
+from tests.stored import stored_event_count, stored_event_docs
 
 
 @pytest_asyncio.fixture
@@ -104,8 +105,7 @@ async def test_a_write_cut_off_halfway_is_retried_exactly_once(
     update: the retry must leave every event stored once and counted once."""
     recorder = await _record_through_a_dropped_connection(fault_db, bot_id, failing_command)
     assert recorder.stats.written + recorder.stats.duplicates == 20
-    events = fault_db[constants.EVENTS]
-    assert await events.count_documents({"bot_id": bot_id}) == 20
+    assert await stored_event_count(fault_db, {"bot_id": bot_id}) == 20
     counts = [p["message_count"] async for p in
               fault_db[constants.PROFILES].find({"bot_id": bot_id})]
     assert sorted(counts) == [5, 5, 5, 5]
@@ -145,9 +145,9 @@ async def test_events_survive_a_database_outage(tmp_path: Path, bot_id: str) -> 
         await recorder.close()
 
         assert recorder.stats.dropped == 0 and recorder.stats.failed == 0
-        events = db[constants.EVENTS]
-        assert await events.count_documents({"bot_id": bot_id}) == total
-        assert len(await events.distinct("data.text", {"bot_id": bot_id})) == total
+        stored = await stored_event_docs(db, {"bot_id": bot_id})
+        assert len(stored) == total
+        assert len({doc["data"]["text"] for doc in stored}) == total
         profiles = [p async for p in db[constants.PROFILES].find({"bot_id": bot_id})]
         assert sorted(p["message_count"] for p in profiles) == [total // 8] * 8
     finally:

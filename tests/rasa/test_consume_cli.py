@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from plugin.audience.profile_store import ProfileStore
-from plugin.core import constants
 from plugin.db.database import Database
+from tests.stored import stored_event_count
 
 from .conftest import Broker, Clock, eventually, published, slot, user
 
@@ -39,10 +39,8 @@ async def test_a_consumer_killed_mid_stream_loses_nothing(
                                                slot(t(), "turn", turn)])
     await broker.publish(stream)
     env = {**os.environ, "MONGODB_URI": mongo_uri, "AUDIENCE_DB_NAME": db.mongo.name}
-    events = db[constants.EVENTS]
-
     async def stored() -> int:
-        return await events.count_documents({"bot_id": bot_id})
+        return await stored_event_count(db, {"bot_id": bot_id})
 
     async def some() -> bool:
         return await stored() > 0
