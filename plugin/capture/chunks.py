@@ -9,8 +9,9 @@ of its own (its key, id, ``seq``, type, time, channel and data);
 chunks.
 
 A chunk lists its events' keys (:func:`~plugin.capture.store.event_key`) in
-``keys``, a unique index, so an event stored once can never be stored again,
-in this chunk or another, however a retry regroups it. Its ``_id`` is its
+``keys``, under a unique index (with the bot and user), so an event stored
+once can never be stored again, in this chunk or another, however a retry
+regroups it. Its ``_id`` is its
 first event's key; ``ts`` is its newest event's time (the timeline reads
 chunks newest first by it) and ``first_ts`` its oldest.
 

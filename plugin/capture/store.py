@@ -34,9 +34,9 @@ that holds as many as the user has stored holds them all: a rebuild that
 finds that is done.
 
 Nothing here depends on how events are grouped into batches or how late a
-retry comes. Every query is by ``_id`` or by event key (the ``keys`` index),
-except a rebuild's read of one user's timeline (the ``bot_user_ts`` index):
-SecantusDB uses an index only for a query that is exactly its key.
+retry comes. Every query is by ``_id``, by event key (the ``bot_user_keys``
+index) or a user's timeline (``bot_user_ts``): SecantusDB uses an index only
+for a query that is exactly its key.
 
 An event the database cannot store (a number too large for BSON, a lone
 surrogate, a key it refuses) is refused alone: it is stored as a ``custom``
@@ -203,7 +203,7 @@ class CaptureStore(Repository):
                 # Some of their events were stored before: write the others again.
                 chunks = [encoded[index][0] for index in collided]
                 stored = await self.stored_event_keys(
-                    [keys[p] for chunk in chunks for p in chunk.positions])
+                    [events[p] for chunk in chunks for p in chunk.positions])
                 stored_before |= stored
                 pending.extend(Chunk(rest) for chunk in chunks
                                if (rest := tuple(p for p in chunk.positions
@@ -346,11 +346,18 @@ class CaptureStore(Repository):
         return found, next_cursor
 
     @reports_unavailable
-    async def stored_event_keys(self, keys: list[str]) -> set[str]:
-        """Which of these event keys are stored."""
-        asked = set(keys)
-        return {key async for chunk in self.db[c.EVENTS].find({"keys": {"$in": keys}}, {"keys": 1})
-                for key in chunk["keys"] if key in asked}
+    async def stored_event_keys(self, events: Iterable[Event]) -> set[str]:
+        """The keys (:func:`event_key`) of those of these events that are stored."""
+        asked: dict[_User, set[str]] = defaultdict(set)
+        for event in events:
+            asked[(event.bot_id, event.user_id)].add(event_key(event))
+        found: set[str] = set()
+        # One query per user: the index serves equality on bot and user only.
+        for (bot_id, user_id), keys in asked.items():
+            query = {"bot_id": bot_id, "user_id": user_id, "keys": {"$in": sorted(keys)}}
+            found |= {key async for chunk in self.db[c.EVENTS].find(query, {"keys": 1})
+                      for key in chunk["keys"] if key in keys}
+        return found
 
 
 def event_key(event: Event) -> str:

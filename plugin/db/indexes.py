@@ -38,8 +38,11 @@ INDEXES: Mapping[str, list[IndexModel]] = {
         # A user's timeline (chunks by their newest event: plugin.capture.chunks).
         IndexModel([("bot_id", ASCENDING), ("user_id", ASCENDING), ("ts", ASCENDING)],
                    name="bot_user_ts"),
-        # Each event is stored once, whichever chunk holds it.
-        IndexModel([("keys", ASCENDING)], unique=True, name="keys"),
+        # Each event is stored once, whichever chunk holds it (an event's key
+        # names its bot and user: the two fields only make the index's prefix
+        # the shard key, which a unique index on a sharded collection needs).
+        IndexModel([("bot_id", ASCENDING), ("user_id", ASCENDING), ("keys", ASCENDING)],
+                   unique=True, name="bot_user_keys"),
     ],
     c.PROPERTIES: [
         IndexModel([("bot_id", ASCENDING), ("name", ASCENDING)], unique=True, name="bot_name"),

@@ -485,11 +485,10 @@ class ChunkedRunner:
         job_id, bot_id = job["_id"], job["bot_id"]
         stored: set[str] = set()
         if job["kind"] == JobKind.BROADCAST:
-            probes = {u: event_key(ev.bot_message(bot_id, u, None,
-                                                  event_id=broadcast_event_id(job_id, 0)))
+            probes = {u: ev.bot_message(bot_id, u, None, event_id=broadcast_event_id(job_id, 0))
                       for u in user_ids}
-            stored = await CaptureStore.of(db).stored_event_keys(list(probes.values()))
-            stored = {u for u, key in probes.items() if key in stored}
+            found = await CaptureStore.of(db).stored_event_keys(probes.values())
+            stored = {u for u, probe in probes.items() if event_key(probe) in found}
         results = {u: UserResult(Outcome.DONE) if u in stored else UserResult(
             Outcome.FAILED, "interrupted while being processed; not tried again so as not to "
             "act twice") for u in user_ids}

@@ -77,7 +77,7 @@ async def test_a_retry_regrouped_with_new_events_stores_only_the_new_ones(
     again = await store.ingest([first[5], first[2], second[0], first[4], second[1]])
     assert (again.accepted, again.duplicate_positions) == (4, {1})
     assert await stored_event_count(db, {"bot_id": bot_id}) == 8
-    assert await store.stored_event_keys([event_key(e) for e in first + second]) == {
+    assert await store.stored_event_keys(first + second) == {
         event_key(e) for e in first + second[:2]}
     profile = await ProfileStore.of(db).get_profile(bot_id, "bo")
     assert profile is not None and profile["message_count"] == 3
@@ -153,3 +153,18 @@ async def test_events_stored_one_to_a_document_are_carried_over(
     # A second start finds the upgrade done and changes nothing.
     await Database.from_client(client, name)
     assert await db[c.EVENTS].count_documents({"bot_id": "bot-old"}) == 4
+
+
+async def test_finding_stored_events_and_a_timeline_use_their_indexes(
+        db: Database, bot_id: str) -> None:
+    events = turn(bot_id, "di", T0)
+    await CaptureStore.of(db).ingest(events)
+    queries = {
+        ("bot_user_keys",): {"bot_id": bot_id, "user_id": "di",
+                             "keys": {"$in": [event_key(e) for e in events]}},
+        # A timeline: either index of the user's chunks will do.
+        ("bot_user_ts", "bot_user_keys"): {"bot_id": bot_id, "user_id": "di"},
+    }
+    for indexes, query in queries.items():
+        plan = (await db[c.EVENTS].find(query).explain())["queryPlanner"]["winningPlan"]
+        assert any(f"'indexName': '{index}'" in str(plan) for index in indexes), (query, plan)
