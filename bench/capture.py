@@ -111,7 +111,8 @@ async def main(count: int, user_mixes: list[int], rounds: int, batch: int) -> di
         await client.drop_database("bench_capture")
         await client.close()
         await server.stop()
-    print("ratio = recorder / raw insert_many of the same event documents (target >= 0.8)")
+    print("ratio = recorder / raw insert_many of the same events, one document each "
+          "(target >= 0.8)")
     result = {
         "benchmark": "capture", "events": count, "rounds": rounds, "batch": batch,
         "results": rows,
