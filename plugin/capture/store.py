@@ -238,7 +238,7 @@ class CaptureStore(Repository):
             return set()
         now = utc_now()
         users = list(deltas)
-        ops = [UpdateOne({"_id": profile_id(*user), "last_place": {"$lt": deltas[user][0][1]}},
+        ops = [UpdateOne({**_profile_key(user), "last_place": {"$lt": deltas[user][0][1]}},
                          delta_update([e for e, _ in deltas[user]], now, created_by[user],
                                       deltas[user][-1][1]),
                          upsert=True)
@@ -281,7 +281,8 @@ class CaptureStore(Repository):
             guard = {"rev": found["rev"]} if found and "rev" in found else {
                 "rev": {"$exists": False}}
             try:
-                await self.db[c.PROFILES].update_one({"_id": pid, **guard}, update, upsert=True)
+                await self.db[c.PROFILES].update_one({**_profile_key(user), **guard}, update,
+                                                     upsert=True)
                 return
             except DuplicateKeyError:
                 # Written meanwhile: look again after a moment (spread out, so
@@ -393,6 +394,12 @@ def _encoded(chunks: list[Chunk], keys: list[str], events: list[Event], seqs: li
         else:
             raise AssertionError(f"an unstorable event cannot be stored either: {encoded}")
     return done
+
+
+def _profile_key(user: _User) -> dict[str, str]:
+    """What a profile upsert is filtered by: its id, and the shard key a
+    sharded cluster takes an upsert only with (docs/deploy.md)."""
+    return {"_id": profile_id(*user), "bot_id": user[0], "user_id": user[1]}
 
 
 def _halves(chunk: Chunk) -> list[Chunk]:

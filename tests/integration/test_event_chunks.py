@@ -14,7 +14,7 @@ import pytest_asyncio
 from bson import ObjectId
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 
 from plugin.audience.profile_store import ProfileStore
 from plugin.capture.store import UNSTORABLE, CaptureStore, TimelineCursor, event_key
@@ -168,3 +168,38 @@ async def test_finding_stored_events_and_a_timeline_use_their_indexes(
     for indexes, query in queries.items():
         plan = (await db[c.EVENTS].find(query).explain())["queryPlanner"]["winningPlan"]
         assert any(f"'indexName': '{index}'" in str(plan) for index in indexes), (query, plan)
+
+
+class _Writes(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.upserts: list[dict[str, Any]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "update" and event.command["update"] == c.PROFILES:
+            self.upserts += [u for u in event.command["updates"] if u.get("upsert")]
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None: ...
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None: ...
+
+
+async def test_every_profile_upsert_names_the_shard_key(
+        old_database: tuple[AsyncMongoClient[Any], str], mongo_uri: str) -> None:
+    """A sharded cluster refuses an upsert whose filter lacks the shard key
+    (bot_id, user_id: docs/deploy.md); both ways capture writes a profile
+    (a delta, and a rebuild after a late event) must name it."""
+    _, name = old_database
+    writes = _Writes()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        mongo_uri, tz_aware=True, event_listeners=[writes])
+    try:
+        store = CaptureStore.of(await Database.from_client(client, name))
+        await store.ingest(turn("bot-sk", "eve", T0 + timedelta(minutes=1)))
+        await store.ingest([ev.user_message("bot-sk", "eve", "late", ts=T0)])
+    finally:
+        await client.close()
+    # The turn's delta; the late event's delta, refused by its guard; the rebuild.
+    assert ["last_place" in u["q"] for u in writes.upserts] == [True, True, False], writes.upserts
+    for upsert in writes.upserts:
+        assert (upsert["q"].get("bot_id"), upsert["q"].get("user_id")) == ("bot-sk", "eve"), \
+            upsert["q"]
