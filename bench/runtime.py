@@ -27,6 +27,7 @@ from bench.results import save
 from connectors.demo import DEMO_API_PREFIX, demo_api_routes, drive_demo_users
 from connectors.dummy import DummyChannel
 from plugin.capture.recorder import Recorder
+from plugin.core import constants as c
 from plugin.db.database import Database
 from plugin.db.embedded import EmbeddedServer
 from runtime.engine import Runtime
@@ -71,6 +72,8 @@ async def main(users: int, rounds: int) -> None:
             on_written.append(sent / (took + time.perf_counter() - started))
             sent, took = await run(bare, bot.id, users, 2 * round_no + 1)
             off.append(sent / took)
+        await recorder.flush()
+        documents = await db[c.EVENTS].count_documents({"bot_id": bot.id})
     finally:
         await recorder.close()
         await runtime.close()
@@ -82,13 +85,16 @@ async def main(users: int, rounds: int) -> None:
     print(f"{users} users a round, {rounds} rounds, example bot with its backend on loopback")
     print(f"capture off                      {baseline:>8,.0f} messages/s")
     print(f"capture on, to the last reply    {reply:>8,.0f} messages/s  "
-          f"ratio {reply / baseline:.3f}")
+          f"ratio {reply / baseline:.3f}  (goal >= 0.9)")
     print(f"capture on, until all is written {written:>8,.0f} messages/s  "
-          f"ratio {written / baseline:.3f}")
+          f"ratio {written / baseline:.3f}  (goal >= 0.5)")
+    print(f"{recorder.stats.written:,} events stored in {documents:,} documents "
+          f"({recorder.stats.written / max(documents, 1):.1f} a document)")
     result = {"benchmark": "runtime", "users": users, "rounds": rounds,
               "capture_off_msgs_per_s": baseline, "capture_on_reply_msgs_per_s": reply,
               "capture_on_written_msgs_per_s": written,
-              "ratio_reply": reply / baseline, "ratio_written": written / baseline}
+              "ratio_reply": reply / baseline, "ratio_written": written / baseline,
+              "events": recorder.stats.written, "event_documents": documents}
     save("runtime", result)
 
 
