@@ -4,6 +4,11 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# A test process per core (at most four), each with its own embedded database
+# and browser; a test file stays on one process, so its module fixtures are
+# made once. (Schemathesis's cases share one test id: a parallel run counts
+# them as one in its summary, -v shows each.)
+PARALLEL ?= -n auto --maxprocesses=4 --dist loadfile
 
 .PHONY: demo test lint bench clean
 
@@ -23,7 +28,7 @@ test: $(STAMP)
 	bash .ci/chromium
 	$(BIN)/ruff check plugin connectors runtime simulator tests bench scenarios rasa_sdk_plugins
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PARALLEL)
 
 lint: $(STAMP)
 	$(BIN)/ruff check plugin connectors runtime simulator tests bench scenarios rasa_sdk_plugins
