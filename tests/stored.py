@@ -21,7 +21,3 @@ async def stored_event_docs(db: Database, query: dict[str, Any] | None = None,
             if all(doc["data"].get(name) == value for name, value in data.items())]
     return sorted(docs, key=lambda doc: (doc["ts"], doc["seq"]))
 
-
-async def stored_event_count(db: Database, query: dict[str, Any]) -> int:
-    """How many events the chunks matching ``query`` hold."""
-    return sum([len(chunk["keys"]) async for chunk in db[c.EVENTS].find(query, {"keys": 1})])

@@ -11,9 +11,9 @@ chunks.
 A chunk lists its events' keys (:func:`~plugin.capture.store.event_key`) in
 ``keys``, under a unique index (with the bot and user), so an event stored
 once can never be stored again, in this chunk or another, however a retry
-regroups it. Its ``_id`` is its
-first event's key; ``ts`` is its newest event's time (the timeline reads
-chunks newest first by it) and ``first_ts`` its oldest.
+regroups it. Its ``_id`` is its first event's key; ``ts`` is its newest
+event's time (the timeline reads chunks newest first by it) and
+``first_ts`` its oldest.
 
 Pure: building and encoding documents, no I/O.
 """
@@ -32,7 +32,7 @@ from bson.raw_bson import RawBSONDocument
 from plugin.core.events import Event
 
 __all__ = ["CHUNK_MAX_EVENTS", "Chunk", "chunk_document", "chunks_of", "encode_chunk",
-           "stored_events", "UNENCODABLE"]
+           "stored_events"]
 
 # Enough for the turns of a busy user's backlog; small enough that one read
 # of a timeline page does not fetch a long history.
@@ -41,7 +41,7 @@ CHUNK_MAX_EVENTS = 100
 # command around it.
 _MAX_DOCUMENT_BYTES = 16 * 1024 * 1024 - 16 * 1024
 # What the BSON encoder raises for a value it cannot write.
-UNENCODABLE = (bson.errors.InvalidDocument, OverflowError, UnicodeEncodeError)
+_UNENCODABLE = (bson.errors.InvalidDocument, OverflowError, UnicodeEncodeError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +83,7 @@ def encode_chunk(document: Mapping[str, Any]) -> RawBSONDocument | str:
     cannot hold, or more than a document may weigh)."""
     try:
         encoded = bson.encode(document)
-    except UNENCODABLE as exc:
+    except _UNENCODABLE as exc:
         text = str(exc).encode("utf-8", "replace").decode("utf-8")
         return f"the database cannot store it: {text}"[:300]
     if len(encoded) > _MAX_DOCUMENT_BYTES:

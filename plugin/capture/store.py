@@ -263,12 +263,10 @@ class CaptureStore(Repository):
 
     async def _rebuild_one(self, user: _User, origin: Event | None, created_by: str) -> None:
         pid = profile_id(*user)
-        events = self.db[c.EVENTS]
         for attempt in range(_REBUILD_ATTEMPTS):
             found = await self.db[c.PROFILES].find_one(
                 {"_id": pid}, {"rev": 1, "events_folded": 1, "last_place": 1})
-            stored = sum([len(chunk["keys"]) async for chunk in events.find(
-                {"bot_id": user[0], "user_id": user[1]}, {"keys": 1})])
+            stored = await self.stored_event_count(*user)
             if found is not None and found.get("last_place") is not None and \
                     found.get("events_folded") == stored:
                 # It folds as many events as are stored, each of them stored:
@@ -345,6 +343,13 @@ class CaptureStore(Repository):
             found = found[:limit]
             next_cursor = TimelineCursor(to_utc(found[-1]["ts"]), found[-1]["seq"])
         return found, next_cursor
+
+    @reports_unavailable
+    async def stored_event_count(self, bot_id: str, user_id: str | None = None) -> int:
+        """How many events of the bot (or of one of its users) are stored."""
+        query = {"bot_id": bot_id} if user_id is None else {"bot_id": bot_id, "user_id": user_id}
+        return sum([len(chunk["keys"]) async for chunk in
+                    self.db[c.EVENTS].find(query, {"keys": 1})])
 
     @reports_unavailable
     async def stored_event_keys(self, events: Iterable[Event]) -> set[str]:

@@ -32,7 +32,7 @@ from plugin.core import events as ev
 from plugin.core.errors import DatabaseUnavailable
 from plugin.core.events import Event
 from plugin.db.database import Database
-from tests.stored import stored_event_count, stored_event_docs
+from tests.stored import stored_event_docs
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 APP_NAME = "capture-integrity"
@@ -220,7 +220,7 @@ async def _deliver(mongo_uri: str, db_name: str,
             finally:
                 await client.admin.command({"configureFailPoint": "failCommand",
                                             "mode": "off"})
-        stored = await stored_event_count(db, {"bot_id": bot_id})
+        stored = await CaptureStore.of(db).stored_event_count(bot_id)
         assert stored == len(events)
         await assert_every_profile_is_its_fold(db, bot_id)
         for user in {spec[0] for spec in specs}:
@@ -281,7 +281,7 @@ async def test_a_slow_write_never_adds_what_a_rebuild_already_counted(
                      "appName": "slow-writer"}})
         first = asyncio.create_task(CaptureStore.of(slow).ingest(events))
         # Polls the database: the other writer's progress has no event to wait on.
-        while await stored_event_count(db, {"bot_id": bot_id}) < 3:  # noqa: ASYNC110
+        while await CaptureStore.of(db).stored_event_count(bot_id) < 3:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         retried = await CaptureStore.of(db).ingest(events)
         assert retried.duplicates == 3

@@ -21,12 +21,12 @@ from typing import Any
 import aiohttp
 import pytest_asyncio
 
+from plugin.capture.store import CaptureStore
 from plugin.core import constants
 from plugin.core.settings import Settings
 from plugin.db.database import Database
 from tests.conftest import Api
 from tests.faults.test_capture_integrity import assert_every_profile_is_its_fold
-from tests.stored import stored_event_count
 
 AUDIENCE = str(Path(sys.executable).parent / "audience")
 KEY = "crash-test-admin-key"
@@ -50,7 +50,7 @@ async def post(session: aiohttp.ClientSession, url: str, bot_id: str,
 
 
 async def assert_counted_once(db: Database, bot_id: str, sent: int) -> None:
-    stored = await stored_event_count(db, {"bot_id": bot_id})
+    stored = await CaptureStore.of(db).stored_event_count(bot_id)
     counted = sum([doc.get("message_count", 0) async for doc in
                    db[constants.PROFILES].find({"bot_id": bot_id}, {"message_count": 1})])
     assert (stored, counted) == (sent, sent)
@@ -137,7 +137,7 @@ async def test_kill_9_then_a_resend_grouped_otherwise_counts_every_event_once(
     try:
         db = await Database.open(Settings(data_dir=str(data_dir)))
         try:
-            stored = await stored_event_count(db, {"bot_id": bot_id})
+            stored = await CaptureStore.of(db).stored_event_count(bot_id)
             applied = sum([doc.get("message_count", 0) async for doc in
                            db[constants.PROFILES].find({"bot_id": bot_id})])
             order = list(range(0, len(events), 100))

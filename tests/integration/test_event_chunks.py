@@ -22,7 +22,6 @@ from plugin.core import constants as c
 from plugin.core import events as ev
 from plugin.core.events import Event
 from plugin.db.database import Database
-from tests.stored import stored_event_count
 
 T0 = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
 
@@ -76,7 +75,7 @@ async def test_a_retry_regrouped_with_new_events_stores_only_the_new_ones(
     await store.ingest(first[:4])
     again = await store.ingest([first[5], first[2], second[0], first[4], second[1]])
     assert (again.accepted, again.duplicate_positions) == (4, {1})
-    assert await stored_event_count(db, {"bot_id": bot_id}) == 8
+    assert await CaptureStore.of(db).stored_event_count(bot_id) == 8
     assert await store.stored_event_keys(first + second) == {
         event_key(e) for e in first + second[:2]}
     profile = await ProfileStore.of(db).get_profile(bot_id, "bo")
@@ -149,7 +148,7 @@ async def test_events_stored_one_to_a_document_are_carried_over(
     assert [d["data"]["text"] for d in docs] == ["m2", "m1", "m0"]
     again = await store.ingest([old[1], ev.user_message("bot-old", "u", "m3")])
     assert (again.accepted, again.duplicates) == (1, 1)
-    assert await stored_event_count(db, {"bot_id": "bot-old"}) == 4
+    assert await CaptureStore.of(db).stored_event_count("bot-old") == 4
     # A second start finds the upgrade done and changes nothing.
     await Database.from_client(client, name)
     assert await db[c.EVENTS].count_documents({"bot_id": "bot-old"}) == 4

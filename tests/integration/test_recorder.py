@@ -24,7 +24,7 @@ from plugin.core.properties import custom_property
 from plugin.crm import webhooks
 from plugin.db.database import Database
 from plugin.db.embedded import EmbeddedServer
-from tests.stored import stored_event_count, stored_event_docs
+from tests.stored import stored_event_docs
 
 
 @pytest_asyncio.fixture
@@ -105,7 +105,7 @@ async def test_a_write_cut_off_halfway_is_retried_exactly_once(
     update: the retry must leave every event stored once and counted once."""
     recorder = await _record_through_a_dropped_connection(fault_db, bot_id, failing_command)
     assert recorder.stats.written + recorder.stats.duplicates == 20
-    assert await stored_event_count(fault_db, {"bot_id": bot_id}) == 20
+    assert await CaptureStore.of(fault_db).stored_event_count(bot_id) == 20
     counts = [p["message_count"] async for p in
               fault_db[constants.PROFILES].find({"bot_id": bot_id})]
     assert sorted(counts) == [5, 5, 5, 5]

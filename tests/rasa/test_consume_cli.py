@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from plugin.audience.profile_store import ProfileStore
+from plugin.capture.store import CaptureStore
 from plugin.db.database import Database
-from tests.stored import stored_event_count
 
 from .conftest import Broker, Clock, eventually, published, slot, user
 
@@ -39,8 +39,9 @@ async def test_a_consumer_killed_mid_stream_loses_nothing(
                                                slot(t(), "turn", turn)])
     await broker.publish(stream)
     env = {**os.environ, "MONGODB_URI": mongo_uri, "AUDIENCE_DB_NAME": db.mongo.name}
+
     async def stored() -> int:
-        return await stored_event_count(db, {"bot_id": bot_id})
+        return await CaptureStore.of(db).stored_event_count(bot_id)
 
     async def some() -> bool:
         return await stored() > 0
