@@ -28,6 +28,7 @@ REST_PATH = "/webhooks/rest/webhook"
 CAPTURE_WAIT_S = 10.0
 CAPTURE_POLL_S = 0.05
 CAPTURE_STEADY_POLLS = 2
+_MEDIA = ("image", "custom", "attachment")
 
 
 class Rasa:
@@ -59,7 +60,7 @@ class _RasaConversation:
         self.channel = run.channel
         self.last_body: Any = None
         self._sent = 0
-        self._last_replies = 0
+        self._last_answer: list[dict[str, Any]] = []
 
     async def send(self, *, text: str | None = None,
                    payload: str | None = None) -> list[dict[str, Any]]:
@@ -78,7 +79,7 @@ class _RasaConversation:
             raise TargetError("Rasa's REST channel answered something other than a list of "
                               f"messages: {str(answer)[:200]}")
         self._sent += 1
-        self._last_replies = len(answer)
+        self._last_answer = answer
         self.last_body = answer
         return [_rasa_message(m) for m in answer]
 
@@ -95,11 +96,10 @@ class _RasaConversation:
             raise TargetError("profile checks on a Rasa target read the Audience database "
                               "its broker consumer writes to: give the consumer's bot id "
                               "(--bot-id) and the same --data-dir or MONGODB_URI")
-        # The consumer stores a turn shortly after Rasa answers: wait until every
-        # input is there, followed by a bot message when Rasa answered something,
-        # and the timeline has stopped growing. (REST messages do not map one to
-        # one to bot events: Rasa splits a text at blank lines and sends an image
-        # apart.)
+        # The consumer stores a turn shortly after Rasa answers, and a custom
+        # action's plugin may store part of it sooner: wait until every input is
+        # there, followed by the bot message of Rasa's last reply, and the
+        # timeline has stopped growing.
         deadline = time.monotonic() + CAPTURE_WAIT_S
         last_size, steady = -1, 0
         while True:
@@ -108,9 +108,7 @@ class _RasaConversation:
             types = [d["type"] for d in docs]  # newest first
             # A long conversation may hold more inputs than one timeline page.
             users = self._sent if len(docs) >= TIMELINE_MAX_LIMIT else types.count("user_message")
-            answered = not self._last_replies or (
-                "bot_message" in types and "user_message" in types
-                and types.index("bot_message") < types.index("user_message"))
+            answered = not self._last_answer or _answered(self._last_answer[-1], docs)
             steady = steady + 1 if len(docs) == last_size else 0
             if users >= self._sent and answered and steady >= CAPTURE_STEADY_POLLS:
                 break
@@ -125,6 +123,28 @@ class _RasaConversation:
 
     async def close(self) -> None:
         pass
+
+
+def _answered(reply: Mapping[str, Any], newest_first: list[dict[str, Any]]) -> bool:
+    """Whether a bot message since the last input holds ``reply``. REST messages
+    do not map one to one to bot events: Rasa sends each blank-line-separated
+    part of a text, and an image, custom payload or attachment, as a message of
+    its own."""
+    for doc in newest_first:
+        if doc["type"] == "user_message":
+            return False
+        if doc["type"] != "bot_message":
+            continue
+        data = doc.get("data") or {}
+        if text := reply.get("text"):
+            if text in (data.get("text") or "").strip().split("\n\n"):
+                return True
+        elif media := [k for k in _MEDIA if reply.get(k) is not None]:
+            if any(data.get(k) == reply[k] for k in media):
+                return True
+        else:
+            return True  # nothing to match it by: any bot message will do
+    return False
 
 
 def _rasa_message(raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,13 +13,17 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from plugin.audience.profile_store import ProfileStore
+from plugin.capture.store import CaptureStore
+from plugin.core import events as ev
 from plugin.db.database import Database
 from simulator.model import RasaTarget, Scenario, ScenarioRun
-from simulator.rasa_target import Rasa
+from simulator.rasa_target import REST_PATH, Rasa
 from simulator.targets import TargetError
 
+from ..loopback import serving
 from .conftest import GREETING
 
 AUDIENCE = str(Path(sys.executable).parent / "audience")
@@ -116,3 +120,39 @@ async def test_replies_are_read_in_the_rest_channel_format(rasa: str, bot_id: st
             ScenarioRun(scenario, "web"), None, None)
         with pytest.raises(TargetError, match="cannot reach Rasa"):
             await unreachable.send(text="hi")
+
+
+async def test_checks_wait_for_the_last_reply_a_second_writer_stores_late(
+        db: Database) -> None:
+    """The action server stores its own reply at once and the broker consumer
+    the rest of the turn later (a busy machine: well past the steady polls):
+    the check reads the turn only once Rasa's last reply is there."""
+    bot_id = "rasa-late"
+    run = ScenarioRun(Scenario(name="late", source="-", line=0, bot_file=None,
+                               target=None, channels=("web",), steps=()), "web")
+    sender = run.user_id
+    stored_late: list[asyncio.Task[None]] = []
+
+    async def webhook(request: web.Request) -> web.Response:
+        await CaptureStore.of(db).ingest([
+            ev.user_message(bot_id, sender, "/order"),
+            ev.bot_message(bot_id, sender, "Welcome back!")])
+
+        async def consumer_later() -> None:
+            await asyncio.sleep(1.0)
+            await CaptureStore.of(db).ingest([ev.bot_message(
+                bot_id, sender, "Noted.\n\nWhat is your email?")])
+
+        stored_late.append(asyncio.create_task(consumer_later()))
+        return web.json_response([{"recipient_id": sender, "text": "Welcome back!"},
+                                  {"recipient_id": sender, "text": "Noted."},
+                                  {"recipient_id": sender, "text": "What is your email?"}])
+
+    async with serving(REST_PATH, webhook) as url, aiohttp.ClientSession() as http:
+        target = RasaTarget(url.removesuffix(REST_PATH), bot_id)
+        conversation = await Rasa(target, http, db).open(run, None, None)
+        await conversation.send(text="/order")
+        captured = await conversation.captured()
+        await asyncio.gather(*stored_late)
+    assert [e["data"]["text"] for e in captured.turn_events() if e["type"] == "bot_message"] == [
+        "Welcome back!", "Noted.\n\nWhat is your email?"]
