@@ -25,6 +25,7 @@ from plugin.crm import webhooks
 from plugin.db.database import Database
 from plugin.db.embedded import EmbeddedServer
 from tests.stored import stored_event_docs
+from tests.waiting import eventually
 
 
 @pytest_asyncio.fixture
@@ -134,12 +135,11 @@ async def test_events_survive_a_database_outage(tmp_path: Path, bot_id: str) -> 
                 await asyncio.sleep(0.003)
 
         conversation = asyncio.create_task(converse())
-        await asyncio.sleep(0.4)
+        await eventually(lambda: recorder.stats.written > 0, what="a first write")
         await server.stop()  # the database goes away while events flow
         written_before = recorder.stats.written
-        await asyncio.sleep(0.8)
-        assert recorder.stats.retries > 0
-        assert 0 < written_before < total
+        await eventually(lambda: recorder.stats.retries > 0, what="a retry")
+        assert written_before < total
         server = await EmbeddedServer.start(str(tmp_path), port=port)
         await conversation
         await recorder.close()

@@ -4,12 +4,11 @@ tracker events."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,15 +78,6 @@ async def broker() -> AsyncIterator[Broker]:
         await channel.exchange_delete(dead_letter_name(name))
     finally:
         await connection.close()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0,
-                     what: str = "the condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not hold within {timeout}s")
-        await asyncio.sleep(0.05)
 
 
 class Clock:

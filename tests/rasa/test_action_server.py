@@ -28,7 +28,8 @@ from plugin.audience.profile_store import ProfileStore
 from plugin.capture.store import CaptureStore
 from plugin.db.database import Database
 
-from .conftest import Broker, Clock, action, bot, eventually, published, session, slot, user
+from ..waiting import eventually
+from .conftest import Broker, Clock, action, bot, published, session, slot, user
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,8 @@ from plugin.audience.profile_store import ProfileStore
 from plugin.capture.store import CaptureStore
 from plugin.db.database import Database
 
-from .conftest import Broker, Clock, eventually, published, slot, user
+from ..waiting import eventually
+from .conftest import Broker, Clock, published, slot, user
 
 AUDIENCE = str(Path(sys.executable).parent / "audience")
 USERS, TURNS = 40, 25  # 2,000 messages

@@ -13,7 +13,8 @@ from plugin.audience.profile_store import ProfileStore
 from plugin.capture.store import CaptureStore
 from plugin.db.database import Database
 
-from .conftest import Broker, Clock, eventually, published, session, slot, user
+from ..waiting import eventually
+from .conftest import Broker, Clock, published, session, slot, user
 
 
 @pytest_asyncio.fixture
