@@ -77,12 +77,15 @@ async def sockets(api: Api, base_url: str, bot_id: str,
                 await socket.close()
 
 
-async def received(socket: aiohttp.ClientWebSocketResponse) -> list[dict[str, Any]]:
-    """Everything pushed to ``socket`` so far."""
+async def received(socket: aiohttp.ClientWebSocketResponse, at_least: int = 0,
+                   within: float = 10.0) -> list[dict[str, Any]]:
+    """Everything pushed to ``socket`` so far: the first ``at_least`` frames
+    however long they take (up to ``within`` seconds each), then what follows
+    them within 0.3 s."""
     got = []
     while True:
         try:
-            message = await socket.receive(timeout=0.3)
+            message = await socket.receive(timeout=within if len(got) < at_least else 0.3)
         except TimeoutError:
             return got
         if message.type != aiohttp.WSMsgType.TEXT:

@@ -238,8 +238,9 @@ async def test_a_broadcast_whose_server_is_killed_half_way_reaches_everyone_once
         finished = await finished_job(cluster[survivors[0]], job_id)
         assert (finished["status"], finished["done"], finished["failed"],
                 finished["attempts"]) == ("done", len(users), 0, 2), finished
-        await asyncio.sleep(0.5)  # the relay's last poll
-        heard = await asyncio.gather(*(received(sockets[i, user])
+        # Each socket's frame comes by its server's relay, which polls: wait
+        # for one, then for a second that must not come.
+        heard = await asyncio.gather(*(received(sockets[i, user], at_least=1)
                                        for i in survivors for user in users))
         by_socket = dict(zip([(i, u) for i in survivors for u in users], heard, strict=True))
         for (i, user), got in by_socket.items():
