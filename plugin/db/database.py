@@ -19,6 +19,7 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Self, TypeVar
+from urllib.parse import parse_qsl, urlsplit
 
 from pymongo import AsyncMongoClient
 from pymongo.errors import (
@@ -40,6 +41,8 @@ __all__ = ["Database", "Repository", "duplicate_key_indexes", "maybe_await",
            "reports_unavailable"]
 
 _DUPLICATE_KEY = 11000
+# Long enough for a replica set to elect a primary; a URI may name its own.
+_SERVER_SELECTION_TIMEOUT_MS = 10_000
 # Failures after which the same operation may simply be tried again later.
 _TRANSIENT = (ConnectionFailure, ExecutionTimeout, WriteConcernError)
 _Method = TypeVar("_Method", bound=Callable[..., Awaitable[Any]])
@@ -69,9 +72,10 @@ class Database:
         if uri is None:
             embedded = await EmbeddedServer.attach_or_start(settings.data_dir)
             uri = embedded.uri
+        defaults: dict[str, Any] = {} if _names_option(uri, "serverSelectionTimeoutMS") else {
+            "serverSelectionTimeoutMS": _SERVER_SELECTION_TIMEOUT_MS}
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            uri, tz_aware=True, serverSelectionTimeoutMS=10_000
-        )
+            uri, tz_aware=True, **defaults)
         db = cls(client, settings.db_name, embedded=embedded)
         try:
             await db.ensure_indexes()
@@ -151,6 +155,13 @@ def reports_unavailable(method: _Method) -> _Method:
             raise DatabaseUnavailable(f"the database is unavailable: {exc}") from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+def _names_option(uri: str, option: str) -> bool:
+    """Whether ``uri`` sets ``option`` (PyMongo lets a keyword argument
+    override the URI, so a default is given only where the URI is silent)."""
+    query = urlsplit(uri).query
+    return option.lower() in (name.lower() for name, _ in parse_qsl(query))
 
 
 def _first_line(exc: Exception) -> str:

@@ -238,7 +238,8 @@ async def test_a_port_in_use_is_one_line_and_status_1(workspace: Workspace) -> N
 
 async def test_a_database_that_does_not_answer_is_one_line_and_status_1(
         workspace: Workspace) -> None:
-    env = {**workspace.env, "MONGODB_URI": "mongodb://127.0.0.1:1/"}
+    # The URI's own timeout (tests/integration/test_database_open.py), to fail in a second.
+    env = {**workspace.env, "MONGODB_URI": "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=1000"}
     code, _, err = await _run("query", *DATA, env=env)
     assert ONE_LINE.fullmatch(err), err
     assert code == 1
