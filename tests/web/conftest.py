@@ -34,6 +34,11 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 # axe-core findings at these levels fail a test.
 BLOCKING_IMPACTS = ("serious", "critical")
 
+# A busy CI machine runs two to three times slower than a developer's: wait up
+# to 15 s for what a page should show (Playwright's default is 5 s). A page
+# that shows something else still fails, only later.
+expect.set_options(timeout=15_000)
+
 
 def _chromium() -> str | None:
     return os.environ.get("AUDIENCE_CHROMIUM") or shutil.which("chromium") or shutil.which(
