@@ -60,7 +60,6 @@ class _RasaConversation:
         self.channel = run.channel
         self.last_body: Any = None
         self._sent = 0
-        self._last_answer: list[dict[str, Any]] = []
 
     async def send(self, *, text: str | None = None,
                    payload: str | None = None) -> list[dict[str, Any]]:
@@ -79,7 +78,6 @@ class _RasaConversation:
             raise TargetError("Rasa's REST channel answered something other than a list of "
                               f"messages: {str(answer)[:200]}")
         self._sent += 1
-        self._last_answer = answer
         self.last_body = answer
         return [_rasa_message(m) for m in answer]
 
@@ -108,7 +106,7 @@ class _RasaConversation:
             types = [d["type"] for d in docs]  # newest first
             # A long conversation may hold more inputs than one timeline page.
             users = self._sent if len(docs) >= TIMELINE_MAX_LIMIT else types.count("user_message")
-            answered = not self._last_answer or _answered(self._last_answer[-1], docs)
+            answered = not self.last_body or _answered(self.last_body[-1], docs)
             steady = steady + 1 if len(docs) == last_size else 0
             if users >= self._sent and answered and steady >= CAPTURE_STEADY_POLLS:
                 break
